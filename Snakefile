@@ -1,0 +1,23 @@
+# sftmix: from raw instruction datasets to per-category subsets (and, in later stages, to the
+# paper's tables and figures). See README.md for the two commands and the Slurm invocation.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+validate(config, "config/schemas/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/tagging.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        data_targets(),

@@ -1,0 +1,151 @@
+# The data half of the DAG: world -> ingest -> filter -> dedup ... categorize -> subsets.
+
+
+rule world:
+    output:
+        raw=[world_raw(s) for s in world_sources()],
+        truth=f"{RESULTS}/world/ground_truth.json",
+    log:
+        f"{LOGS}/world.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        world=config["world"],
+        seed=config["seed"],
+        sources=list(world_sources()),
+    script:
+        "../scripts/world.py"
+
+
+rule ingest:
+    input:
+        ingest_input,
+    output:
+        records=f"{RESULTS}/ingest/{{source}}.jsonl",
+        quarantine=f"{RESULTS}/ingest/{{source}}.quarantine.jsonl",
+        counts=f"{RESULTS}/ingest/{{source}}.counts.json",
+    log:
+        f"{LOGS}/ingest/{{source}}.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        spec=lambda wc: SOURCES[wc.source],
+        max_record_chars=config["ingest"]["max_record_chars"],
+    script:
+        "../scripts/ingest.py"
+
+
+rule filter:
+    input:
+        f"{RESULTS}/ingest/{{source}}.jsonl",
+    output:
+        records=f"{RESULTS}/filter/{{source}}.jsonl",
+        quarantine=f"{RESULTS}/filter/{{source}}.quarantine.jsonl",
+        counts=f"{RESULTS}/filter/{{source}}.counts.json",
+    log:
+        f"{LOGS}/filter/{{source}}.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        rules=config["filter"],
+    script:
+        "../scripts/filter.py"
+
+
+rule dedup:
+    input:
+        expand(f"{RESULTS}/filter/{{source}}.jsonl", source=SOURCES),
+    output:
+        records=f"{RESULTS}/dedup/records.jsonl",
+        duplicates=f"{RESULTS}/dedup/duplicates.jsonl",
+        counts=f"{RESULTS}/dedup/counts.json",
+    log:
+        f"{LOGS}/dedup.log",
+    benchmark:
+        f"{BENCH}/dedup.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: config["workers"]
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    params:
+        dedup=config["dedup"],
+        seed=config["seed"],
+    script:
+        "../scripts/dedup.py"
+
+
+rule subsets:
+    input:
+        f"{RESULTS}/categorize/records.jsonl",
+    output:
+        base=f"{RESULTS}/subsets/{{cat}}/base.jsonl",
+        added=f"{RESULTS}/subsets/{{cat}}/added.jsonl",
+        eval=f"{RESULTS}/subsets/{{cat}}/eval.jsonl",
+        counts=f"{RESULTS}/subsets/{{cat}}/counts.json",
+    log:
+        f"{LOGS}/subsets/{{cat}}.log",
+    wildcard_constraints:
+        cat="|".join(CATEGORY_SLUGS),
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        category=lambda wc: CATEGORY_SLUGS[wc.cat],
+        sizes=config["subsets"],
+        seed=config["seed"],
+    script:
+        "../scripts/subsets.py"
+
+
+rule data_summary:
+    input:
+        ingest=expand(f"{RESULTS}/ingest/{{source}}.counts.json", source=SOURCES),
+        filter=expand(f"{RESULTS}/filter/{{source}}.counts.json", source=SOURCES),
+        dedup=f"{RESULTS}/dedup/counts.json",
+        tag=f"{RESULTS}/tag/counts.json",
+        categorize=f"{RESULTS}/categorize/counts.json",
+        subsets=expand(f"{RESULTS}/subsets/{{cat}}/counts.json", cat=CATEGORY_SLUGS),
+    output:
+        f"{RESULTS}/data/summary.tsv",
+    log:
+        f"{LOGS}/data_summary.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/data_summary.py"
+
+
+rule validate_data:
+    input:
+        truth=f"{RESULTS}/world/ground_truth.json",
+        duplicates=f"{RESULTS}/dedup/duplicates.jsonl",
+        dedup_records=f"{RESULTS}/dedup/records.jsonl",
+        categorized=f"{RESULTS}/categorize/records.jsonl",
+        filtered=expand(f"{RESULTS}/filter/{{source}}.jsonl", source=SOURCES),
+    output:
+        f"{RESULTS}/validation/data.json",
+    log:
+        f"{LOGS}/validate_data.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    script:
+        "../scripts/validate_data.py"

@@ -1,0 +1,18 @@
+"""Rule subsets: one category's base set D, added pool C~ and eval set."""
+
+from sftmix.logutil import setup_logging
+from sftmix.records import read_jsonl, write_json, write_jsonl
+from sftmix.subsets import split_category
+
+log = setup_logging(snakemake.log[0])  # noqa: F821
+category = snakemake.params.category  # noqa: F821
+records = [r for r in read_jsonl(snakemake.input[0]) if r["meta"]["category"] == category]  # noqa: F821
+sets, counts = split_category(records, category, snakemake.params.sizes, snakemake.params.seed)  # noqa: F821
+for part, recs in sets.items():
+    write_jsonl(snakemake.output[part], recs)  # noqa: F821
+write_json(snakemake.output.counts, counts)  # noqa: F821
+msg = (f"subsets[{category}]: available={counts['available']} = eval={counts['eval']} + "
+       f"base={counts['base']} + added={counts['added']} + unused={counts['unused']}")
+log.info(msg)
+if counts["shrunk"]:
+    log.warning("subsets[%s]: fewer records than requested %s; sets were shrunk", category, counts["requested"])

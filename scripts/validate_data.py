@@ -1,0 +1,24 @@
+"""Rule validate_data: dedup and categorization scored against the world's ground truth."""
+
+import json
+
+from sftmix.logutil import setup_logging
+from sftmix.records import read_jsonl, write_json
+from sftmix.validation import categorization_scores, dedup_scores
+
+log = setup_logging(snakemake.log[0])  # noqa: F821
+with open(snakemake.input.truth, encoding="utf-8") as fh:  # noqa: F821
+    truth = json.load(fh)["records"]
+present = [r["id"] for path in snakemake.input.filtered for r in read_jsonl(path)]  # noqa: F821
+dedup = dedup_scores(read_jsonl(snakemake.input.duplicates), truth, present)  # noqa: F821
+n_dedup = sum(1 for _ in read_jsonl(snakemake.input.dedup_records))  # noqa: F821
+cat = categorization_scores(read_jsonl(snakemake.input.categorized), truth, n_dedup)  # noqa: F821
+write_json(snakemake.output[0], {"dedup": dedup, "categorization": cat})  # noqa: F821
+log.info("dedup vs ground truth: precision=%.4f recall=%.4f (flagged %d, expected %d)",
+         dedup["precision"], dedup["recall"], dedup["flagged"], dedup["expected"])
+log.info("categorization vs ground truth: accuracy=%.4f coverage=%.4f accuracy_all=%.4f",
+         cat["accuracy"], cat["coverage"], cat["accuracy_all"])
+for c, v in cat["per_category_recall"].items():
+    log.info("  %-30s recall %.3f", c, v)
+for k, v in cat["confusions"].items():
+    log.info("  confusion %s: %d", k, v)

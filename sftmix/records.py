@@ -1,0 +1,153 @@
+"""Canonical instruction records, JSONL I/O and stage accounting.
+
+A canonical record is a plain dict::
+
+    {"id": "alpaca_world-0000042",          # stable: source name + row index in the raw file
+     "source": "alpaca_world",
+     "messages": [{"role": "system"|"user"|"assistant", "content": str}, ...],
+     "meta": {...}}                        # free-form: original ids, tags, category, ...
+
+Every stage accounts for its input as ``in = kept + quarantined + duplicates`` and
+writes bad rows to a quarantine JSONL with a machine-readable reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Record = dict[str, Any]
+ROLES = ("system", "user", "assistant")
+RAW_PREVIEW_CHARS = 500
+
+
+def make_id(source: str, row_index: int) -> str:
+    """The canonical id of row ``row_index`` (0-based position in the raw file) of ``source``."""
+    return f"{source}-{row_index:07d}"
+
+
+def make_record(
+    source: str, row_index: int, messages: list[dict[str, str]], meta: dict[str, Any] | None = None
+) -> Record:
+    return {"id": make_id(source, row_index), "source": source, "messages": messages, "meta": meta or {}}
+
+
+def user_text(record: Record) -> str:
+    """All user (and system) turns joined: the 'instruction' side of a record."""
+    return "\n".join(m["content"] for m in record["messages"] if m["role"] != "assistant")
+
+
+def first_instruction(record: Record) -> str:
+    """The first user turn: what a tagger looks at."""
+    for m in record["messages"]:
+        if m["role"] == "user":
+            return m["content"]
+    return ""
+
+
+def assistant_text(record: Record) -> str:
+    """All assistant turns joined: the 'response' side of a record."""
+    return "\n".join(m["content"] for m in record["messages"] if m["role"] == "assistant")
+
+
+def full_text(record: Record) -> str:
+    return "\n".join(m["content"] for m in record["messages"])
+
+
+def dumps(obj: Any) -> str:
+    """Deterministic JSON: sorted keys, UTF-8 kept, no whitespace variance."""
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def write_jsonl(path: str | Path, rows: Iterable[Any]) -> int:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(dumps(row))
+            fh.write("\n")
+            n += 1
+    tmp.replace(path)  # never leave a half-written output under the final name
+    return n
+
+
+def read_jsonl(path: str | Path) -> Iterator[Any]:
+    """Read a JSONL file written by this package (trusted: raises on malformed lines)."""
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, ensure_ascii=False, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def quarantine_row(stage: str, reason: str, raw: Any, *, source: str = "", row: int | None = None,
+                   record_id: str | None = None, detail: str = "") -> dict[str, Any]:
+    """A quarantine entry: where it came from, why, and a bounded preview of the raw row."""
+    if isinstance(raw, bytes):
+        preview = raw[:RAW_PREVIEW_CHARS].decode("utf-8", errors="backslashreplace")
+    elif isinstance(raw, str):
+        preview = raw[:RAW_PREVIEW_CHARS]
+    else:
+        try:
+            preview = dumps(raw)[:RAW_PREVIEW_CHARS]
+        except (TypeError, ValueError):
+            preview = repr(raw)[:RAW_PREVIEW_CHARS]
+    return {"stage": stage, "reason": reason, "detail": detail, "source": source, "row": row,
+            "id": record_id, "raw": preview}
+
+
+@dataclass
+class StageCounts:
+    """Accounting for one stage: ``n_in == kept + quarantined + duplicates`` must hold."""
+
+    stage: str
+    n_in: int = 0
+    kept: int = 0
+    duplicates: int = 0
+    reasons: Counter = field(default_factory=Counter)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(self.reasons.values())
+
+    def quarantine(self, reason: str) -> None:
+        self.reasons[reason] += 1
+
+    def check(self) -> None:
+        total = self.kept + self.quarantined + self.duplicates
+        if total != self.n_in:
+            raise AssertionError(
+                f"{self.stage}: accounting broken: in={self.n_in} != kept={self.kept} + "
+                f"quarantined={self.quarantined} + duplicates={self.duplicates} (= {total})"
+            )
+
+    def line(self) -> str:
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.reasons.items())) or "none"
+        return (f"{self.stage}: in={self.n_in} = kept={self.kept} + quarantined={self.quarantined} "
+                f"+ duplicates={self.duplicates} [quarantine reasons: {reasons}]")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "in": self.n_in, "kept": self.kept,
+                "quarantined": self.quarantined, "duplicates": self.duplicates,
+                "reasons": dict(sorted(self.reasons.items()))}
+
+    def report(self, log: logging.Logger | None = None) -> str:
+        self.check()
+        msg = self.line()
+        if log is not None:
+            log.info(msg)
+        return msg
