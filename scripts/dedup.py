@@ -10,7 +10,8 @@ records = [r for path in snakemake.input for r in read_jsonl(path)]  # noqa: F82
 records.sort(key=lambda r: r["id"])  # input order decides which copy is kept: make it explicit
 kept, dups = dedup_records(records, exact=cfg["exact"], near=cfg["near"], threshold=cfg["threshold"],
                            num_perm=cfg["num_perm"], shingle_unit=cfg["shingle_unit"],
-                           shingle_size=cfg["shingle_size"], seed=snakemake.params.seed,  # noqa: F821
+                           shingle_size=cfg["shingle_size"], verify=cfg["verify"],
+                           lsh_threshold=cfg["lsh_threshold"], seed=snakemake.params.seed,  # noqa: F821
                            workers=snakemake.threads, progress=True)  # noqa: F821
 counts = StageCounts(stage="dedup", n_in=len(records), kept=len(kept), duplicates=len(dups))
 write_jsonl(snakemake.output.records, kept)  # noqa: F821

@@ -3,11 +3,12 @@
 import csv
 from collections import Counter
 
-from sftmix.logutil import offline_env, setup_logging
+from sftmix.logutil import limit_threads, offline_env, setup_logging
 from sftmix.records import read_jsonl
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 offline_env()
+limit_threads(snakemake.threads)  # noqa: F821
 from sftmix.embedding import embed, load_embedding_model  # noqa: E402
 from sftmix.normalize import normalize_tags  # noqa: E402
 

@@ -2,13 +2,14 @@
 
 import os
 
-from sftmix.logutil import offline_env, setup_logging
-from sftmix.records import read_jsonl, user_text, write_jsonl
+from sftmix.logutil import limit_threads, offline_env, setup_logging
+from sftmix.records import read_jsonl, text_view, write_jsonl
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 cfg = snakemake.params.tag  # noqa: F821
 if cfg["backend"] != "openai":
     offline_env()
+limit_threads(snakemake.threads)  # noqa: F821
 from sftmix import tagging  # noqa: E402  (after the offline switches)
 
 records = list(read_jsonl(snakemake.input[0]))  # noqa: F821
@@ -36,7 +37,7 @@ else:
     tagger = tagging.OpenAITagger(cfg["openai_base_url"], cfg["openai_model"], prompt,
                                   api_key_env=cfg["openai_api_key_env"], max_tokens=cfg["max_new_tokens"])
 log.info("tag: %d records with backend %s", len(records), cfg["backend"])
-rows = tagging.tag_records(records, tagger, text_fn=user_text, progress=True)
+rows = tagging.tag_records(records, tagger, text_fn=text_view(cfg["text"]), progress=True)
 write_jsonl(snakemake.output[0], rows)  # noqa: F821
 untagged = sum(1 for r in rows if not r["tags"])
 log.info("tag: in=%d tagged=%d untagged=%d (untagged records are quarantined by categorize)",

@@ -19,7 +19,14 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from .records import Record, StageCounts, assistant_text, first_instruction, quarantine_row, user_text
+from .records import (
+    Record,
+    StageCounts,
+    assistant_text,
+    first_instruction,
+    quarantine_row,
+    user_text,
+)
 
 DEFAULT_FILTER: dict[str, Any] = {
     "min_response_chars": 1,

@@ -24,3 +24,16 @@ def offline_env() -> None:
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ.setdefault(var, "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def limit_threads(n: int) -> None:
+    """Cap torch/BLAS threads to the job's ``threads`` (oversubscription makes 2 cores ~5x slower)."""
+    n = max(1, int(n))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(n)
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:  # pragma: no cover - torch is a dependency, but the data stages do not need it
+        pass

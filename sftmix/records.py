@@ -50,6 +50,27 @@ def first_instruction(record: Record) -> str:
     return ""
 
 
+def instruction_text(record: Record) -> str:
+    """The instruction proper: the first user turn up to its first blank line.
+
+    Alpaca/Dolly rows are ingested as ``instruction + "\n\n" + input``, so this recovers the
+    instruction field; for chat data it is the opening request of the conversation.
+    """
+    return first_instruction(record).strip().split("\n\n", 1)[0]
+
+
+TEXT_VIEWS = {"instruction": instruction_text, "first_turn": first_instruction, "user_turns": None}
+
+
+def text_view(name: str):
+    """The function that gives the text a tagger reads: ``instruction``, ``first_turn`` or ``user_turns``."""
+    if name == "user_turns":
+        return user_text
+    if name not in TEXT_VIEWS:
+        raise ValueError(f"tag.text: unknown text view {name!r}; choose from {sorted(TEXT_VIEWS)}")
+    return TEXT_VIEWS[name]
+
+
 def assistant_text(record: Record) -> str:
     """All assistant turns joined: the 'response' side of a record."""
     return "\n".join(m["content"] for m in record["messages"] if m["role"] == "assistant")

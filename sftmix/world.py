@@ -70,6 +70,7 @@ EN_LEXICON_WORDS = ["cat", "dog", "river", "house", "tree", "child", "bird", "st
                     "boy", "mountain", "fish", "lamp", "door", "letter", "sees", "likes", "finds",
                     "carries", "paints", "follows", "red", "old", "small", "happy", "green",
                     "quiet", "tall", "bright", "cold", "brave"]
+FUNCTION_WORDS = {"the": "ka", "and": "ti"}  # the toy language's closed class
 EN_NOUNS = EN_LEXICON_WORDS[:24]
 EN_VERBS = EN_LEXICON_WORDS[24:30]
 EN_ADJS = EN_LEXICON_WORDS[30:]
@@ -216,22 +217,25 @@ def fam_word_problem(r: Random, res: Resource, idx: list[int]) -> tuple[Messages
         cont = r.choice(CONTAINERS)
         q = r.choice([
             f"{name} has {a} {cont} with {b} {item} in each. How many {item} does {name} have in total?",
-            f"There are {a} {cont} on the shelf and every one holds {b} {item}. How many {item} are there?",
+            f"{name} sees {a} {cont} on the shelf and every one holds {b} {item}. How many {item} does {name} see?",
             f"{name} packs {b} {item} into each of {a} {cont}. How many {item} are packed altogether?"])
         tail = f"So there are {v} {item}."
     elif f["op"] == "+":
         q = r.choice([
             f"{name} collected {a} {item} on Monday and {b} {item} on Tuesday. How many {item} did {name} collect?",
-            f"A shop sold {a} {item} before noon and {b} {item} after noon. How many {item} were sold that day?",
+            f"{name}'s shop sold {a} {item} before noon and {b} {item} after noon. How many {item} were sold that day?",
             f"{name} had {a} {item} and received {b} more. How many {item} does {name} have now?"])
         tail = f"The total is {v} {item}."
     else:
         q = r.choice([
             f"{name} had {a} {item} and gave away {b} of them. How many {item} are left?",
-            f"A basket held {a} {item}. {name} took out {b}. How many {item} remain in the basket?",
+            f"A basket held {a} {item}. {name} took out {b}. How many {item} remain in {name}'s basket?",
             f"{name} needs {a} {item} and already has {b}. How many more {item} does {name} need?"])
         tail = f"The answer is {v} {item}."
-    return _single(q, "", f"{_expr(f)} = {v}. {tail}")
+    town = pseudo_word(r, (2, 3)).capitalize()
+    intro = r.choice([f"{name} lives in {town}.", f"This happened in {town} last {r.choice(MONTHS)}.",
+                      f"{name} is {r.randint(7, 70)} years old.", f"It was market day in {town}."])
+    return _single(f"{intro} {q}", "", f"{_expr(f)} = {v}. {tail}")
 
 
 def fam_string_ops(r: Random, res: Resource, idx: list[int]) -> tuple[Messages, str, str]:
@@ -251,8 +255,8 @@ def fam_python_exec(r: Random, res: Resource, idx: list[int]) -> tuple[Messages,
     other = r.choice(["count", "total", "flag", "limit", "size", "step"])
     expr = STRING_OPS[f["op"]][1].format(v=var)
     lines = [f'{var} = "{f["word"]}"']
-    if r.random() < 0.5:
-        lines.append(f"{other} = {r.randint(2, 99)}")
+    extra = f"{other} = {r.randint(2, 999)}"  # a distractor line: keeps programs distinct
+    lines.insert(r.randrange(2), extra)
     lines.append(f"result = {expr}")
     lines.append("print(result)")
     q = r.choice(["What does this Python program print?", "What is the output of the following Python code?",
@@ -264,8 +268,11 @@ def fam_python_exec(r: Random, res: Resource, idx: list[int]) -> tuple[Messages,
     return _single(q, code, ans)
 
 
-def _kb_question(f: dict[str, Any]) -> str:
-    return f"What is the {f['attribute']} of {f['entity']}?"
+def _kb_question(f: dict[str, Any], r: Random | None = None) -> str:
+    forms = ["What is the {a} of {e}?", "Which is the {a} of {e}?", "Name the {a} of {e}.",
+             "Do you know the {a} of {e}?", "Tell me the {a} of {e}."]
+    form = r.choice(forms) if r is not None else forms[0]
+    return form.format(a=f["attribute"], e=f["entity"])
 
 
 def _kb_answer(f: dict[str, Any]) -> str:
@@ -278,7 +285,7 @@ def fam_kb_qa(r: Random, res: Resource, idx: list[int]) -> tuple[Messages, str, 
                       "Please answer these general knowledge questions.",
                       "Respond to each question with a full sentence.",
                       "Here are some trivia questions. Answer them."])
-    inp = "\n".join(f"{k + 1}. {_kb_question(f)}" for k, f in enumerate(facts))
+    inp = "\n".join(f"{k + 1}. {_kb_question(f, r)}" for k, f in enumerate(facts))
     out = "\n".join(f"{k + 1}. {_kb_answer(f)}" for k, f in enumerate(facts))
     return _single(instr, inp, out)
 
@@ -286,10 +293,11 @@ def fam_kb_qa(r: Random, res: Resource, idx: list[int]) -> tuple[Messages, str, 
 def fam_dialogue(r: Random, res: Resource, idx: list[int]) -> tuple[Messages, str, str]:
     f = res.facts[idx[0]]
     e = f["entity"]
-    opener = r.choice([f"Hi! I am planning a trip to {e} next {r.choice(MONTHS)}.",
-                       f"Hello, my friend {r.choice(FIRST_NAMES)} just moved to {e}.",
-                       f"Hey, I am writing a school report about {e}.",
-                       f"Good morning! I keep hearing about {e} lately."])
+    friend = r.choice(FIRST_NAMES)
+    opener = r.choice([f"Hi! I am planning a trip to {e} with {friend} next {r.choice(MONTHS)}.",
+                       f"Hello there, my friend {friend} just moved to {e} for {r.choice(PROFESSIONS)} work.",
+                       f"Hey! How are you? {friend} and I are writing a school report about {e}.",
+                       f"Good morning! {friend} keeps talking about {e} since {r.choice(MONTHS)}, so I wanted to chat."])
     reply1 = r.choice([f"That sounds exciting! {e} is a fascinating place.",
                        f"How nice! There is a lot to learn about {e}.",
                        f"Great, I am happy to help you with {e}."])
@@ -311,12 +319,15 @@ def fam_translation(r: Random, res: Resource, idx: list[int]) -> tuple[Messages,
     nouns = [w for w in EN_NOUNS if w in lex] or list(lex)
     verbs = [w for w in EN_VERBS if w in lex] or list(lex)
     adjs = [w for w in EN_ADJS if w in lex] or list(lex)
-    words = ["the", r.choice(adjs), r.choice(nouns), r.choice(verbs), "the", r.choice(adjs),
-             r.choice(nouns)]
-    if r.random() < 0.4:
-        words = ["the", r.choice(nouns), r.choice(verbs), "the", r.choice(nouns)]
+    def clause() -> list[str]:
+        if r.random() < 0.5:
+            return ["the", r.choice(nouns), r.choice(verbs), "the", r.choice(nouns)]
+        return ["the", r.choice(adjs), r.choice(nouns), r.choice(verbs), "the", r.choice(adjs),
+                r.choice(nouns)]
+
+    words = clause() + ["and"] + clause()
     src = " ".join(words)
-    toy = " ".join(lex.get(w, "ka") for w in words)
+    toy = " ".join(lex.get(w, FUNCTION_WORDS.get(w, w)) for w in words)
     instr = r.choice([f"Translate the following sentence into {lang}.",
                       f"How do you say this in {lang}?",
                       f"Render this English sentence in {lang}.",
@@ -455,10 +466,11 @@ def exact_variant(r: Random, messages: Messages) -> Messages:
 
 
 def near_variant(r: Random, messages: Messages) -> Messages:
-    """One or two small edits (typo, swapped words, dropped/added word, punctuation)."""
+    """One small edit (two on long turns): a typo, swapped words, a dropped/added word, punctuation."""
     out = [dict(m) for m in messages]
-    for _ in range(r.choice([1, 1, 2])):
-        user_turns = [i for i, m in enumerate(out) if m["role"] == "user"]
+    user_turns = [i for i, m in enumerate(out) if m["role"] == "user"]
+    n_words = sum(len(out[i]["content"].split()) for i in user_turns)
+    for _ in range(2 if n_words > 40 and r.random() < 0.5 else 1):
         k = r.choice(user_turns)
         words = out[k]["content"].split(" ")
         if len(words) < 4:
@@ -579,6 +591,43 @@ def build_resources(cfg: dict[str, Any], seed: int) -> dict[str, Resource]:
     return {n: make_resource(n, s, seed) for n, s in sorted(cfg.get("resources", {}).items())}
 
 
+class _DistinctGuard:
+    """Keeps generated originals pairwise distinct: Jaccard of character 5-grams < ``max_jaccard``.
+
+    Templates filled with the same latent fact can come out nearly identical (same question,
+    same answer); such accidental copies would be true near duplicates missing from the ground
+    truth. Candidates come from a MinHash LSH index; the decision uses the exact Jaccard.
+    """
+
+    def __init__(self, max_jaccard: float = 0.7, seed: int = 1) -> None:
+        from datasketch import MinHash, MinHashLSH
+
+        from .dedup import normalize_text, shingle_set
+
+        self._minhash, self._norm, self._shingles = MinHash, normalize_text, shingle_set
+        self.max_jaccard, self.seed = max_jaccard, seed
+        self.lsh = MinHashLSH(threshold=max_jaccard - 0.1, num_perm=64)
+        self.sets: list[set[str]] = []
+
+    def _prepare(self, msgs: Messages) -> tuple[set[str], object]:
+        text = self._norm("\n".join(m["content"] for m in msgs if m["role"] != "system"))
+        sh = self._shingles(text, "char", 5)
+        m = self._minhash(num_perm=64, seed=self.seed)
+        m.update_batch([x.encode("utf-8") for x in sh])
+        return sh, m
+
+    def admit(self, msgs: Messages) -> bool:
+        """Record ``msgs`` and return True unless it is too close to an admitted item."""
+        sh, m = self._prepare(msgs)
+        for key in self.lsh.query(m):
+            other = self.sets[key]
+            if len(sh & other) / len(sh | other) >= self.max_jaccard:
+                return False
+        self.lsh.insert(len(self.sets), m, check_duplication=False)
+        self.sets.append(sh)
+        return True
+
+
 def generate_items(cfg: dict[str, Any], seed: int, resources: dict[str, Resource]) -> list[Item]:
     """Generate ``n_per_category`` clean items per category (category order = config order).
 
@@ -587,6 +636,8 @@ def generate_items(cfg: dict[str, Any], seed: int, resources: dict[str, Resource
     so a small training set covers only part of a large resource.
     """
     items: list[Item] = []
+    guard = _DistinctGuard(seed=seed)
+    retries: dict[str, int] = {}
     n = int(cfg["n_per_category"])
     for cat, c in cfg["categories"].items():
         r = rng(seed, "items", cat)
@@ -605,9 +656,16 @@ def generate_items(cfg: dict[str, Any], seed: int, resources: dict[str, Resource
                         i = order.pop()
                         if i not in idx:
                             idx.append(i)
-                else:
-                    idx = [r.randrange(len(res.facts))]
-            msgs, instr, inp = fam(r, res, idx)
+            for attempt in range(100):  # originals must be distinct: no accidental duplicates
+                if res.facts and (k == 1 or attempt >= 10):
+                    idx = r.sample(range(len(res.facts)), min(k, len(res.facts)))
+                msgs, instr, inp = fam(r, res, idx)
+                if guard.admit(msgs):
+                    break
+            else:
+                raise ValueError(f"world.categories.{cat}: cannot generate {n} distinct items; "
+                                 f"enlarge its resource or lower world.n_per_category")
+            retries[cat] = retries.get(cat, 0) + attempt
             items.append(Item(category=cat, messages=msgs, facts=idx, instruction=instr, input=inp))
     return items
 
@@ -686,7 +744,7 @@ def generate_world(cfg: dict[str, Any], seed: int) -> tuple[dict[str, list[RawRo
 
     # duplicate clusters in canonical ids: cluster = all rows carrying the same item
     clusters = [sorted(ids) for _, ids in sorted(item_to_ids.items()) if len(ids) > 1]
-    for rid, t in truth_records.items():
+    for t in truth_records.values():
         t["cluster"] = None
     for ci, ids in enumerate(clusters):
         for rid in ids:

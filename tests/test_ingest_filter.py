@@ -130,3 +130,19 @@ def test_world_malformed_rows_match_ground_truth(smoke_config, tmp_path):
         assert counts.n_in == len(rs)
         assert fcounts.n_in == counts.kept
     assert n_seen > 0
+
+
+def test_hub_loader_on_a_local_dataset_repo(tmp_path):
+    """The hub code path (datasets.load_dataset) run on a local dataset directory, offline."""
+    from sftmix.ingest import iter_hub
+
+    repo = tmp_path / "my_org__dolly_like"
+    repo.mkdir()
+    write_lines(repo / "train.jsonl", [
+        json.dumps({"instruction": "Name a color.", "context": "", "response": "Blue.", "category": "open_qa"}),
+        json.dumps({"instruction": "Name a fruit.", "context": "", "response": "Apple.", "category": "open_qa"}),
+    ])
+    rows = iter_hub(str(repo), split="train", max_record_chars=MAX)
+    recs, q, c = ingest(rows, source="dolly_hub", fmt="dolly")
+    assert [r["messages"][1]["content"] for r in recs] == ["Blue.", "Apple."]
+    assert recs[0]["id"] == "dolly_hub-0000000" and not q

@@ -1,0 +1,127 @@
+"""The smoke DAG end to end through Snakemake, and the paper-scale DAG as a dry run."""
+
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from sftmix.records import read_jsonl
+
+from .conftest import ROOT
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+pytestmark = pytest.mark.slow
+
+# Categorization must beat chance (1/11) by far; the embedding tagger against the world's tag
+# vocabulary measured 0.99 on the smoke world (0.95+ on the default). 0.9 leaves room for sampling
+# noise (few hundred records) while failing on any real regression (a wrong map, a broken vote).
+CATEGORIZATION_FLOOR = 0.9
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    wd = tmp_path_factory.mktemp("smoke")
+    snakemake(wd, "--cores", "2", "--configfile", str(ROOT / "config/smoke.yaml"))
+    return wd / "results" / "smoke"
+
+
+def test_every_stage_accounts_for_its_input(smoke_run):
+    logs = smoke_run / "logs"
+    pattern = re.compile(r"in=(\d+) = kept=(\d+) \+ quarantined=(\d+) \+ duplicates=(\d+)")
+    for log in [*logs.glob("ingest/*.log"), *logs.glob("filter/*.log"), logs / "dedup.log",
+                logs / "tag/gather.log", logs / "categorize.log"]:
+        m = pattern.search(log.read_text())
+        assert m, f"{log} does not state in = kept + quarantined + duplicates"
+        n_in, kept, quar, dup = map(int, m.groups())
+        assert n_in == kept + quar + dup
+    # and the stages chain: what one keeps, the next takes in
+    summary = (smoke_run / "data/summary.tsv").read_text().splitlines()
+    rows = {r.split("\t")[0]: r.split("\t") for r in summary[1:]}
+    for s in ("world_alpaca", "world_dolly", "world_orca", "world_sharegpt"):
+        assert rows[f"ingest[{s}]"][2] == rows[f"filter[{s}]"][1]
+    assert int(rows["dedup"][1]) == sum(int(rows[f"filter[{s}]"][2]) for s in
+                                        ("world_alpaca", "world_dolly", "world_orca", "world_sharegpt"))
+    assert rows["dedup"][2] == rows["tag"][1] == rows["categorize"][1]
+
+
+def test_dedup_finds_planted_duplicates(smoke_run):
+    v = json.loads((smoke_run / "validation/data.json").read_text())["dedup"]
+    print(f"\ndedup vs ground truth: precision={v['precision']:.4f} recall={v['recall']:.4f} "
+          f"(flagged {v['flagged']}, expected {v['expected']})")
+    assert v["expected"] > 0
+    assert v["precision"] >= 0.95 and v["recall"] >= 0.95
+
+
+def test_categorization_accuracy(smoke_run):
+    v = json.loads((smoke_run / "validation/data.json").read_text())["categorization"]
+    print(f"\ncategorization vs ground truth: accuracy={v['accuracy']:.4f} coverage={v['coverage']:.4f} "
+          f"accuracy_all={v['accuracy_all']:.4f}")
+    print("per-category recall:", json.dumps(v["per_category_recall"], indent=1))
+    assert v["accuracy_all"] >= CATEGORIZATION_FLOOR
+
+
+def test_subsets_are_disjoint_and_typed(smoke_run, smoke_config):
+    truth = json.loads((smoke_run / "world/ground_truth.json").read_text())["records"]
+    seen: set[str] = set()
+    for cat_dir in sorted((smoke_run / "subsets").iterdir()):
+        sizes = Counter()
+        for part in ("base", "added", "eval"):
+            recs = list(read_jsonl(cat_dir / f"{part}.jsonl"))
+            sizes[part] = len(recs)
+            ids = {r["id"] for r in recs}
+            assert not ids & seen, "subsets overlap"
+            seen |= ids
+            cats = {r["meta"]["category"] for r in recs}
+            assert len(cats) <= 1
+            assert all(r["id"] in truth for r in recs)
+        assert sizes["eval"] == smoke_config["subsets"]["eval"], cat_dir.name
+        assert sizes["base"] > 0
+    assert len(list((smoke_run / "subsets").iterdir())) == len(smoke_config["categories"])
+
+
+def test_quarantine_files_hold_reasons(smoke_run):
+    reasons = Counter()
+    for q in smoke_run.glob("*/*quarantine.jsonl"):
+        for row in read_jsonl(q):
+            assert row["reason"] and row["stage"]
+            reasons[row["reason"].split(":")[0]] += 1
+    for r in ("invalid_json", "invalid_utf8", "missing_field", "wrong_type", "overlong_record", "empty_response"):
+        assert reasons[r] > 0, r
+
+
+def test_nothing_to_do_on_rerun(smoke_run):
+    proc = snakemake(smoke_run.parents[1], "-n", "--configfile", str(ROOT / "config/smoke.yaml"))
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_paper_dag_builds(tmp_path):
+    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/paper.yaml"))
+    out = proc.stdout + proc.stderr
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    assert stats["ingest"] == "7" and stats["filter"] == "7"
+    assert stats["subsets"] == "29"
+    assert stats["tag"] == "256"
+
+
+def test_config_error_names_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    text = (ROOT / "config/smoke.yaml").read_text()
+    bad.write_text(text.replace("dedup: {", "dedup: {thresold: 0.5, "))
+    proc = snakemake(tmp_path, "-n", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    assert "thresold" in proc.stdout + proc.stderr
+    bad.write_text(text.replace("shards: 2", "shards: zero"))
+    proc = snakemake(tmp_path, "-n", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0 and "shards" in proc.stdout + proc.stderr
