@@ -27,6 +27,12 @@ if len(CATEGORY_SLUGS) != len(CATEGORIES):
     raise ValueError("categories: two category names give the same slug; rename one")
 
 
+def lib(*modules):
+    """Library sources a stage runs, as inputs. Editing sftmix/<module>.py reruns the stage
+    (Snakemake's code trigger only sees the rule's own script)."""
+    return [f"{workflow.basedir}/sftmix/{m}.py" for m in ("records", *modules)]
+
+
 def world_enabled():
     return bool(config["world"].get("enabled"))
 

@@ -2,6 +2,8 @@
 
 
 rule world:
+    input:
+        code=lib("world", "rng"),
     output:
         raw=[world_raw(s) for s in world_sources()],
         truth=f"{RESULTS}/world/ground_truth.json",
@@ -22,7 +24,8 @@ rule world:
 
 rule ingest:
     input:
-        ingest_input,
+        raw=ingest_input,
+        code=lib("ingest"),
     output:
         records=f"{RESULTS}/ingest/{{source}}.jsonl",
         quarantine=f"{RESULTS}/ingest/{{source}}.quarantine.jsonl",
@@ -44,6 +47,7 @@ rule ingest:
 rule filter:
     input:
         f"{RESULTS}/ingest/{{source}}.jsonl",
+        code=lib("filters"),
     output:
         records=f"{RESULTS}/filter/{{source}}.jsonl",
         quarantine=f"{RESULTS}/filter/{{source}}.quarantine.jsonl",
@@ -63,7 +67,8 @@ rule filter:
 
 rule dedup:
     input:
-        expand(f"{RESULTS}/filter/{{source}}.jsonl", source=SOURCES),
+        records=expand(f"{RESULTS}/filter/{{source}}.jsonl", source=SOURCES),
+        code=lib("dedup"),
     output:
         records=f"{RESULTS}/dedup/records.jsonl",
         duplicates=f"{RESULTS}/dedup/duplicates.jsonl",
@@ -88,6 +93,7 @@ rule dedup:
 rule subsets:
     input:
         f"{RESULTS}/categorize/records.jsonl",
+        code=lib("subsets", "rng"),
     output:
         base=f"{RESULTS}/subsets/{{cat}}/base.jsonl",
         added=f"{RESULTS}/subsets/{{cat}}/added.jsonl",
@@ -138,6 +144,7 @@ rule validate_data:
         dedup_records=f"{RESULTS}/dedup/records.jsonl",
         categorized=f"{RESULTS}/categorize/records.jsonl",
         filtered=expand(f"{RESULTS}/filter/{{source}}.jsonl", source=SOURCES),
+        code=lib("validation"),
     output:
         f"{RESULTS}/validation/data.json",
     log:

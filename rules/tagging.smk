@@ -26,6 +26,7 @@ rule split_for_tagging:
 rule tag:
     input:
         f"{RESULTS}/tag/input/{{shard}}.jsonl",
+        code=lib("tagging", "embedding"),
     output:
         f"{RESULTS}/tag/shards/{{shard}}.jsonl",
     log:
@@ -65,6 +66,7 @@ rule gather_tags:
 rule normalize_tags:
     input:
         f"{RESULTS}/tag/tags.jsonl",
+        code=lib("normalize", "embedding"),
     output:
         mapping=f"{RESULTS}/normalize/tag_map.tsv",
     log:
@@ -88,6 +90,7 @@ rule categorize:
         records=f"{RESULTS}/dedup/records.jsonl",
         tags=f"{RESULTS}/tag/tags.jsonl",
         mapping=f"{RESULTS}/normalize/tag_map.tsv",
+        code=lib("categorize", "embedding"),
     output:
         records=f"{RESULTS}/categorize/records.jsonl",
         quarantine=f"{RESULTS}/categorize/quarantine.jsonl",

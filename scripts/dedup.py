@@ -6,7 +6,7 @@ from sftmix.records import StageCounts, read_jsonl, write_json, write_jsonl
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 cfg = snakemake.params.dedup  # noqa: F821
-records = [r for path in snakemake.input for r in read_jsonl(path)]  # noqa: F821
+records = [r for path in snakemake.input.records for r in read_jsonl(path)]  # noqa: F821
 records.sort(key=lambda r: r["id"])  # input order decides which copy is kept: make it explicit
 kept, dups = dedup_records(records, exact=cfg["exact"], near=cfg["near"], threshold=cfg["threshold"],
                            num_perm=cfg["num_perm"], shingle_unit=cfg["shingle_unit"],

@@ -11,7 +11,7 @@ spec = dict(snakemake.params.spec)  # noqa: F821
 source = snakemake.wildcards.source  # noqa: F821
 if not spec.get("hub"):
     offline_env()
-path = snakemake.input[0] if len(snakemake.input) else None  # noqa: F821
+path = snakemake.input.raw or None  # noqa: F821  (empty for a hub source)
 rows = iter_source(spec, path, snakemake.params.max_record_chars)  # noqa: F821
 if spec.get("max_rows"):
     rows = islice(rows, spec["max_rows"])

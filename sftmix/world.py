@@ -295,8 +295,8 @@ def fam_dialogue(r: Random, res: Resource, idx: list[int]) -> tuple[Messages, st
     e = f["entity"]
     friend = r.choice(FIRST_NAMES)
     opener = r.choice([f"Hi! I am planning a trip to {e} with {friend} next {r.choice(MONTHS)}.",
-                       f"Hello there, my friend {friend} just moved to {e} for {r.choice(PROFESSIONS)} work.",
-                       f"Hey! How are you? {friend} and I are writing a school report about {e}.",
+                       f"Hello there! My friend {friend} just moved to {e} and I miss chatting with them.",
+                       f"Hey! How are you today? {friend} and I want to chat about {e} for a school project.",
                        f"Good morning! {friend} keeps talking about {e} since {r.choice(MONTHS)}, so I wanted to chat."])
     reply1 = r.choice([f"That sounds exciting! {e} is a fascinating place.",
                        f"How nice! There is a lot to learn about {e}.",
