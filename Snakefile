@@ -15,9 +15,11 @@ validate(config, "config/schemas/config.schema.yaml")
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/tagging.smk"
+include: "rules/training.smk"
 
 
 rule all:
     default_target: True
     input:
         data_targets(),
+        training_targets(),

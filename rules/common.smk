@@ -1,6 +1,6 @@
 # Helpers shared by every rule family. Pure functions of `config`; no side effects.
 import os
-import re
+import sys
 
 # conda envs (envs/*.yaml) pip-install this checkout from here: pip expands ${SFTMIX_ROOT}
 os.environ.setdefault("SFTMIX_ROOT", workflow.basedir)
@@ -8,18 +8,10 @@ os.environ.setdefault("SFTMIX_ROOT", workflow.basedir)
 RESULTS = f"results/{config['run']}"
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
-FORMAT_EXT = {
-    "alpaca": "json",
-    "sharegpt": "jsonl",
-    "dolly": "jsonl",
-    "openorca": "jsonl",
-}
 
 
-def slug(name):
-    """Category name -> wildcard-safe slug ("Open-Domain QA" -> "open_domain_qa")."""
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
-
+from sftmix.experiments import interaction_experiments, slugify as slug
+from sftmix.world import FORMAT_EXT
 
 CATEGORIES = list(config["categories"])
 CATEGORY_SLUGS = {slug(c): c for c in CATEGORIES}
@@ -94,4 +86,80 @@ def data_targets():
     targets = subset_files("base") + [f"{RESULTS}/data/summary.tsv"]
     if world_enabled():
         targets.append(f"{RESULTS}/validation/data.json")
+    return targets
+
+
+# ---- training and scoring -------------------------------------------------------------
+
+MODELS = config["models"]
+SEEDS = [str(s) for s in config["train"]["seeds"]]
+
+
+def python_bin():
+    """The interpreter for shell rules: this one, unless jobs run in conda envs (then theirs)."""
+    methods = {str(m).lower() for m in workflow.deployment_settings.deployment_method}
+    return "python" if any("conda" in m for m in methods) else sys.executable
+
+
+def base_model_dir(model):
+    return f"{RESULTS}/models/{model}/pretrained"
+
+
+def base_model_input(wildcards):
+    """A built base model is a rule output; a hub/local model is no input at all."""
+    return (
+        [base_model_dir(wildcards.model)]
+        if MODELS[wildcards.model].get("build")
+        else []
+    )
+
+
+def base_model_path(wildcards):
+    spec = MODELS[wildcards.model]
+    return base_model_dir(wildcards.model) if spec.get("build") else spec["path"]
+
+
+def experiments():
+    cfg = dict(config["experiments"])
+    chosen = cfg.pop("categories")
+    if chosen is not None:
+        unknown = sorted(set(chosen) - set(CATEGORIES))
+        if unknown:
+            raise ValueError(f"experiments.categories: unknown categories {unknown}")
+    slugs = [slug(c) for c in (chosen if chosen is not None else CATEGORIES)]
+    return interaction_experiments(slugs, **cfg)
+
+
+def trainset_inputs(wildcards):
+    """Subset files an interaction experiment reads (all base sets; one added pool for add_*)."""
+    files = {"base": subset_files("base")}
+    if wildcards.experiment.startswith("add_"):
+        files["added"] = [
+            f"{RESULTS}/subsets/{wildcards.experiment[len('add_'):]}/added.jsonl"
+        ]
+    return files
+
+
+def finetune_launcher(wildcards, resources):
+    """Multi-GPU through torchrun; otherwise the plain interpreter."""
+    if resources.gpu > 1:
+        return f"torchrun --standalone --nproc-per-node {resources.gpu}"
+    return python_bin()
+
+
+def model_scores(model):
+    return expand(
+        f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv",
+        experiment=experiments(),
+        seed=SEEDS,
+    )
+
+
+def training_targets():
+    targets = []
+    for model in MODELS:
+        targets += [
+            f"{RESULTS}/scores/{model}/summary.tsv",
+            f"{RESULTS}/scores/{model}/pretrained.tsv",
+        ]
     return targets

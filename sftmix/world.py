@@ -263,8 +263,12 @@ def fam_python_exec(r: Random, res: Resource, idx: list[int]) -> tuple[Messages,
                   "Run this Python snippet in your head and tell me what it prints.",
                   "Predict the output of this Python script."])
     code = "```python\n" + "\n".join(lines) + "\n```"
-    ans = r.choice([f"The program prints {f['value']}", f"It prints: {f['value']}",
-                    f"Output: {f['value']}"])
+    # The explanation names the operation in the string-processing drills' own notation, as a
+    # worked answer would: the value is what those drills teach (the planted dependency).
+    step = f'{f["op"]}("{f["word"]}") = "{f["value"]}"'
+    ans = r.choice([f"The code computes {step}, so it prints {f['value']}",
+                    f"Here {step}. Output: {f['value']}",
+                    f"Step by step: {step}. It prints {f['value']}"])
     return _single(q, code, ans)
 
 
@@ -304,12 +308,10 @@ def fam_dialogue(r: Random, res: Resource, idx: list[int]) -> tuple[Messages, st
     ask = r.choice([f"Can you tell me what its {f['attribute']} is?",
                     f"By the way, what is the {f['attribute']} there?",
                     f"Do you know the {f['attribute']} of {e}?"])
-    thanks = r.choice(["Thanks a lot!", "Great, that helps.", "Perfect, thank you.", "Good to know!"])
-    bye = r.choice([f"You are welcome. Enjoy learning about {e}!", "Glad I could help. Have a nice day!",
-                    "Anytime! Let me know if you have more questions."])
+    # Two exchanges: small talk, then the question whose answer needs the latent fact. Kept short
+    # so the fact is a real share of the response tokens (a long chat would dilute the effect).
     msgs = [{"role": "user", "content": opener}, {"role": "assistant", "content": reply1},
-            {"role": "user", "content": ask}, {"role": "assistant", "content": _kb_answer(f)},
-            {"role": "user", "content": thanks}, {"role": "assistant", "content": bye}]
+            {"role": "user", "content": ask}, {"role": "assistant", "content": _kb_answer(f)}]
     return msgs, opener, ""
 
 

@@ -1,0 +1,175 @@
+# The GPU half: base model, training sets, fine-tuning (one rule for every experiment), scoring.
+
+
+wildcard_constraints:
+    model="|".join(MODELS),
+    seed=r"\d+",
+    experiment=r"base|(add|drop)_[a-z0-9_]+",
+
+
+rule base_model:
+    input:
+        records=f"{RESULTS}/categorize/records.jsonl",
+        eval=subset_files("eval"),
+        code=lib("basemodel", "chat"),
+    output:
+        model=directory(f"{RESULTS}/models/{{model}}/pretrained"),
+        summary=f"{RESULTS}/models/{{model}}/pretrained.json",
+    log:
+        f"{LOGS}/base_model/{{model}}.log",
+    benchmark:
+        f"{BENCH}/base_model/{{model}}.tsv"
+    conda:
+        "../envs/training.yaml"
+    threads: config["workers"]
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    params:
+        cfg=config["base_model"],
+        seed=config["seed"],
+        checkpoints=lambda wc: f"{RESULTS}/checkpoints/{wc.model}/pretrained",
+    script:
+        "../scripts/base_model.py"
+
+
+rule eval_set:
+    input:
+        subset_files("eval"),
+    output:
+        f"{RESULTS}/eval/all.jsonl",
+    log:
+        f"{LOGS}/eval_set.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    script:
+        "../scripts/concat.py"
+
+
+rule train_config:
+    output:
+        f"{RESULTS}/train_config.json",
+    log:
+        f"{LOGS}/train_config.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=500,
+        runtime=2,
+    params:
+        train=config["train"],
+    script:
+        "../scripts/write_json.py"
+
+
+rule trainset:
+    input:
+        unpack(trainset_inputs),
+        code=lib("experiments"),
+    output:
+        f"{RESULTS}/trainsets/{{experiment}}.jsonl",
+    log:
+        f"{LOGS}/trainsets/{{experiment}}.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    script:
+        "../scripts/trainset.py"
+
+
+rule finetune:
+    input:
+        base=base_model_input,
+        trainset=f"{RESULTS}/trainsets/{{experiment}}.jsonl",
+        train_config=f"{RESULTS}/train_config.json",
+        code=lib("sft", "chat"),
+    output:
+        model=directory(f"{RESULTS}/models/{{model}}/{{experiment}}/seed_{{seed}}"),
+        summary=f"{RESULTS}/models/{{model}}/{{experiment}}/seed_{{seed}}.train.json",
+    log:
+        f"{LOGS}/finetune/{{model}}/{{experiment}}/seed_{{seed}}.log",
+    benchmark:
+        f"{BENCH}/finetune/{{model}}/{{experiment}}/seed_{{seed}}.tsv"
+    conda:
+        "../envs/training.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=config["train"]["mem_mb"],
+        runtime=config["train"]["runtime"],
+        gpu=config["train"]["gpus"],
+    params:
+        base=base_model_path,
+        launcher=finetune_launcher,
+        script=f"{workflow.basedir}/scripts/finetune.py",
+        checkpoints=lambda wc: f"{RESULTS}/checkpoints/{wc.model}/{wc.experiment}/seed_{wc.seed}",
+    shell:
+        "{params.launcher} {params.script} --base {params.base:q} --trainset {input.trainset:q}"
+        " --train-config {input.train_config:q} --seed {wildcards.seed}"
+        " --out {output.model:q} --summary {output.summary:q}"
+        " --checkpoints {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule score:
+    input:
+        model=f"{RESULTS}/models/{{model}}/{{experiment}}/seed_{{seed}}",
+        eval=f"{RESULTS}/eval/all.jsonl",
+        code=lib("scoring", "chat"),
+    output:
+        f"{RESULTS}/scores/{{model}}/{{experiment}}/seed_{{seed}}.tsv",
+    log:
+        f"{LOGS}/score/{{model}}/{{experiment}}/seed_{{seed}}.log",
+    benchmark:
+        f"{BENCH}/score/{{model}}/{{experiment}}/seed_{{seed}}.tsv"
+    conda:
+        "../envs/training.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=1 if config["score"]["device"].startswith("cuda") else 0,
+    params:
+        score=config["score"],
+        model=lambda wc, input: input.model,
+    script:
+        "../scripts/score.py"
+
+
+use rule score as score_pretrained with:
+    input:
+        model=base_model_input,
+        eval=f"{RESULTS}/eval/all.jsonl",
+        code=lib("scoring", "chat"),
+    output:
+        f"{RESULTS}/scores/{{model}}/pretrained.tsv",
+    log:
+        f"{LOGS}/score/{{model}}/pretrained.log",
+    benchmark:
+        f"{BENCH}/score/{{model}}/pretrained.tsv"
+    params:
+        score=config["score"],
+        model=base_model_path,
+
+
+rule score_summary:
+    input:
+        scores=lambda wc: model_scores(wc.model),
+        pretrained=f"{RESULTS}/scores/{{model}}/pretrained.tsv",
+    output:
+        f"{RESULTS}/scores/{{model}}/summary.tsv",
+    log:
+        f"{LOGS}/score/{{model}}/summary.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        experiments=experiments(),
+        seeds=SEEDS,
+    script:
+        "../scripts/score_summary.py"

@@ -1,0 +1,28 @@
+"""Rule base_model: tokenizer + small Llama pretrained on the world's raw text (embedded default)."""
+
+from sftmix.basemodel import build_model, pretrain, train_tokenizer
+from sftmix.logutil import limit_threads, offline_env, setup_logging
+from sftmix.records import assistant_text, read_jsonl, user_text, write_json
+
+log = setup_logging(snakemake.log[0])  # noqa: F821
+offline_env()
+limit_threads(snakemake.threads)  # noqa: F821
+cfg, seed = snakemake.params.cfg, snakemake.params.seed  # noqa: F821
+eval_ids = {r["id"] for p in snakemake.input.eval for r in read_jsonl(p)}  # noqa: F821
+records = [r for r in read_jsonl(snakemake.input.records) if r["id"] not in eval_ids]  # noqa: F821
+records.sort(key=lambda r: r["id"])
+# Raw text = the user side (questions, passages, code); responses carry the latent facts the
+# interaction experiments are about, so the base model must not have seen them.
+raw = [user_text(r) for r in records]
+tokenizer = train_tokenizer(raw + [assistant_text(r) for r in records], cfg["vocab_size"])
+log.info("tokenizer: %d tokens (trained on %d non-eval records)", len(tokenizer), len(records))
+model = build_model(tokenizer, cfg["arch"], seed)
+p = cfg["pretrain"]
+summary = pretrain(model, tokenizer, raw, snakemake.output.model, steps=p["steps"],  # noqa: F821
+                   batch_size=p["batch_size"], lr=p["lr"], block_size=p["block_size"], seed=seed,
+                   threads=snakemake.threads, checkpoint_dir=snakemake.params.checkpoints,  # noqa: F821
+                   save_steps=max(50, p["steps"] // 4))
+summary["vocab_size"] = len(tokenizer)
+write_json(snakemake.output.summary, summary)  # noqa: F821
+log.info("base model: %d parameters, %d steps on %d blocks, final loss %.3f", summary["n_params"],
+         summary["steps"], summary["n_blocks"], summary["final_logged_loss"])

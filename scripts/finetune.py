@@ -1,0 +1,48 @@
+"""Fine-tune one base model on one training set (every experiment goes through here).
+
+A command-line script (not a `script:` directive) so the rule can launch it with torchrun for
+multi-GPU jobs. Thin: argument parsing and I/O around sftmix.sft.finetune.
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from sftmix.logutil import offline_env
+from sftmix.records import read_jsonl, write_json
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--base", required=True, help="base model dir or hub id")
+    ap.add_argument("--trainset", required=True)
+    ap.add_argument("--train-config", required=True, help="JSON of the config's train section")
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--summary", required=True)
+    ap.add_argument("--checkpoints", required=True)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if os.path.isdir(a.base):
+        offline_env()
+    from sftmix.sft import finetune
+
+    with open(a.train_config, encoding="utf-8") as fh:
+        cfg = json.load(fh)
+    records = list(read_jsonl(a.trainset))
+    logging.info("finetune: %s on %s (%d records), seed %d", a.base, a.trainset, len(records), a.seed)
+    summary = finetune(a.base, records, a.out, cfg, seed=a.seed, checkpoint_dir=a.checkpoints,
+                       threads=a.threads)
+    if int(os.environ.get("RANK", "0")) == 0:
+        write_json(a.summary, summary)
+    logging.info("finetune: %d steps, %d examples, train loss %.4f, %.1f s", summary["steps"],
+                 summary["n_trained_examples"], summary["train_loss"], summary["runtime_s"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""Per-instance response log-likelihood under a causal LM (Beyond IID's rho; PPL for the
+dependency test).
+
+Each record is encoded with :func:`sftmix.chat.encode_conversation`, the same function SFT uses,
+so the scored "response tokens" are exactly the tokens training puts a loss on: every assistant
+turn of the conversation, including its end-of-turn token. For a record with labelled positions
+``T`` (token ``x_t`` at position ``t``)::
+
+    nll_sum  = - sum_{t in T} log p(x_t | x_<t)
+    nll_mean = nll_sum / |T|
+    ppl      = exp(nll_mean)
+
+Batching is an implementation detail that never changes a score: sequences are right-padded, so
+with a causal model every real token attends only to real tokens and keeps its logits (up to
+floating-point differences between batch shapes, about 1e-6 relative in float32). Records are
+sorted by length (descending) to cut padding and the output comes back in input order.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .chat import IGNORE_INDEX, encode_conversation
+
+SCORE_COLUMNS = ("id", "category", "n_tokens", "nll_sum", "nll_mean", "ppl")
+_DTYPES = ("float32", "float16", "bfloat16", "float64")
+# Rows of labelled logits upcast to float64 at once: bounds the extra memory to about
+# _LSE_CHUNK_ELEMENTS * 8 bytes (128 MiB) whatever the vocabulary size.
+_LSE_CHUNK_ELEMENTS = 1 << 24
+
+
+def load_causal_lm(model_dir: str, device: str = "cpu", dtype: str = "float32",
+                   trust_remote_code: bool = False) -> tuple[Any, Any]:
+    """Load a causal LM and its tokenizer from a local directory (or hub id) for scoring.
+
+    ``AutoTokenizer`` + ``AutoModelForCausalLM.from_pretrained(..., use_safetensors=True)``;
+    ``dtype`` is one of ``float32``, ``float16``, ``bfloat16``, ``float64``. The model is moved to
+    ``device`` and put in eval mode (no dropout). Returns ``(model, tokenizer)``.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype: unknown {dtype!r}; choose from {list(_DTYPES)}")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, use_safetensors=True,
+                                                 dtype=getattr(torch, dtype),
+                                                 trust_remote_code=trust_remote_code)
+    model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def _pad_id(tokenizer: Any) -> int:
+    """Any id works for padding (attention-masked, never labelled, after every real token);
+    prefer the tokenizer's pad token, then eos, then 0."""
+    for tid in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if tid is not None:
+            return int(tid)
+    return 0
+
+
+def _make_batches(lengths: Sequence[int], order: Sequence[int], batch_size: int,
+                  max_tokens_per_batch: int | None) -> list[list[int]]:
+    """Cut ``order`` (indices sorted by length, longest first) into consecutive batches of at most
+    ``batch_size`` rows and, when given, at most ``max_tokens_per_batch`` padded tokens
+    (rows x longest row). A single row longer than the token cap still gets its own batch."""
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    for i in order:
+        if cur:
+            width = lengths[cur[0]]  # longest row of the batch: sorted descending
+            full = len(cur) >= batch_size
+            over = max_tokens_per_batch is not None and (len(cur) + 1) * width > max_tokens_per_batch
+            if full or over:
+                batches.append(cur)
+                cur = []
+        cur.append(i)
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def _row_nll_sums(logits: Any, labels: Any) -> Any:
+    """Per-row ``-sum log p(label)`` over labelled positions, float64.
+
+    ``logits``: (B, L, V) from the model; ``labels``: (B, L) with ``IGNORE_INDEX`` where no loss
+    applies. Position t's logits predict token t+1, so ``logits[:, :-1]`` pairs with
+    ``labels[:, 1:]``. Only labelled rows of logits are upcast to float64 (in chunks) for the
+    log-softmax; accumulation is float64.
+    """
+    import torch
+
+    shift_logits = logits[:, :-1]
+    shift_labels = labels[:, 1:]
+    rows, cols = (shift_labels != IGNORE_INDEX).nonzero(as_tuple=True)
+    sums = torch.zeros(logits.shape[0], dtype=torch.float64, device=logits.device)
+    if rows.numel() == 0:
+        return sums
+    targets = shift_labels[rows, cols]
+    chunk = max(1, _LSE_CHUNK_ELEMENTS // logits.shape[-1])
+    for s in range(0, rows.numel(), chunk):
+        r, c, t = rows[s:s + chunk], cols[s:s + chunk], targets[s:s + chunk]
+        x = shift_logits[r, c].to(torch.float64)  # (n, V)
+        nll = torch.logsumexp(x, dim=-1) - x.gather(1, t.unsqueeze(1)).squeeze(1)
+        sums.index_add_(0, r, nll)
+    return sums
+
+
+def _row(record: dict[str, Any], n_tokens: int, nll_sum: float) -> dict[str, Any]:
+    category = str((record.get("meta") or {}).get("category", "") or "")
+    if n_tokens == 0:
+        nan = float("nan")
+        return {"id": record["id"], "category": category, "n_tokens": 0,
+                "nll_sum": nan, "nll_mean": nan, "ppl": nan}
+    mean = nll_sum / n_tokens
+    ppl = math.exp(mean) if mean < 709.0 else float("inf")
+    return {"id": record["id"], "category": category, "n_tokens": int(n_tokens),
+            "nll_sum": float(nll_sum), "nll_mean": float(mean), "ppl": float(ppl)}
+
+
+def score_records(model: Any, tokenizer: Any, records: list[dict[str, Any]], *, batch_size: int = 16,
+                  max_length: int = 512, device: str = "cpu", progress: bool = False,
+                  max_tokens_per_batch: int | None = None) -> list[dict[str, Any]]:
+    """Response log-likelihood of every record under ``model``.
+
+    Each record's ``messages`` are encoded with ``encode_conversation(tokenizer, messages,
+    max_length)`` (truncation keeps the start); the labelled (assistant) tokens are scored
+    given everything before them. Returns one row per record, in input order::
+
+        {"id": record["id"], "category": record["meta"].get("category", ""),
+         "n_tokens": number of labelled response tokens after truncation,
+         "nll_sum": -sum of log p over them (natural log), "nll_mean": nll_sum / n_tokens,
+         "ppl": exp(nll_mean)}
+
+    A record with **no response token left after truncation** (its prompt fills ``max_length``)
+    gets ``n_tokens == 0`` and ``nll_sum``, ``nll_mean`` and ``ppl`` all NaN; it is not run through
+    the model. Callers must drop or flag such rows.
+
+    Batching: records are sorted by length (descending), grouped into batches of at most
+    ``batch_size`` records and, if ``max_tokens_per_batch`` is set, at most that many padded
+    tokens, right-padded with the tokenizer's pad id and run with an ``attention_mask``. Each
+    sequence is first cut after its last labelled token (later tokens cannot influence earlier
+    ones under a causal model). Scores do not depend on batching beyond float round-off.
+    ``device`` is where the input tensors go; the model must already be there
+    (``load_causal_lm(device=...)``). Runs under ``torch.inference_mode()``; ``progress`` shows
+    a tqdm bar over records.
+    """
+    import torch
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if max_tokens_per_batch is not None and max_tokens_per_batch < 1:
+        raise ValueError(f"max_tokens_per_batch must be >= 1 or None, got {max_tokens_per_batch}")
+
+    encoded: list[tuple[list[int], list[int]]] = []
+    n_tokens: list[int] = []
+    for rec in records:
+        enc = encode_conversation(tokenizer, rec["messages"], max_length)
+        ids, labels = enc["input_ids"], enc["labels"]
+        labelled = [t for t, lab in enumerate(labels) if lab != IGNORE_INDEX]
+        n_tokens.append(len(labelled))
+        if labelled:  # tokens after the last labelled one never affect the score
+            end = labelled[-1] + 1
+            ids, labels = ids[:end], labels[:end]
+        encoded.append((ids, labels))
+
+    lengths = [len(ids) for ids, _ in encoded]
+    todo = [i for i in range(len(records)) if n_tokens[i] > 0]
+    todo.sort(key=lambda i: (-lengths[i], i))
+    batches = _make_batches(lengths, todo, batch_size, max_tokens_per_batch)
+    pad_id = _pad_id(tokenizer)
+    nll_sums = [float("nan")] * len(records)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(records), unit="rec", desc="scoring")
+        bar.update(len(records) - len(todo))  # unscorable rows need no forward pass
+    try:
+        with torch.inference_mode():
+            for batch in batches:
+                width = lengths[batch[0]]
+                input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+                attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+                labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+                for j, i in enumerate(batch):
+                    ids, lab = encoded[i]
+                    input_ids[j, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+                    attention_mask[j, :len(ids)] = 1
+                    labels[j, :len(lab)] = torch.tensor(lab, dtype=torch.long)
+                out = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
+                            use_cache=False)
+                sums = _row_nll_sums(out.logits, labels.to(out.logits.device)).cpu().tolist()
+                for j, i in enumerate(batch):
+                    nll_sums[i] = sums[j]
+                if bar is not None:
+                    bar.update(len(batch))
+    finally:
+        if bar is not None:
+            bar.close()
+
+    return [_row(rec, n_tokens[i], nll_sums[i]) for i, rec in enumerate(records)]
+
+
+# ---------------------------------------------------------------------------------------------
+# TSV I/O
+# ---------------------------------------------------------------------------------------------
+
+def _check_field(name: str, value: str) -> str:
+    if any(ch in value for ch in "\t\n\r"):
+        raise ValueError(f"scores TSV: {name} {value!r} contains a tab or newline")
+    return value
+
+
+def write_scores(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write score rows as UTF-8 TSV with header ``id category n_tokens nll_sum nll_mean ppl``.
+
+    Floats are written with ``repr`` (shortest round-trip form; ``nan``/``inf`` as such), so
+    :func:`read_scores` gives back the same floats bit for bit and the same rows give the same
+    bytes. Written to a temporary file then renamed. Returns the number of rows.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write("\t".join(SCORE_COLUMNS) + "\n")
+        for r in rows:
+            fields = [_check_field("id", str(r["id"])), _check_field("category", str(r["category"])),
+                      str(int(r["n_tokens"])), repr(float(r["nll_sum"])),
+                      repr(float(r["nll_mean"])), repr(float(r["ppl"]))]
+            fh.write("\t".join(fields) + "\n")
+            n += 1
+    os.replace(tmp, path)
+    return n
+
+
+def read_scores(path: str | Path) -> list[dict[str, Any]]:
+    """Read a TSV written by :func:`write_scores` (typed: ``n_tokens`` int, scores float)."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        lines = fh.read().split("\n")
+    if not lines or tuple(lines[0].split("\t")) != SCORE_COLUMNS:
+        raise ValueError(f"{path}: not a scores TSV (header must be {' '.join(SCORE_COLUMNS)})")
+    out: list[dict[str, Any]] = []
+    for lineno, line in enumerate(lines[1:], start=2):
+        if not line:
+            continue
+        parts = line.split("\t")
+        if len(parts) != len(SCORE_COLUMNS):
+            raise ValueError(f"{path}:{lineno}: expected {len(SCORE_COLUMNS)} fields, got {len(parts)}")
+        out.append({"id": parts[0], "category": parts[1], "n_tokens": int(parts[2]),
+                    "nll_sum": float(parts[3]), "nll_mean": float(parts[4]), "ppl": float(parts[5])})
+    return out

@@ -1,0 +1,214 @@
+"""Supervised fine-tuning: one function for every experiment (base, add_i, drop_i, mixtures, curricula).
+
+* Loss on assistant tokens only, through the tokenizer's chat template (``sftmix.chat``);
+  multi-turn conversations are supported.
+* **Deterministic data order.** In ``permutation`` mode, epoch ``e`` visits the records sorted by
+  ``sha256(seed:e:id)``. A record's position key does not depend on which other records are in
+  the set, so an ablation's order is exactly the full set's permutation with the removed
+  examples skipped, and an added pool interleaves with D the same way in every experiment.
+* **Staged order** (curricula): records carry ``meta["stage"]``; stages are trained in
+  ascending order and shuffled (seeded) only inside a stage, never across stages.
+* **Fixed optimizer steps** (``max_steps``): every experiment of a family trains the same number
+  of steps, cycling its own order, so differences are not differences in compute.
+* Resumable: checkpoints every ``save_steps`` go to a directory outside the job's declared output
+  (Snakemake deletes failed outputs); a rerun resumes from the last one.
+* HF Trainer does the optimization: CPU fp32 by default; bf16 and gradient accumulation on GPU;
+  multi-GPU when launched with ``torchrun``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from .chat import IGNORE_INDEX, encode_conversation, n_label_tokens
+from .records import Record
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TRAIN: dict[str, Any] = {
+    "epochs": 3, "max_steps": None, "order": "permutation", "batch_size": 8, "grad_accum": 1,
+    "lr": 2e-5, "scheduler": "cosine", "warmup_ratio": 0.03, "weight_decay": 0.0, "max_length": 512,
+    "bf16": False, "save_steps": 50, "keep_checkpoints": False, "gradient_checkpointing": False,
+    "trust_remote_code": False,
+}
+
+
+def _key(*parts: object) -> str:
+    return hashlib.sha256(":".join(str(p) for p in parts).encode()).hexdigest()
+
+
+def permutation_order(ids: list[str], seed: int, epoch: int) -> list[str]:
+    """Epoch ``epoch``'s order of ``ids``: sorted by a keyed hash, independent of the other ids."""
+    return sorted(ids, key=lambda i: _key(seed, epoch, i))
+
+
+def training_order(records: list[Record], *, seed: int, mode: str = "permutation", epochs: int = 1,
+                   n_examples: int | None = None) -> list[int]:
+    """Indices into ``records`` in the order they are trained.
+
+    ``permutation``: ``epochs`` passes (or as many as ``n_examples`` needs, truncated), each a
+    keyed permutation (see module docstring). ``staged``: one pass over the stages in ascending
+    ``meta["stage"]`` order, shuffled inside each stage; a record listed twice (a curriculum
+    repeats samples) keeps both occurrences. ``n_examples`` truncates or cycles either order.
+    """
+    if not records:
+        raise ValueError("empty training set")
+    if mode == "permutation":
+        ids = [f"{r['id']}#{k}" for k, r in enumerate(records)]  # unique even if ids repeat
+        pos = {i: k for k, i in enumerate(ids)}
+        order: list[int] = []
+        epoch = 0
+        while True:
+            if n_examples is None and epoch >= epochs:
+                break
+            if n_examples is not None and len(order) >= n_examples:
+                break
+            order.extend(pos[i] for i in permutation_order(ids, seed, epoch))
+            epoch += 1
+    elif mode == "staged":
+        stages: dict[int, list[int]] = {}
+        for k, r in enumerate(records):
+            if "stage" not in r.get("meta", {}):
+                raise ValueError(f"staged order: record {r['id']} has no meta.stage")
+            stages.setdefault(int(r["meta"]["stage"]), []).append(k)
+        base: list[int] = []
+        for s in sorted(stages):
+            base.extend(sorted(stages[s], key=lambda k: _key(seed, "stage", s, records[k]["id"], k)))
+        order = list(base)
+        while n_examples is not None and len(order) < n_examples:
+            order.extend(base)
+    else:
+        raise ValueError(f"train.order: unknown order mode {mode!r} (permutation, staged)")
+    return order[:n_examples] if n_examples is not None else order
+
+
+def encode_records(tokenizer: Any, records: list[Record], max_length: int) -> tuple[list[dict[str, list[int]]], list[str]]:
+    """Encode every record; returns (examples aligned with records, ids with no response token left)."""
+    examples, unusable = [], []
+    for r in records:
+        ex = encode_conversation(tokenizer, r["messages"], max_length)
+        if n_label_tokens(ex["labels"]) == 0:
+            unusable.append(r["id"])
+        examples.append(ex)
+    return examples, unusable
+
+
+class PadCollator:
+    """Right-pads a batch: input ids with the pad id, labels with IGNORE_INDEX."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, batch: list[dict[str, list[int]]]) -> dict[str, Any]:
+        import torch
+
+        n = max(len(b["input_ids"]) for b in batch)
+        ids = torch.full((len(batch), n), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(batch), n), IGNORE_INDEX, dtype=torch.long)
+        mask = torch.zeros((len(batch), n), dtype=torch.long)
+        for k, b in enumerate(batch):
+            m = len(b["input_ids"])
+            ids[k, :m] = torch.tensor(b["input_ids"])
+            labels[k, :m] = torch.tensor(b["labels"])
+            mask[k, :m] = 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def _ordered_trainer_class():
+    from torch.utils.data import SequentialSampler
+    from transformers import Trainer
+
+    class OrderedTrainer(Trainer):
+        """Trainer that visits the dataset in the given order (the order is built by us)."""
+
+        def _get_train_sampler(self, train_dataset=None):
+            return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
+
+    return OrderedTrainer
+
+
+def last_checkpoint(path: str | Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    p = Path(path)
+    return get_last_checkpoint(str(p)) if p.is_dir() else None
+
+
+def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: dict[str, Any], *,
+             seed: int, checkpoint_dir: str | Path, threads: int = 1) -> dict[str, Any]:
+    """Fine-tune ``base_model`` (local dir or hub id) on ``records``; save to ``out_dir``.
+
+    Returns a summary (steps, examples, tokens, losses, runtime, resume point) that the rule
+    writes next to the model.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments, set_seed
+
+    c = {**DEFAULT_TRAIN, **cfg}
+    torch.set_num_threads(max(1, threads))
+    set_seed(seed)
+    t0 = time.time()
+    tok = AutoTokenizer.from_pretrained(base_model, trust_remote_code=c["trust_remote_code"])
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    cuda = torch.cuda.is_available()
+    bf16 = bool(c["bf16"]) and cuda
+    model = AutoModelForCausalLM.from_pretrained(
+        base_model, use_safetensors=True, trust_remote_code=c["trust_remote_code"],
+        dtype=torch.bfloat16 if bf16 else torch.float32)
+    if c["gradient_checkpointing"]:
+        model.gradient_checkpointing_enable()
+
+    examples, unusable = encode_records(tok, records, c["max_length"])
+    keep = [k for k, r in enumerate(records) if r["id"] not in set(unusable)]
+    if unusable:
+        log.warning("sft: %d records have no response token within max_length=%d; skipped",
+                    len(unusable), c["max_length"])
+    kept_records = [records[k] for k in keep]
+    kept_examples = [examples[k] for k in keep]
+    world = max(1, torch.distributed.get_world_size()) if torch.distributed.is_initialized() else 1
+    per_step = c["batch_size"] * c["grad_accum"] * world
+    n_examples = c["max_steps"] * per_step if c["max_steps"] else None
+    order = training_order(kept_records, seed=seed, mode=c["order"], epochs=c["epochs"], n_examples=n_examples)
+    ordered = [kept_examples[k] for k in order]
+    steps = c["max_steps"] or math.ceil(len(ordered) / per_step)
+
+    args = TrainingArguments(
+        output_dir=str(checkpoint_dir), max_steps=steps, num_train_epochs=1,
+        per_device_train_batch_size=c["batch_size"], gradient_accumulation_steps=c["grad_accum"],
+        learning_rate=c["lr"], lr_scheduler_type=c["scheduler"], warmup_steps=max(0, int(c["warmup_ratio"] * steps)),
+        weight_decay=c["weight_decay"], bf16=bf16, logging_steps=max(1, steps // 20),
+        save_strategy="steps" if c["save_steps"] else "no", save_steps=c["save_steps"] or steps,
+        # two checkpoints: a job killed while writing the newest still has the previous one
+        save_total_limit=2, report_to=[], seed=seed, data_seed=seed, use_cpu=not cuda,
+        dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=False,
+    )
+    trainer = _ordered_trainer_class()(model=model, args=args, train_dataset=ordered,
+                                       data_collator=PadCollator(tok.pad_token_id))
+    resume = last_checkpoint(checkpoint_dir)
+    if resume:
+        log.info("sft: resuming from %s", resume)
+    result = trainer.train(resume_from_checkpoint=resume)
+    if trainer.is_world_process_zero():
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        trainer.save_model(str(out_dir))
+        tok.save_pretrained(str(out_dir))
+        if not c["keep_checkpoints"]:
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    losses = [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h]
+    summary = {
+        "base_model": base_model, "seed": seed, "n_records": len(records), "n_unusable": len(unusable),
+        "n_trained_examples": len(ordered), "steps": steps, "examples_per_step": per_step,
+        "response_tokens": sum(n_label_tokens(e["labels"]) for e in ordered),
+        "train_loss": result.training_loss, "loss_history": losses, "resumed_from": resume,
+        "runtime_s": round(time.time() - t0, 2), "order": c["order"],
+        "order_digest": hashlib.sha256(json.dumps([kept_records[k]["id"] for k in order]).encode()).hexdigest()[:16],
+    }
+    return summary

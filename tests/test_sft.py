@@ -1,0 +1,100 @@
+"""SFT: loss mask, data order invariants, fixed steps, resume from a checkpoint."""
+
+import json
+import os
+
+import pytest
+
+from sftmix.basemodel import build_model, train_tokenizer
+from sftmix.chat import IGNORE_INDEX, encode_conversation
+from sftmix.sft import finetune, permutation_order, training_order
+
+ARCH = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "max_length": 128}
+
+
+def rec(i, stage=None, turns=1):
+    msgs = []
+    for t in range(turns):
+        msgs += [{"role": "user", "content": f"question {i} part {t}"}, {"role": "assistant", "content": f"answer {i} {t}"}]
+    meta = {} if stage is None else {"stage": stage}
+    return {"id": f"s-{i:07d}", "source": "s", "messages": msgs, "meta": meta}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny")
+    texts = [f"question {i} part {t} answer {i} {t}" for i in range(200) for t in range(2)]
+    tok = train_tokenizer(texts, 300, d)
+    model = build_model(tok, ARCH, seed=0)
+    model.save_pretrained(str(d), safe_serialization=True)
+    return d, tok
+
+
+def test_loss_mask_covers_exactly_the_assistant_turns(tiny):
+    _, tok = tiny
+    msgs = [{"role": "system", "content": "be brief"}, *rec(1, turns=2)["messages"]]
+    ex = encode_conversation(tok, msgs)
+    labelled = [t for t in ex["labels"] if t != IGNORE_INDEX]
+    text = tok.decode(labelled)
+    assert "answer 1 0" in text and "answer 1 1" in text
+    assert "question" not in text and "be brief" not in text
+    assert text.count(tok.eos_token) == 2, "each response's end-of-turn token is learned"
+
+
+def test_ablation_order_is_full_order_minus_removed():
+    full = [rec(i) for i in range(50)]
+    removed = {f"s-{i:07d}" for i in range(0, 50, 7)}
+    ablated = [r for r in full if r["id"] not in removed]
+    for epoch in range(3):
+        a = permutation_order([r["id"] for r in full], seed=3, epoch=epoch)
+        b = permutation_order([r["id"] for r in ablated], seed=3, epoch=epoch)
+        assert [i for i in a if i not in removed] == b
+    assert permutation_order([r["id"] for r in full], 3, 0) != permutation_order([r["id"] for r in full], 4, 0)
+
+
+def test_fixed_steps_cycle_and_epochs():
+    recs = [rec(i) for i in range(10)]
+    order = training_order(recs, seed=1, epochs=3)
+    assert len(order) == 30 and sorted(order) == sorted(list(range(10)) * 3)
+    assert order[:10] != order[10:20], "each epoch reshuffles"
+    assert len(training_order(recs, seed=1, n_examples=25)) == 25
+
+
+def test_staged_order_shuffles_only_inside_stages():
+    recs = [rec(i, stage=i % 3) for i in range(30)]
+    recs += [rec(i, stage=2) for i in range(5)]  # a curriculum repeats samples
+    order = training_order(recs, seed=5, mode="staged")
+    stages = [recs[k]["meta"]["stage"] for k in order]
+    assert stages == sorted(stages), "stages never interleave"
+    assert len(order) == len(recs)
+    within = [recs[k]["id"] for k in order if recs[k]["meta"]["stage"] == 0]
+    assert within != sorted(within), "shuffled inside a stage"
+    assert training_order(recs, seed=5, mode="staged") == order
+    with pytest.raises(ValueError, match="meta.stage"):
+        training_order([rec(1)], seed=1, mode="staged")
+
+
+def test_finetune_fixed_steps_and_resume(tiny, tmp_path):
+    base, _ = tiny
+    recs = [rec(i, turns=1 + i % 2) for i in range(40)]
+    cfg = {"max_steps": 6, "batch_size": 4, "lr": 1e-3, "save_steps": 3, "max_length": 64}
+    ck = tmp_path / "ck"
+    s1 = finetune(str(base), recs, tmp_path / "m1", {**cfg, "keep_checkpoints": True}, seed=1, checkpoint_dir=ck)
+    assert s1["steps"] == 6 and s1["n_trained_examples"] == 24
+    assert (tmp_path / "m1" / "model.safetensors").exists()
+    # a job killed after step 3: drop the last checkpoint, rerun, it resumes from step 3
+    import shutil
+
+    shutil.rmtree(ck / "checkpoint-6")
+    s2 = finetune(str(base), recs, tmp_path / "m2", cfg, seed=1, checkpoint_dir=ck)
+    assert s2["resumed_from"] and s2["resumed_from"].endswith("checkpoint-3")
+    assert [h["step"] for h in s2["loss_history"]][-1] == 6
+    assert not ck.exists(), "checkpoints are removed after success unless kept"
+    # resumed training lands on the same weights as the uninterrupted run
+    from safetensors.torch import load_file
+
+    w1, w2 = load_file(str(tmp_path / "m1/model.safetensors")), load_file(str(tmp_path / "m2/model.safetensors"))
+    for k in w1:
+        assert (w1[k] - w2[k]).abs().max().item() < 1e-5, k
+    assert json.dumps(s1["order_digest"]) == json.dumps(s2["order_digest"])
+    assert os.path.isdir(base)
