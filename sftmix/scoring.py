@@ -111,6 +111,45 @@ def _row_nll_sums(logits: Any, labels: Any) -> Any:
     return sums
 
 
+# Architectures whose causal-LM logits are exactly lm_head(last hidden state): for these the
+# output layer can be applied at response positions only.
+HEAD_ONLY_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+
+
+def _batch_nll_sums(model: Any, input_ids: Any, attention_mask: Any, labels: Any, *,
+                    head_only: bool | None) -> Any:
+    """Per-row NLL sums of one batch.
+
+    ``head_only`` (default: on for ``HEAD_ONLY_MODEL_TYPES``) runs the decoder, then the output
+    layer only at the positions that predict a response token, instead of materializing
+    (B, L, V) logits: the same numbers, less compute, and far less memory for 150k-token
+    vocabularies (16 x 2048 x 152k float32 logits would be ~20 GB).
+    """
+    import torch
+
+    if head_only is None:
+        head_only = getattr(model.config, "model_type", "") in HEAD_ONLY_MODEL_TYPES
+    if not head_only:
+        out = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+        return _row_nll_sums(out.logits, labels)
+    hidden = model.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
+                                 use_cache=False).last_hidden_state
+    shift_labels = labels[:, 1:]
+    rows, cols = (shift_labels != IGNORE_INDEX).nonzero(as_tuple=True)
+    sums = torch.zeros(input_ids.shape[0], dtype=torch.float64, device=hidden.device)
+    if rows.numel() == 0:
+        return sums
+    head = model.get_output_embeddings()
+    targets = shift_labels[rows, cols]
+    chunk = max(1, _LSE_CHUNK_ELEMENTS // head.weight.shape[0])
+    for s in range(0, rows.numel(), chunk):
+        r, c, t = rows[s:s + chunk], cols[s:s + chunk], targets[s:s + chunk]
+        x = head(hidden[r, c]).to(torch.float64)  # (n, V)
+        nll = torch.logsumexp(x, dim=-1) - x.gather(1, t.unsqueeze(1)).squeeze(1)
+        sums.index_add_(0, r, nll)
+    return sums
+
+
 def _row(record: dict[str, Any], n_tokens: int, nll_sum: float) -> dict[str, Any]:
     category = str((record.get("meta") or {}).get("category", "") or "")
     if n_tokens == 0:
@@ -125,7 +164,8 @@ def _row(record: dict[str, Any], n_tokens: int, nll_sum: float) -> dict[str, Any
 
 def score_records(model: Any, tokenizer: Any, records: list[dict[str, Any]], *, batch_size: int = 16,
                   max_length: int = 512, device: str = "cpu", progress: bool = False,
-                  max_tokens_per_batch: int | None = None) -> list[dict[str, Any]]:
+                  max_tokens_per_batch: int | None = None, head_only: bool | None = None,
+                  ) -> list[dict[str, Any]]:
     """Response log-likelihood of every record under ``model``.
 
     Each record's ``messages`` are encoded with ``encode_conversation(tokenizer, messages,
@@ -146,6 +186,7 @@ def score_records(model: Any, tokenizer: Any, records: list[dict[str, Any]], *, 
     tokens, right-padded with the tokenizer's pad id and run with an ``attention_mask``. Each
     sequence is first cut after its last labelled token (later tokens cannot influence earlier
     ones under a causal model). Scores do not depend on batching beyond float round-off.
+    ``head_only``: see ``_batch_nll_sums`` (None = automatic by architecture).
     ``device`` is where the input tensors go; the model must already be there
     (``load_causal_lm(device=...)``). Runs under ``torch.inference_mode()``; ``progress`` shows
     a tqdm bar over records.
@@ -194,9 +235,8 @@ def score_records(model: Any, tokenizer: Any, records: list[dict[str, Any]], *, 
                     input_ids[j, :len(ids)] = torch.tensor(ids, dtype=torch.long)
                     attention_mask[j, :len(ids)] = 1
                     labels[j, :len(lab)] = torch.tensor(lab, dtype=torch.long)
-                out = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
-                            use_cache=False)
-                sums = _row_nll_sums(out.logits, labels.to(out.logits.device)).cpu().tolist()
+                sums = _batch_nll_sums(model, input_ids.to(device), attention_mask.to(device),
+                                       labels.to(device), head_only=head_only).cpu().tolist()
                 for j, i in enumerate(batch):
                     nll_sums[i] = sums[j]
                 if bar is not None:

@@ -167,3 +167,14 @@ def test_tsv_round_trip_and_deterministic_bytes(lm, records, tmp_path):
             assert (math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k]
     with pytest.raises(ValueError):
         write_scores(tmp_path / "bad.tsv", [{**rows[0], "id": "has\ttab"}])
+
+
+def test_head_only_path_equals_full_logits(lm, records):
+    """Applying the output layer at response positions only gives the full-logits numbers."""
+    model, tok = lm
+    full = score_records(model, tok, records, batch_size=4, head_only=False)
+    fast = score_records(model, tok, records, batch_size=4, head_only=True)
+    for a, b in zip(full, fast, strict=True):
+        assert a["n_tokens"] == b["n_tokens"]
+        if a["n_tokens"]:
+            assert abs(a["nll_sum"] - b["nll_sum"]) <= 1e-6 * max(1.0, abs(a["nll_sum"]))

@@ -1,0 +1,380 @@
+"""Beyond IID's dependency taxonomy: ablation tests, asymmetry rule, layers, graph.
+
+The paper (Sec. "Dependency Taxonomy") removes one category ``C_i`` from the training set at a
+time (experiment ``drop_<slug(i)>``) and, for every other category j, tests with a one-sided
+Wilcoxon signed-rank test whether ``PPL^{\\C_i}(C_eval,jk) - PPL(C_eval,jk) > 0`` over category
+j's eval items; p-values are Benjamini-Hochberg adjusted and a relation is kept when the adjusted
+p < 0.05. "C_j depends on C_i" when removing C_i significantly hurts C_j **and** removing C_j does
+not significantly hurt C_i (the asymmetry condition; a two-way effect is synergy, not
+dependency). Roots of the resulting graph are *preliminary* categories, leaves *subsequential*,
+inner nodes *intermediary* (Table 1).
+
+* :func:`published_dependency` is that procedure as published, on one run per experiment.
+* :func:`calibrated_dependency` counts an effect only when it exceeds the run-to-run spread of
+  identical experiments (seed replicates), because a fine-tuning run moves all items of a category
+  together and an item-level test on one run cannot tell that apart from an effect.
+* :func:`seed_false_positive_rate` measures how often the published test flags a difference
+  between two seeds of the *same* experiment (no true effect).
+
+Edges are ``(prerequisite, dependent)`` pairs: ``(i, j)`` means "j depends on i".
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from .experiments import slugify
+from .interaction import (
+    Scores,
+    TableIndex,
+    category_items,
+    run_noise_sd,
+    seed_matrix,
+    seeds_of,
+    table_index,
+)
+
+LAYERS = ("preliminary", "intermediary", "subsequential", "independent")
+
+
+def _bh(pvalues: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (statsmodels ``fdr_bh``); empty in, empty out."""
+    if not pvalues:
+        return []
+    return [float(x) for x in multipletests(list(pvalues), method="fdr_bh")[1]]
+
+
+def _table(rows: Sequence[Mapping[str, Any]], column: str) -> dict[str, float]:
+    return {str(r["id"]): float(r[column]) for r in rows}
+
+
+def _wilcoxon_greater(diff: np.ndarray) -> tuple[float, float]:
+    """One-sided Wilcoxon signed-rank test of ``diff > 0`` (scipy, zero_method "wilcox": zero
+    differences are dropped). Without any non-zero difference there is no evidence: (nan, 1.0)."""
+    diff = diff[np.isfinite(diff)]
+    if not np.any(diff != 0):
+        return float("nan"), 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = stats.wilcoxon(diff, alternative="greater")
+    return float(res.statistic), float(res.pvalue)
+
+
+def _asymmetric_edges(hurts: Mapping[str, Mapping[str, bool]], categories: Sequence[str]
+                      ) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Edges i -> j where hurts(i, j) and not hurts(j, i); a pair not tested counts as False.
+    Returns (edges, mutual pairs removed by the asymmetry rule, edges whose reverse was not
+    tested), all in category order."""
+    edges, mutual, untested = [], [], []
+    for i in categories:
+        for j in categories:
+            if i == j or not hurts.get(i, {}).get(j, False):
+                continue
+            if hurts.get(j, {}).get(i, False):
+                if categories.index(i) < categories.index(j):
+                    mutual.append((i, j))
+                continue
+            edges.append((i, j))
+            if i not in hurts.get(j, {}):
+                untested.append((i, j))
+    return edges, mutual, untested
+
+
+def published_dependency(scores: Scores, categories: Sequence[str], *, seed: str = "1",
+                         alpha: float = 0.05) -> dict[str, Any]:
+    """Beyond IID's dependency test as published (one run per experiment).
+
+    For each ordered pair (i, j), i != j, with ``drop_<slug(i)>`` scored at ``seed``: one-sided
+    Wilcoxon signed-rank test (``scipy.stats.wilcoxon(alternative="greater")``) of the per-item
+    differences ``PPL(drop_i)(jk) - PPL(base)(jk)`` over category j's eval items (the ``ppl``
+    column of the score rows, both at ``seed``). Benjamini-Hochberg (``fdr_bh``) over all tests;
+    ``hurts(i, j)`` = adjusted p < alpha. Edge i -> j ("j depends on i") iff hurts(i, j) and not
+    hurts(j, i). When ``drop_j`` is missing, hurts(j, i) was not tested and counts as False; such
+    edges are listed in ``untested_reverse``. Returns::
+
+        tests             [{"i", "j", "n", "statistic", "p", "p_adj", "median_diff", "hurts"}]
+        hurts             {i: {j: bool}} for tested pairs
+        edges             [(prerequisite i, dependent j)]
+        mutual            [(i, j)] pairs hurting both ways, removed by the asymmetry rule
+        untested_reverse  edges whose reverse pair was not tested
+        not_tested        categories without a drop_ experiment at ``seed``
+        method, seed, alpha
+    """
+    cats = list(categories)
+    seed = str(seed)
+    if seed not in (scores.get("base") or {}):
+        raise ValueError(f"published_dependency: no base table for seed {seed!r}")
+    items = category_items(scores, cats)
+    base = _table(scores["base"][seed], "ppl")
+    tests: list[dict[str, Any]] = []
+    not_tested = []
+    for i in cats:
+        drop = scores.get(f"drop_{slugify(i)}", {}).get(seed)
+        if not drop:
+            not_tested.append(i)
+            continue
+        dt = _table(drop, "ppl")
+        for j in cats:
+            if j == i or not items[j]:
+                continue
+            diff = np.array([dt[k] - base[k] for k in items[j]], dtype=float)
+            stat, p = _wilcoxon_greater(diff)
+            fin = diff[np.isfinite(diff)]
+            tests.append({"i": i, "j": j, "n": int(fin.size), "statistic": stat, "p": p,
+                          "median_diff": float(np.median(fin)) if fin.size else float("nan")})
+    for t, pa in zip(tests, _bh([t["p"] for t in tests]), strict=True):
+        t["p_adj"] = pa
+        t["hurts"] = bool(pa < alpha)
+    hurts: dict[str, dict[str, bool]] = {}
+    for t in tests:
+        hurts.setdefault(t["i"], {})[t["j"]] = t["hurts"]
+    edges, mutual, untested = _asymmetric_edges(hurts, cats)
+    return {"tests": tests, "hurts": hurts, "edges": edges, "mutual": mutual,
+            "untested_reverse": untested, "not_tested": not_tested, "method": "published",
+            "seed": seed, "alpha": alpha}
+
+
+def _category_means(scores: Scores, experiment: str, ids: Sequence[str], column: str,
+                    index: TableIndex) -> np.ndarray:
+    """Per-seed category means of ``column`` for ``experiment`` over ``ids``."""
+    return seed_matrix(scores, experiment, ids, column, index).mean(axis=1)
+
+
+def calibrated_dependency(scores: Scores, categories: Sequence[str], *, alpha: float = 0.05,
+                          min_effect: float = 0.0, pool: str = "category") -> dict[str, Any]:
+    """Dependency test calibrated against run-to-run noise (seed replicates).
+
+    Why: all items of a category are scored by the same fine-tuned model, so training
+    randomness (data order, initialisation) shifts a whole category's scores together. The
+    published test treats eval items as the replication unit and flags any consistent shift, even
+    one that a second seed of the *same* experiment would show. Here the fine-tuning run is the
+    unit:
+
+    * scale: per-token mean NLL (``nll_mean`` = log PPL; scale-stable, unlike raw PPL);
+    * effect: ``delta_ij = mean_s m(drop_i, s, j) - mean_s m(base, s, j)``, with ``m(e, s, j)``
+      the mean over category j's eval items of run (e, s); positive = removing i hurts j;
+    * noise: every experiment with >= 2 seeds gives pure-noise replicates of its category means;
+      their pooled within-experiment variance estimates ``sigma_j^2``, the run-to-run variance of
+      one category mean (:func:`sftmix.interaction.run_noise_sd`; ``pool="all"`` pools over
+      categories when few experiments are replicated), with ``df_j`` degrees of freedom;
+    * test: ``t = (delta_ij - min_effect) / (sigma_j * sqrt(1/S_drop_i + 1/S_base))``, one-sided
+      p from Student's t with ``df_j``; BH (``fdr_bh``) over all pairs; hurts = p_adj < alpha;
+    * the same asymmetry rule as the paper for edges.
+
+    The items are held fixed (conditional inference on this eval set, as in the paper); their
+    sampling noise cancels in the differences, and run x item noise is inside ``sigma_j``.
+    Assumes run noise has the same size in every experiment. Needs at least one replicated
+    experiment (else ``ValueError``). Returns the keys of :func:`published_dependency` (tests carry
+    ``delta, se, t, df, p, p_adj, hurts, n``; a category without a noise estimate gets t NaN and
+    p 1.0) plus ``noise`` (the :func:`run_noise_sd` result),
+    ``sigma`` ({category: sd used}) and ``min_effect``.
+    """
+    if pool not in ("category", "all"):
+        raise ValueError(f"pool: unknown {pool!r}; choose 'category' or 'all'")
+    cats = list(categories)
+    if not seeds_of(scores, "base"):
+        raise ValueError("calibrated_dependency needs scores['base']")
+    items = category_items(scores, cats)
+    index = table_index(scores, "nll_mean")
+    noise = run_noise_sd(scores, cats, column="nll_mean", items=items, index=index)
+    if not noise["replicated"]:
+        raise ValueError("calibrated_dependency needs at least one experiment with >= 2 seeds")
+    if pool == "all":
+        sigma = {c: noise["sigma_pooled"] for c in cats}
+        dfs = {c: noise["df_pooled"] for c in cats}
+    else:
+        sigma, dfs = dict(noise["sigma"]), dict(noise["df"])
+    s_base = len(seeds_of(scores, "base"))
+    base_mean = {j: float(_category_means(scores, "base", items[j], "nll_mean", index).mean())
+                 for j in cats if items[j]}
+    tests: list[dict[str, Any]] = []
+    not_tested = []
+    for i in cats:
+        exp = f"drop_{slugify(i)}"
+        if not seeds_of(scores, exp):
+            not_tested.append(i)
+            continue
+        s_drop = len(seeds_of(scores, exp))
+        for j in cats:
+            if j == i or not items[j]:
+                continue
+            delta = float(_category_means(scores, exp, items[j], "nll_mean", index).mean()) - base_mean[j]
+            se = sigma[j] * math.sqrt(1.0 / s_drop + 1.0 / s_base)
+            if dfs[j] <= 0 or not math.isfinite(se):  # no noise estimate: not testable
+                t, p = float("nan"), 1.0
+            elif se > 0:
+                t = (delta - min_effect) / se
+                p = float(stats.t.sf(t, dfs[j]))
+            else:  # replicates identical (deterministic training): any excess is real
+                t = math.copysign(math.inf, delta - min_effect) if delta != min_effect else 0.0
+                p = 0.0 if delta > min_effect else 1.0
+            tests.append({"i": i, "j": j, "n": len(items[j]), "delta": delta, "se": se, "t": t,
+                          "df": int(dfs[j]), "p": p})
+    for t_, pa in zip(tests, _bh([t_["p"] for t_ in tests]), strict=True):
+        t_["p_adj"] = pa
+        t_["hurts"] = bool(pa < alpha and t_["delta"] > min_effect)
+    hurts: dict[str, dict[str, bool]] = {}
+    for t_ in tests:
+        hurts.setdefault(t_["i"], {})[t_["j"]] = t_["hurts"]
+    edges, mutual, untested = _asymmetric_edges(hurts, cats)
+    return {"tests": tests, "hurts": hurts, "edges": edges, "mutual": mutual,
+            "untested_reverse": untested, "not_tested": not_tested, "method": "calibrated",
+            "alpha": alpha, "min_effect": min_effect, "pool": pool, "sigma": sigma,
+            "noise": noise}
+
+
+def seed_false_positive_rate(scores: Scores, categories: Sequence[str], *,
+                             seeds: tuple[str, str] = ("1", "2"), alpha: float = 0.05
+                             ) -> dict[str, Any]:
+    """How often the published test mistakes seed noise for an effect.
+
+    For every experiment e scored at both ``seeds`` (s1, s2) and every category j: the published
+    one-sided Wilcoxon test of ``PPL(e, s2)(jk) - PPL(e, s1)(jk) > 0`` over category j's eval
+    items, i.e. "e at seed s2" plays "M without C_i" and "e at seed s1" plays "M". The two runs
+    differ only by training randomness, so every test significant after BH (over all these tests)
+    is a false positive. Returns ``{"rate": n_false_positives / n_tests (NaN without tests),
+    "n_tests", "n_false_positives", "by_experiment": {e: count}, "tests": [{"experiment",
+    "category", "n", "statistic", "p", "p_adj", "median_diff", "significant"}], "seeds",
+    "alpha"}``.
+    """
+    cats = list(categories)
+    s1, s2 = (str(s) for s in seeds)
+    items = category_items(scores, cats)
+    tests: list[dict[str, Any]] = []
+    for e in sorted(scores):
+        tables = scores[e]
+        if not tables.get(s1) or not tables.get(s2):
+            continue
+        a, b = _table(tables[s1], "ppl"), _table(tables[s2], "ppl")
+        for j in cats:
+            if not items[j]:
+                continue
+            diff = np.array([b[k] - a[k] for k in items[j]], dtype=float)
+            stat, p = _wilcoxon_greater(diff)
+            fin = diff[np.isfinite(diff)]
+            tests.append({"experiment": e, "category": j, "n": int(fin.size), "statistic": stat,
+                          "p": p, "median_diff": float(np.median(fin)) if fin.size else float("nan")})
+    for t, pa in zip(tests, _bh([t["p"] for t in tests]), strict=True):
+        t["p_adj"] = pa
+        t["significant"] = bool(pa < alpha)
+    by_exp: dict[str, int] = {}
+    for t in tests:
+        by_exp[t["experiment"]] = by_exp.get(t["experiment"], 0) + int(t["significant"])
+    n_fp = sum(by_exp.values())
+    return {"rate": n_fp / len(tests) if tests else float("nan"), "n_tests": len(tests),
+            "n_false_positives": n_fp, "by_experiment": by_exp, "tests": tests,
+            "seeds": (s1, s2), "alpha": alpha}
+
+
+def taxonomy_layers(edges: Iterable[tuple[str, str]], categories: Sequence[str]) -> dict[str, str]:
+    """Layer of every category in the dependency graph (Beyond IID, Table 1).
+
+    ``edges`` are (prerequisite, dependent). *preliminary*: outgoing edges, none incoming (a
+    root); *subsequential*: incoming, none outgoing (a leaf); *intermediary*: both. A category in
+    no edge is *independent*: the paper places every one of its 29 categories in one of the three
+    layers, which a graph with isolated nodes cannot do, so we name that case instead of guessing.
+    """
+    out_deg = {c: 0 for c in categories}
+    in_deg = {c: 0 for c in categories}
+    for a, b in edges:
+        if a == b:
+            continue
+        if a in out_deg:
+            out_deg[a] += 1
+        if b in in_deg:
+            in_deg[b] += 1
+    layers = {}
+    for c in categories:
+        o, i = out_deg[c] > 0, in_deg[c] > 0
+        layers[c] = ("intermediary" if o and i else "preliminary" if o
+                     else "subsequential" if i else "independent")
+    return layers
+
+
+def edge_scores(predicted_edges: Iterable[tuple[str, str]], true_edges: Iterable[tuple[str, str]]
+                ) -> dict[str, Any]:
+    """Precision, recall and F1 of directed edges against a known truth.
+
+    ``{"precision": tp / predicted (NaN if nothing predicted), "recall": tp / true (NaN if no
+    true edge), "f1": harmonic mean (0 when both are 0, NaN when either is NaN), "tp", "fp", "fn":
+    sorted edge lists}``.
+    """
+    pred = {tuple(e) for e in predicted_edges}
+    true = {tuple(e) for e in true_edges}
+    tp, fp, fn = sorted(pred & true), sorted(pred - true), sorted(true - pred)
+    precision = len(tp) / len(pred) if pred else float("nan")
+    recall = len(tp) / len(true) if true else float("nan")
+    if math.isnan(precision) or math.isnan(recall):
+        f1 = float("nan")
+    elif precision + recall == 0:
+        f1 = 0.0
+    else:
+        f1 = 2 * precision * recall / (precision + recall)
+    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
+
+
+def plot_dependency_graph(edges: Iterable[tuple[str, str]], layers: Mapping[str, str],
+                          categories: Sequence[str], path: str | Path, *,
+                          title: str | None = None) -> Path:
+    """Layered left-to-right drawing of the dependency graph, written as PNG (matplotlib only).
+
+    Columns: preliminary, intermediary, subsequential, independent (empty layers are skipped);
+    categories keep their config order inside a column; arrows go prerequisite -> dependent
+    (curved when both ends share a column). Uses the Agg canvas directly (headless).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    cats = list(categories)
+    edges = [tuple(e) for e in edges]
+    cols = [name for name in LAYERS if any(layers.get(c, "independent") == name for c in cats)]
+    members = {name: [c for c in cats if layers.get(c, "independent") == name] for name in cols}
+    height = max([len(m) for m in members.values()] + [1])
+    pos: dict[str, tuple[float, float]] = {}
+    for x, name in enumerate(cols):
+        m = members[name]
+        for r, c in enumerate(m):
+            pos[c] = (3.0 * x, (len(m) - 1) / 2.0 - r)  # centred column
+    fig = Figure(figsize=(max(5.0, 2.8 * len(cols)), max(3.0, 0.5 * height + 1.5)))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.set_axis_off()
+    colours = {"preliminary": "#c6dbef", "intermediary": "#fdd0a2", "subsequential": "#c7e9c0",
+               "independent": "#eeeeee"}
+    boxes = {}
+    for c, (x, y) in pos.items():
+        boxes[c] = ax.text(x, y, c, ha="center", va="center", fontsize=8, zorder=3,
+                           bbox={"boxstyle": "round,pad=0.3",
+                                 "fc": colours[layers.get(c, "independent")], "ec": "#777777"})
+    for a, b in edges:
+        if a not in boxes or b not in boxes or a == b:
+            continue
+        # anchor on the boxes' edges (coordinates are fractions of each text box): right edge of
+        # the prerequisite -> left edge of the dependent; left -> left, curved, within a column
+        same_col = pos[a][0] == pos[b][0]
+        forward = pos[a][0] < pos[b][0]
+        ax.annotate("", xy=(0.0 if forward or same_col else 1.0, 0.5), xycoords=boxes[b],
+                    xytext=(0.0 if same_col or not forward else 1.0, 0.5), textcoords=boxes[a],
+                    zorder=2, arrowprops={
+                        "arrowstyle": "-|>", "color": "#555555", "lw": 0.8, "shrinkA": 2,
+                        "shrinkB": 2,
+                        "connectionstyle": "arc3,rad=0.5" if same_col else "arc3,rad=0.0"})
+    for x, name in enumerate(cols):
+        ax.text(3.0 * x, (height - 1) / 2.0 + 1.0, name, ha="center", va="bottom", fontsize=9,
+                fontweight="bold")
+    ax.set_xlim(-1.8, 3.0 * max(len(cols) - 1, 0) + 1.8)
+    ax.set_ylim(-(height - 1) / 2.0 - 1.0, (height - 1) / 2.0 + 1.8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, format="png")
+    return path
