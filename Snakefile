@@ -16,6 +16,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/tagging.smk"
 include: "rules/training.smk"
+include: "rules/analysis.smk"
 
 
 rule all:
@@ -23,3 +24,4 @@ rule all:
     input:
         data_targets(),
         training_targets(),
+        analysis_targets(),

@@ -163,3 +163,27 @@ def training_targets():
             f"{RESULTS}/scores/{model}/pretrained.tsv",
         ]
     return targets
+
+
+# ---- analyses --------------------------------------------------------------------------
+
+
+def scores_of(model, prefix):
+    """Score tables of `base` and every experiment starting with `prefix` (add_ / drop_)."""
+    return expand(
+        f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv",
+        experiment=[e for e in experiments() if e == "base" or e.startswith(prefix)],
+        seed=SEEDS,
+    )
+
+
+def analysis_targets():
+    targets = []
+    for model in MODELS:
+        if config["experiments"]["add"]:
+            targets.append(f"{RESULTS}/analysis/{model}/gamma.tsv")
+        if config["experiments"]["drop"]:
+            targets.append(f"{RESULTS}/analysis/{model}/dependency.json")
+            if world_enabled():
+                targets.append(f"{RESULTS}/validation/{model}/dependency.json")
+    return targets

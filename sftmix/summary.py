@@ -34,3 +34,18 @@ def read_summary(path: str) -> list[dict[str, Any]]:
             r[k] = float(r[k])
         r["n_items"] = int(r["n_items"])
     return rows
+
+
+def load_score_tables(paths: list[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Score TSVs laid out as ``.../<experiment>/seed_<k>.tsv`` -> {experiment: {seed: rows}}."""
+    from pathlib import Path
+
+    from .scoring import read_scores
+
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for p in paths:
+        path = Path(p)
+        if not path.stem.startswith("seed_"):
+            raise ValueError(f"{p}: expected <experiment>/seed_<k>.tsv")
+        out.setdefault(path.parent.name, {})[path.stem.removeprefix("seed_")] = read_scores(path)
+    return out

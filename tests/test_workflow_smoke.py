@@ -107,12 +107,20 @@ def test_nothing_to_do_on_rerun(smoke_run):
 
 
 def test_paper_dag_builds(tmp_path):
-    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/paper.yaml"))
+    """Paper scale through the Slurm profile: 1 + 2 x 29 fine-tunes per model and seed, on GPUs."""
+    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/paper.yaml"),
+                     "--workflow-profile", str(ROOT / "profiles/slurm"))
     out = proc.stdout + proc.stderr
     stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
     assert stats["ingest"] == "7" and stats["filter"] == "7"
     assert stats["subsets"] == "29"
     assert stats["tag"] == "256"
+    n_models, n_seeds = 2, 2
+    assert int(stats["finetune"]) == n_models * n_seeds * (1 + 2 * 29)
+    assert int(stats["score"]) == int(stats["finetune"])
+    finetunes = re.findall(r"rule finetune:.*?resources: ([^\n]*)", out, flags=re.S)
+    assert finetunes and all("gpu=4" in r and "slurm_partition=gpu" in r for r in finetunes)
+    assert "torchrun --standalone --nproc-per-node 4" in out
 
 
 def test_config_error_names_the_key(tmp_path):
@@ -170,3 +178,19 @@ def test_planted_prerequisite_shows_in_raw_scores(smoke_run, smoke_config):
                      abs(m[(drop, seeds[0], dep)] - m[(drop, seeds[1], dep)]))
         print(f"\n{e['prerequisite']} -> {dep}: effect of removal per seed {effects}, seed spread {spread:.4f}")
         assert min(effects) > 3 * spread and min(effects) > 0.05
+
+
+def test_interaction_and_dependency_outputs(smoke_run):
+    """gamma (Eq. 1) and the taxonomy run on the smoke scores; the calibrated variant finds the edge."""
+    gamma = (smoke_run / "analysis/tiny/gamma.tsv").read_text().splitlines()
+    assert gamma[0].split("\t")[:4] == ["i", "j", "gamma", "ci_low"]
+    assert len(gamma) > 1
+    for png in ("gamma.png", "dependency.png"):
+        assert (smoke_run / "analysis/tiny" / png).stat().st_size > 1000
+    dep = json.loads((smoke_run / "analysis/tiny/dependency.json").read_text())
+    assert dep["published"] is not None and dep["calibrated"] is not None
+    v = json.loads((smoke_run / "validation/tiny/dependency.json").read_text())
+    print(f"\nsmoke dependency recovery: published P={v['published']['precision']} R={v['published']['recall']}, "
+          f"calibrated P={v['calibrated']['precision']} R={v['calibrated']['recall']}, "
+          f"published FPR on seed-only differences {v.get('seed_false_positive_rate')}")
+    assert v["calibrated"]["recall"] == 1.0

@@ -1,0 +1,76 @@
+# Interaction and dependency analyses over the score tables (Beyond IID, Eq. 1 and the taxonomy).
+
+
+rule gamma:
+    input:
+        scores=lambda wc: scores_of(wc.model, "add_"),
+        code=lib("interaction", "summary"),
+    output:
+        tsv=f"{RESULTS}/analysis/{{model}}/gamma.tsv",
+        published=f"{RESULTS}/analysis/{{model}}/gamma_per_item.tsv",
+        heatmap=report(
+            f"{RESULTS}/analysis/{{model}}/gamma.png",
+            category="Interaction",
+            caption="../report/gamma.rst",
+        ),
+        groups=f"{RESULTS}/analysis/{{model}}/meta_groups.json",
+    log:
+        f"{LOGS}/analysis/{{model}}/gamma.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        categories=CATEGORIES,
+        analysis=config["analysis"],
+    script:
+        "../scripts/gamma.py"
+
+
+rule dependency:
+    input:
+        scores=lambda wc: scores_of(wc.model, "drop_"),
+        code=lib("dependency", "interaction", "summary"),
+    output:
+        json=f"{RESULTS}/analysis/{{model}}/dependency.json",
+        layers=f"{RESULTS}/analysis/{{model}}/taxonomy.tsv",
+        graph=report(
+            f"{RESULTS}/analysis/{{model}}/dependency.png",
+            category="Dependency",
+            caption="../report/dependency.rst",
+        ),
+    log:
+        f"{LOGS}/analysis/{{model}}/dependency.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        categories=CATEGORIES,
+        analysis=config["analysis"],
+    script:
+        "../scripts/dependency.py"
+
+
+rule validate_dependency:
+    input:
+        truth=f"{RESULTS}/world/ground_truth.json",
+        dependency=f"{RESULTS}/analysis/{{model}}/dependency.json",
+        code=lib("dependency"),
+    output:
+        f"{RESULTS}/validation/{{model}}/dependency.json",
+    log:
+        f"{LOGS}/validation/{{model}}/dependency.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        categories=lambda wc: [
+            c for c in CATEGORIES if f"drop_{slug(c)}" in experiments()
+        ],
+    script:
+        "../scripts/validate_dependency.py"
