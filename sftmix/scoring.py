@@ -85,30 +85,34 @@ def _make_batches(lengths: Sequence[int], order: Sequence[int], batch_size: int,
     return batches
 
 
-def _row_nll_sums(logits: Any, labels: Any) -> Any:
+def _chunked_nll_sums(labels: Any, logits_at: Any, vocab: int, n_rows: int, device: Any) -> Any:
     """Per-row ``-sum log p(label)`` over labelled positions, float64.
 
-    ``logits``: (B, L, V) from the model; ``labels``: (B, L) with ``IGNORE_INDEX`` where no loss
-    applies. Position t's logits predict token t+1, so ``logits[:, :-1]`` pairs with
-    ``labels[:, 1:]``. Only labelled rows of logits are upcast to float64 (in chunks) for the
-    log-softmax; accumulation is float64.
+    ``labels``: (B, L) with ``IGNORE_INDEX`` where no loss applies. Position t predicts token
+    t+1, so ``labels[:, 1:]`` pairs with position t. ``logits_at(rows, cols)`` returns the
+    (n, V) logits at those positions; they are upcast to float64 in chunks for the log-softmax.
     """
     import torch
 
-    shift_logits = logits[:, :-1]
     shift_labels = labels[:, 1:]
     rows, cols = (shift_labels != IGNORE_INDEX).nonzero(as_tuple=True)
-    sums = torch.zeros(logits.shape[0], dtype=torch.float64, device=logits.device)
+    sums = torch.zeros(n_rows, dtype=torch.float64, device=device)
     if rows.numel() == 0:
         return sums
     targets = shift_labels[rows, cols]
-    chunk = max(1, _LSE_CHUNK_ELEMENTS // logits.shape[-1])
+    chunk = max(1, _LSE_CHUNK_ELEMENTS // vocab)
     for s in range(0, rows.numel(), chunk):
         r, c, t = rows[s:s + chunk], cols[s:s + chunk], targets[s:s + chunk]
-        x = shift_logits[r, c].to(torch.float64)  # (n, V)
+        x = logits_at(r, c).to(torch.float64)  # (n, V)
         nll = torch.logsumexp(x, dim=-1) - x.gather(1, t.unsqueeze(1)).squeeze(1)
         sums.index_add_(0, r, nll)
     return sums
+
+
+def _row_nll_sums(logits: Any, labels: Any) -> Any:
+    """Per-row NLL sums from full (B, L, V) logits."""
+    return _chunked_nll_sums(labels, lambda r, c: logits[r, c], logits.shape[-1], logits.shape[0],
+                             logits.device)
 
 
 # Architectures whose causal-LM logits are exactly lm_head(last hidden state): for these the
@@ -125,7 +129,6 @@ def _batch_nll_sums(model: Any, input_ids: Any, attention_mask: Any, labels: Any
     (B, L, V) logits: the same numbers, less compute, and far less memory for 150k-token
     vocabularies (16 x 2048 x 152k float32 logits would be ~20 GB).
     """
-    import torch
 
     if head_only is None:
         head_only = getattr(model.config, "model_type", "") in HEAD_ONLY_MODEL_TYPES
@@ -134,20 +137,9 @@ def _batch_nll_sums(model: Any, input_ids: Any, attention_mask: Any, labels: Any
         return _row_nll_sums(out.logits, labels)
     hidden = model.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
                                  use_cache=False).last_hidden_state
-    shift_labels = labels[:, 1:]
-    rows, cols = (shift_labels != IGNORE_INDEX).nonzero(as_tuple=True)
-    sums = torch.zeros(input_ids.shape[0], dtype=torch.float64, device=hidden.device)
-    if rows.numel() == 0:
-        return sums
     head = model.get_output_embeddings()
-    targets = shift_labels[rows, cols]
-    chunk = max(1, _LSE_CHUNK_ELEMENTS // head.weight.shape[0])
-    for s in range(0, rows.numel(), chunk):
-        r, c, t = rows[s:s + chunk], cols[s:s + chunk], targets[s:s + chunk]
-        x = head(hidden[r, c]).to(torch.float64)  # (n, V)
-        nll = torch.logsumexp(x, dim=-1) - x.gather(1, t.unsqueeze(1)).squeeze(1)
-        sums.index_add_(0, r, nll)
-    return sums
+    return _chunked_nll_sums(labels, lambda r, c: head(hidden[r, c]), head.weight.shape[0],
+                             input_ids.shape[0], hidden.device)
 
 
 def _row(record: dict[str, Any], n_tokens: int, nll_sum: float) -> dict[str, Any]:
