@@ -2,7 +2,7 @@
 
 from sftmix.basemodel import build_model, pretrain, train_tokenizer
 from sftmix.logutil import limit_threads, offline_env, setup_logging
-from sftmix.records import assistant_text, read_jsonl, user_text, write_json
+from sftmix.records import read_jsonl, user_text, write_json
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 offline_env()
@@ -14,8 +14,11 @@ records.sort(key=lambda r: r["id"])
 # Raw text = the user side (questions, passages, code); responses carry the latent facts the
 # interaction experiments are about, so the base model must not have seen them.
 raw = [user_text(r) for r in records]
-tokenizer = train_tokenizer(raw + [assistant_text(r) for r in records], cfg["vocab_size"])
-log.info("tokenizer: %d tokens (trained on %d non-eval records)", len(tokenizer), len(records))
+# The tokenizer learns from the same raw text: trained on responses too, it would turn each
+# latent fact's answer (a transformed string, a knowledge-base value) into one rare token of its
+# own, which the base model never saw and fine-tuning can hardly place.
+tokenizer = train_tokenizer(raw, cfg["vocab_size"])
+log.info("tokenizer: %d tokens (trained on the raw text of %d non-eval records)", len(tokenizer), len(records))
 model = build_model(tokenizer, cfg["arch"], seed)
 p = cfg["pretrain"]
 summary = pretrain(model, tokenizer, raw, snakemake.output.model, steps=p["steps"],  # noqa: F821
