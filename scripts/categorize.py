@@ -11,6 +11,7 @@ offline_env()
 limit_threads(snakemake.threads)  # noqa: F821
 from sftmix.categorize import assign_category, build_tag_category_map  # noqa: E402
 from sftmix.embedding import embed, load_embedding_model  # noqa: E402
+from sftmix.normalize import apply_normalization_scored  # noqa: E402
 
 categories = snakemake.params.categories  # noqa: F821
 with open(snakemake.input.mapping, encoding="utf-8") as fh:  # noqa: F821
@@ -27,12 +28,10 @@ counts = StageCounts(stage="categorize")
 out, quarantine, per_cat, rules = [], [], Counter(), Counter()
 for rec in read_jsonl(snakemake.input.records):  # noqa: F821
     counts.n_in += 1
-    best: dict[str, float] = {}
-    for tag, score in tags_by_id.get(rec["id"], []):
-        norm = mapping.get(tag)
-        if norm is not None and score > best.get(norm, float("-inf")):
-            best[norm] = score
-    ranked = sorted(best.items(), key=lambda kv: -kv[1])
+    # tags dropped by normalize (below min_count) are not in the mapping and do not vote
+    kept = [t for t in tags_by_id.get(rec["id"], []) if t[0] in mapping]
+    best = apply_normalization_scored(kept, mapping)
+    ranked = sorted(((t, sc) for t, sc in best), key=lambda kv: -kv[1])
     cat, rule = assign_category(ranked, tag_map, order)
     if cat is None:
         reason = "untagged" if not ranked else "uncategorized"

@@ -88,6 +88,23 @@ def _asymmetric_edges(hurts: Mapping[str, Mapping[str, bool]], categories: Seque
     return edges, mutual, untested
 
 
+def _adjust_and_orient(tests: list[dict[str, Any]], cats: Sequence[str], alpha: float, *,
+                       min_effect: float | None = None) -> dict[str, Any]:
+    """Benjamini-Hochberg over ``tests`` (in place: ``p_adj``, ``hurts``), then the asymmetry rule.
+
+    With ``min_effect`` a test also needs ``delta > min_effect`` to count as hurting.
+    """
+    for t, pa in zip(tests, _bh([t["p"] for t in tests]), strict=True):
+        t["p_adj"] = pa
+        t["hurts"] = bool(pa < alpha and (min_effect is None or t["delta"] > min_effect))
+    hurts: dict[str, dict[str, bool]] = {}
+    for t in tests:
+        hurts.setdefault(t["i"], {})[t["j"]] = t["hurts"]
+    edges, mutual, untested = _asymmetric_edges(hurts, cats)
+    return {"tests": tests, "hurts": hurts, "edges": edges, "mutual": mutual,
+            "untested_reverse": untested}
+
+
 def published_dependency(scores: Scores, categories: Sequence[str], *, seed: str = "1",
                          alpha: float = 0.05) -> dict[str, Any]:
     """Beyond IID's dependency test as published (one run per experiment).
@@ -130,16 +147,8 @@ def published_dependency(scores: Scores, categories: Sequence[str], *, seed: str
             fin = diff[np.isfinite(diff)]
             tests.append({"i": i, "j": j, "n": int(fin.size), "statistic": stat, "p": p,
                           "median_diff": float(np.median(fin)) if fin.size else float("nan")})
-    for t, pa in zip(tests, _bh([t["p"] for t in tests]), strict=True):
-        t["p_adj"] = pa
-        t["hurts"] = bool(pa < alpha)
-    hurts: dict[str, dict[str, bool]] = {}
-    for t in tests:
-        hurts.setdefault(t["i"], {})[t["j"]] = t["hurts"]
-    edges, mutual, untested = _asymmetric_edges(hurts, cats)
-    return {"tests": tests, "hurts": hurts, "edges": edges, "mutual": mutual,
-            "untested_reverse": untested, "not_tested": not_tested, "method": "published",
-            "seed": seed, "alpha": alpha}
+    out = _adjust_and_orient(tests, cats, alpha)
+    return {**out, "not_tested": not_tested, "method": "published", "seed": seed, "alpha": alpha}
 
 
 def _category_means(scores: Scores, experiment: str, ids: Sequence[str], column: str,
@@ -218,17 +227,9 @@ def calibrated_dependency(scores: Scores, categories: Sequence[str], *, alpha: f
                 p = 0.0 if delta > min_effect else 1.0
             tests.append({"i": i, "j": j, "n": len(items[j]), "delta": delta, "se": se, "t": t,
                           "df": int(dfs[j]), "p": p})
-    for t_, pa in zip(tests, _bh([t_["p"] for t_ in tests]), strict=True):
-        t_["p_adj"] = pa
-        t_["hurts"] = bool(pa < alpha and t_["delta"] > min_effect)
-    hurts: dict[str, dict[str, bool]] = {}
-    for t_ in tests:
-        hurts.setdefault(t_["i"], {})[t_["j"]] = t_["hurts"]
-    edges, mutual, untested = _asymmetric_edges(hurts, cats)
-    return {"tests": tests, "hurts": hurts, "edges": edges, "mutual": mutual,
-            "untested_reverse": untested, "not_tested": not_tested, "method": "calibrated",
-            "alpha": alpha, "min_effect": min_effect, "pool": pool, "sigma": sigma,
-            "noise": noise}
+    out = _adjust_and_orient(tests, cats, alpha, min_effect=min_effect)
+    return {**out, "not_tested": not_tested, "method": "calibrated", "alpha": alpha,
+            "min_effect": min_effect, "pool": pool, "sigma": sigma, "noise": noise}
 
 
 def seed_false_positive_rate(scores: Scores, categories: Sequence[str], *,

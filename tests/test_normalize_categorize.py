@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-from sftmix.categorize import (  # noqa: E402
+from sftmix.categorize import (
     assign_category,
     build_tag_category_map,
     categorize_records,
     tag_category_table,
 )
-from sftmix.normalize import (  # noqa: E402
+from sftmix.normalize import (
     apply_normalization,
     apply_normalization_scored,
     count_tags,

@@ -11,11 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-from sftmix.records import make_record  # noqa: E402
-from sftmix.tagging import (  # noqa: E402
+from sftmix.records import make_record
+from sftmix.tagging import (
     DEFAULT_TAG_PROMPT,
     EmbeddingTagger,
     LLMTagger,
