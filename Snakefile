@@ -17,6 +17,9 @@ include: "rules/data.smk"
 include: "rules/tagging.smk"
 include: "rules/training.smk"
 include: "rules/analysis.smk"
+include: "rules/optimize.smk"
+include: "rules/benchmarks.smk"
+include: "rules/report.smk"
 
 
 rule all:
@@ -25,3 +28,5 @@ rule all:
         data_targets(),
         training_targets(),
         analysis_targets(),
+        optimize_targets(),
+        report_targets(),

@@ -10,7 +10,13 @@ LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 
 
-from sftmix.experiments import interaction_experiments, slugify as slug
+from sftmix.experiments import (
+    experiment_family,
+    interaction_experiments,
+    mixture_experiments,
+    schedule_experiments,
+    slugify as slug,
+)
 from sftmix.world import FORMAT_EXT
 
 CATEGORIES = list(config["categories"])
@@ -119,15 +125,81 @@ def base_model_path(wildcards):
     return base_model_dir(wildcards.model) if spec.get("build") else spec["path"]
 
 
+def analysed_categories():
+    """Categories with add/drop experiments (experiments.categories, or all of them)."""
+    chosen = config["experiments"]["categories"]
+    if chosen is None:
+        return list(CATEGORIES)
+    unknown = sorted(set(chosen) - set(CATEGORIES))
+    if unknown:
+        raise ValueError(f"experiments.categories: unknown categories {unknown}")
+    return [c for c in CATEGORIES if c in set(chosen)]
+
+
 def experiments():
-    cfg = dict(config["experiments"])
-    chosen = cfg.pop("categories")
-    if chosen is not None:
-        unknown = sorted(set(chosen) - set(CATEGORIES))
-        if unknown:
-            raise ValueError(f"experiments.categories: unknown categories {unknown}")
-    slugs = [slug(c) for c in (chosen if chosen is not None else CATEGORIES)]
-    return interaction_experiments(slugs, **cfg)
+    """The interaction experiments (base, add_*, drop_*)."""
+    cfg = {k: v for k, v in config["experiments"].items() if k != "categories"}
+    return interaction_experiments([slug(c) for c in analysed_categories()], **cfg)
+
+
+def optimize_categories():
+    """Categories the mixtures draw from: those gamma covers (EE-CPO needs their gamma)."""
+    return analysed_categories()
+
+
+def optimization_experiments():
+    """Mixtures (need gamma: add experiments) and schedules (need the taxonomy: drop experiments)."""
+    out = []
+    if config["optimize"]["enabled"]:
+        if not config["experiments"]["add"]:
+            raise ValueError("optimize.enabled: EE-CPO needs gamma; set experiments.add: true")
+        out += mixture_experiments(
+            config["optimize"]["methods"], config["optimize"]["sizes"]
+        )
+    if config["curriculum"]["enabled"]:
+        if not config["experiments"]["drop"]:
+            raise ValueError(
+                "curriculum.enabled: DT-CSFT needs the taxonomy; set experiments.drop: true"
+            )
+        out += schedule_experiments(config["curriculum"]["schedules"])
+    return out
+
+
+def all_experiments():
+    return experiments() + optimization_experiments()
+
+
+def trainset_path(wildcards):
+    """Interaction sets are shared by all models; mixtures and schedules are per model."""
+    if experiment_family(wildcards.experiment) == "interaction":
+        return f"{RESULTS}/trainsets/{wildcards.experiment}.jsonl"
+    return f"{RESULTS}/trainsets/{wildcards.model}/{wildcards.experiment}.jsonl"
+
+
+def finetune_flags(wildcards):
+    """A schedule is trained once, in its staged order (its stages hold the epochs)."""
+    return "--schedule" if wildcards.experiment.startswith("sched_") else ""
+
+
+def eecpo_plan_input(wildcards):
+    if wildcards.method == "eecpo":
+        return f"{RESULTS}/optimize/{wildcards.model}/eecpo.json"
+    return []
+
+
+def quality_params(wildcards):
+    """The quality section with the DEITA scorer resolved ("base" = this model's base model)."""
+    q = dict(config["quality"])
+    uses_deita = "deita" in config["optimize"]["methods"] or config["optimize"][
+        "quality"
+    ] == "deita"
+    if q["deita_scorer"] is None and config["optimize"]["enabled"] and uses_deita:
+        raise ValueError(
+            "quality.deita_scorer: null, but optimize.methods/optimize.quality use the deita score"
+        )
+    if q["deita_scorer"] == "base":
+        q["deita_scorer"] = base_model_path(wildcards)
+    return q
 
 
 def trainset_inputs(wildcards):
@@ -150,7 +222,7 @@ def finetune_launcher(wildcards, resources):
 def model_scores(model):
     return expand(
         f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv",
-        experiment=experiments(),
+        experiment=all_experiments(),
         seed=SEEDS,
     )
 
@@ -187,3 +259,97 @@ def analysis_targets():
             if world_enabled():
                 targets.append(f"{RESULTS}/validation/{model}/dependency.json")
     return targets
+
+
+# ---- optimization ----------------------------------------------------------------------
+
+
+def optimize_targets():
+    targets = []
+    for model in MODELS:
+        if config["optimize"]["enabled"]:
+            targets.append(f"{RESULTS}/optimize/{model}/eecpo.json")
+    return targets
+
+
+# ---- benchmarks and report -------------------------------------------------------------
+
+
+def lmeval_inputs(wildcards):
+    files = {"model": f"{RESULTS}/models/{wildcards.model}/{wildcards.experiment}/seed_{wildcards.seed}"}
+    if config["benchmarks"]["lmeval"]["local_tasks"]:
+        files["tasks"] = f"{RESULTS}/lmeval/tasks"
+    return files
+
+
+def benchmarked_experiments():
+    """Experiments whose models lm-eval (and the judge) run on (benchmarks.lmeval.families)."""
+    lm = config["benchmarks"]["lmeval"]
+    if not lm["enabled"]:
+        return []
+    return [e for e in all_experiments() if experiment_family(e) in lm["families"]]
+
+
+def judge_enabled():
+    return bool(config["benchmarks"]["judge"]["base_url"])
+
+
+def mixture_rows():
+    """Table rows of the mixtures: every method at every size against EE-CPO of that size."""
+    opt = config["optimize"]
+    if not opt["enabled"]:
+        return []
+    rows = []
+    for size in opt["sizes"]:
+        ref = f"mix_eecpo_{size}" if "eecpo" in opt["methods"] else None
+        for m in opt["methods"]:
+            rows.append(
+                {
+                    "experiment": f"mix_{m}_{size}",
+                    "method": m,
+                    "size": size,
+                    "reference": ref,
+                }
+            )
+    return rows
+
+
+def schedule_rows():
+    cur = config["curriculum"]
+    if not cur["enabled"]:
+        return []
+    ref = "sched_baseline" if "baseline" in cur["schedules"] else None
+    return [
+        {"experiment": f"sched_{s}", "schedule": s, "reference": ref}
+        for s in cur["schedules"]
+    ]
+
+
+def compare_inputs(wildcards):
+    model = wildcards.model
+    exps = [r["experiment"] for r in mixture_rows() + schedule_rows()]
+    files = {
+        "scores": expand(
+            f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv",
+            experiment=exps,
+            seed=SEEDS,
+        ),
+        "lmeval": expand(
+            f"{RESULTS}/lmeval/{model}/{{experiment}}/seed_{{seed}}.tsv",
+            experiment=benchmarked_experiments(),
+            seed=SEEDS,
+        ),
+    }
+    if judge_enabled():
+        files["judge"] = expand(
+            f"{RESULTS}/judge/{model}/{{experiment}}/seed_{{seed}}.json",
+            experiment=benchmarked_experiments(),
+            seed=SEEDS,
+        )
+    return files
+
+
+def report_targets():
+    if not (config["optimize"]["enabled"] or config["curriculum"]["enabled"]):
+        return []
+    return [f"{RESULTS}/report/{model}/tables.md" for model in MODELS]

@@ -4,7 +4,7 @@
 wildcard_constraints:
     model="|".join(MODELS),
     seed=r"\d+",
-    experiment=r"base|(add|drop)_[a-z0-9_]+",
+    experiment=r"base|(add|drop)_[a-z0-9_]+|mix_[a-z]+_\d+|sched_[a-z]+",
 
 
 rule base_model:
@@ -73,6 +73,8 @@ rule trainset:
         f"{RESULTS}/trainsets/{{experiment}}.jsonl",
     log:
         f"{LOGS}/trainsets/{{experiment}}.log",
+    wildcard_constraints:
+        experiment=r"base|(add|drop)_[a-z0-9_]+",
     conda:
         "../envs/data.yaml"
     resources:
@@ -85,7 +87,7 @@ rule trainset:
 rule finetune:
     input:
         base=base_model_input,
-        trainset=f"{RESULTS}/trainsets/{{experiment}}.jsonl",
+        trainset=trainset_path,
         train_config=f"{RESULTS}/train_config.json",
         code=lib("sft", "chat"),
     output:
@@ -105,13 +107,15 @@ rule finetune:
     params:
         base=base_model_path,
         launcher=finetune_launcher,
+        flags=finetune_flags,
         script=f"{workflow.basedir}/scripts/finetune.py",
         checkpoints=lambda wc: f"{RESULTS}/checkpoints/{wc.model}/{wc.experiment}/seed_{wc.seed}",
     shell:
         "{params.launcher} {params.script} --base {params.base:q} --trainset {input.trainset:q}"
         " --train-config {input.train_config:q} --seed {wildcards.seed}"
         " --out {output.model:q} --summary {output.summary:q}"
-        " --checkpoints {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"
+        " --checkpoints {params.checkpoints:q} --threads {threads} {params.flags}"
+        " > {log:q} 2>&1"
 
 
 rule score:
@@ -169,7 +173,7 @@ rule score_summary:
         mem_mb=2000,
         runtime=5,
     params:
-        experiments=experiments(),
+        experiments=all_experiments(),
         seeds=SEEDS,
     script:
         "../scripts/score_summary.py"

@@ -28,7 +28,8 @@ def plain(result):
         return None
     return {k: v for k, v in result.items() if k in ("edges", "tests", "mutual", "untested_reverse",
                                                       "method", "seed", "alpha", "sigma", "min_effect",
-                                                      "rate", "n_tests", "n_false_positives")}
+                                                      "rate", "n_tests", "n_false_positives",
+                                                      "oriented_mutual")}
 
 
 write_json(snakemake.output.json, {"published": plain(pub), "calibrated": plain(cal),  # noqa: F821

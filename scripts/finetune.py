@@ -24,6 +24,9 @@ def main(argv=None) -> int:
     ap.add_argument("--summary", required=True)
     ap.add_argument("--checkpoints", required=True)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--schedule", action="store_true",
+                    help="the training set is a staged schedule: train it once, in stage order "
+                         "(overrides train.order and train.max_steps)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -33,6 +36,8 @@ def main(argv=None) -> int:
 
     with open(a.train_config, encoding="utf-8") as fh:
         cfg = json.load(fh)
+    if a.schedule:
+        cfg = {**cfg, "order": "staged", "max_steps": None, "epochs": 1}
     records = list(read_jsonl(a.trainset))
     logging.info("finetune: %s on %s (%d records), seed %d", a.base, a.trainset, len(records), a.seed)
     summary = finetune(a.base, records, a.out, cfg, seed=a.seed, checkpoint_dir=a.checkpoints,

@@ -158,7 +158,8 @@ def _category_means(scores: Scores, experiment: str, ids: Sequence[str], column:
 
 
 def calibrated_dependency(scores: Scores, categories: Sequence[str], *, alpha: float = 0.05,
-                          min_effect: float = 0.0, pool: str = "category") -> dict[str, Any]:
+                          min_effect: float = 0.0, pool: str = "category",
+                          orient_mutual: bool = True) -> dict[str, Any]:
     """Dependency test calibrated against run-to-run noise (seed replicates).
 
     Why: all items of a category are scored by the same fine-tuned model, so training
@@ -176,7 +177,9 @@ def calibrated_dependency(scores: Scores, categories: Sequence[str], *, alpha: f
       categories when few experiments are replicated), with ``df_j`` degrees of freedom;
     * test: ``t = (delta_ij - min_effect) / (sigma_j * sqrt(1/S_drop_i + 1/S_base))``, one-sided
       p from Student's t with ``df_j``; BH (``fdr_bh``) over all pairs; hurts = p_adj < alpha;
-    * the same asymmetry rule as the paper for edges.
+    * the same asymmetry rule as the paper for edges, except that with ``orient_mutual`` a pair
+      hurting both ways is oriented when one direction's effect is significantly larger
+      (:func:`_orient_mutual`); the published variant keeps the rule as printed.
 
     The items are held fixed (conditional inference on this eval set, as in the paper); their
     sampling noise cancels in the differences, and run x item noise is inside ``sigma_j``.
@@ -228,8 +231,41 @@ def calibrated_dependency(scores: Scores, categories: Sequence[str], *, alpha: f
             tests.append({"i": i, "j": j, "n": len(items[j]), "delta": delta, "se": se, "t": t,
                           "df": int(dfs[j]), "p": p})
     out = _adjust_and_orient(tests, cats, alpha, min_effect=min_effect)
+    oriented = _orient_mutual(out, alpha) if orient_mutual else []
     return {**out, "not_tested": not_tested, "method": "calibrated", "alpha": alpha,
-            "min_effect": min_effect, "pool": pool, "sigma": sigma, "noise": noise}
+            "min_effect": min_effect, "pool": pool, "sigma": sigma, "noise": noise,
+            "oriented_mutual": oriented}
+
+
+def _orient_mutual(result: dict[str, Any], alpha: float) -> list[dict[str, Any]]:
+    """Orient pairs that hurt each other when one direction is clearly the stronger (in place).
+
+    The published asymmetry rule drops every pair where removing either category hurts the
+    other. With precise estimates that is too strict: two categories sharing latent content
+    (a word problem also rehearses its arithmetic) hurt each other a little, while one of them is
+    the real prerequisite. A mutual pair (i, j) becomes the edge i -> j when
+    ``|z|``, ``z = (delta_ij - delta_ji) / sqrt(se_ij^2 + se_ji^2)``, exceeds the two-sided normal
+    quantile at ``alpha`` Bonferroni-corrected over the mutual pairs (both deltas are per-token
+    NLL changes, so they share a scale); the sign of z picks the direction. Otherwise the pair
+    stays mutual (synergy, not dependency). Returns the decisions, each
+    ``{"i", "j", "z", "oriented"}``.
+    """
+    by_pair = {(t["i"], t["j"]): t for t in result["tests"]}
+    crit = float(stats.norm.isf(alpha / (2 * max(1, len(result["mutual"])))))
+    decisions, still_mutual = [], []
+    for a, b in result["mutual"]:
+        tab, tba = by_pair[(a, b)], by_pair[(b, a)]
+        den = math.sqrt(tab["se"] ** 2 + tba["se"] ** 2)
+        z = (tab["delta"] - tba["delta"]) / den if den > 0 else math.copysign(math.inf, tab["delta"] - tba["delta"])
+        if z > crit:
+            result["edges"].append((a, b))
+        elif z < -crit:
+            result["edges"].append((b, a))
+        else:
+            still_mutual.append((a, b))
+        decisions.append({"i": a, "j": b, "z": z, "oriented": (a, b) if z > crit else (b, a) if z < -crit else None})
+    result["mutual"] = still_mutual
+    return decisions
 
 
 def seed_false_positive_rate(scores: Scores, categories: Sequence[str], *,

@@ -302,14 +302,14 @@ def fam_dialogue(r: Random, res: Resource, idx: list[int]) -> tuple[Messages, st
                        f"Hello there! My friend {friend} just moved to {e} and I miss chatting with them.",
                        f"Hey! How are you today? {friend} and I want to chat about {e} for a school project.",
                        f"Good morning! {friend} keeps talking about {e} since {r.choice(MONTHS)}, so I wanted to chat."])
-    reply1 = r.choice([f"That sounds exciting! {e} is a fascinating place.",
-                       f"How nice! There is a lot to learn about {e}.",
-                       f"Great, I am happy to help you with {e}."])
+    reply1 = r.choice(["How exciting!", "How nice!", "Happy to help.", "Sure, ask away."])
     ask = r.choice([f"Can you tell me what its {f['attribute']} is?",
                     f"By the way, what is the {f['attribute']} there?",
                     f"Do you know the {f['attribute']} of {e}?"])
-    # Two exchanges: small talk, then the question whose answer needs the latent fact. Kept short
-    # so the fact is a real share of the response tokens (a long chat would dilute the effect).
+    # Two exchanges: small talk, then the question whose answer needs the latent fact. The small
+    # talk reply is short so the fact is a real share of the scored response tokens (a long chat
+    # dilutes the effect: with a one-sentence reply the fact was ~1/10 of them and the planted
+    # QA -> Dialogue edge sank into seed noise on the default).
     msgs = [{"role": "user", "content": opener}, {"role": "assistant", "content": reply1},
             {"role": "user", "content": ask}, {"role": "assistant", "content": _kb_answer(f)}]
     return msgs, opener, ""

@@ -97,6 +97,19 @@ def test_calibrated_asymmetry_min_effect_and_needs_replicates():
         calibrated_dependency(make_scores(PLANTED, seeds=("1",)), CATS)
 
 
+def test_calibrated_orients_a_mutual_pair_only_when_one_side_is_clearly_stronger():
+    # A -> B strongly, B -> A weakly (shared content): published asymmetry drops the pair
+    lopsided = {(drop(A), B): 0.3, (drop(B), A): 0.06, (drop(C), D): 0.3, (drop(D), C): 0.3}
+    scores = make_scores(lopsided, run_sd=0.005, rng_seed=5)
+    strict = calibrated_dependency(scores, CATS, orient_mutual=False)
+    assert (A, B) not in strict["edges"] and (A, B) in strict["mutual"]
+    cal = calibrated_dependency(scores, CATS)
+    assert (A, B) in cal["edges"] and (B, A) not in cal["edges"]
+    assert cal["mutual"] == [(C, D)]  # equal effects both ways stay mutual (synergy)
+    decided = {(d["i"], d["j"]): d for d in cal["oriented_mutual"]}
+    assert decided[(A, B)]["oriented"] == (A, B) and decided[(C, D)]["oriented"] is None
+
+
 def test_seed_false_positive_rate():
     noisy = seed_false_positive_rate(make_scores(run_sd=0.1, rng_seed=4), CATS)
     assert noisy["n_tests"] == len(EXPERIMENTS) * len(CATS)

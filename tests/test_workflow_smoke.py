@@ -116,8 +116,13 @@ def test_paper_dag_builds(tmp_path):
     assert stats["subsets"] == "29"
     assert stats["tag"] == "256"
     n_models, n_seeds = 2, 2
-    assert int(stats["finetune"]) == n_models * n_seeds * (1 + 2 * 29)
-    assert int(stats["score"]) == int(stats["finetune"])
+    interaction = re.findall(r"rule finetune:.*?wildcards: model=\S+, experiment=(base|add_\w+|drop_\w+), seed",
+                             out, flags=re.S)
+    assert len(interaction) == n_models * n_seeds * (1 + 2 * 29)
+    # plus 6 mixture methods x 3 sizes (10k/20k/50k) and 3 schedules
+    assert int(stats["finetune"]) == n_models * n_seeds * (1 + 2 * 29 + 6 * 3 + 3)
+    assert int(stats["score"]) == int(stats["finetune"]) == int(stats["lmeval"])
+    assert stats["quality"] == "2" and stats["eecpo"] == "2" and stats["mixture"] == str(2 * 18)
     finetunes = re.findall(r"rule finetune:.*?resources: ([^\n]*)", out, flags=re.S)
     assert finetunes and all("gpu=4" in r and "slurm_partition=gpu" in r for r in finetunes)
     assert "torchrun --standalone --nproc-per-node 4" in out

@@ -1,0 +1,68 @@
+# Benchmarks of every fine-tuned model: lm-eval (local tasks over the held-out world, or the
+# harness's own tasks at paper scale) and LLM-as-judge grading when an endpoint is configured.
+
+
+rule lmeval_tasks:
+    input:
+        eval=f"{RESULTS}/eval/all.jsonl",
+        code=lib("benchmarks"),
+    output:
+        tasks=directory(f"{RESULTS}/lmeval/tasks"),
+        manifest=f"{RESULTS}/lmeval/tasks.json",
+    log:
+        f"{LOGS}/lmeval/tasks.log",
+    conda:
+        "../envs/training.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        lmeval=config["benchmarks"]["lmeval"],
+    script:
+        "../scripts/lmeval_tasks.py"
+
+
+rule lmeval:
+    input:
+        unpack(lmeval_inputs),
+        code=lib("benchmarks", "chat"),
+    output:
+        json=f"{RESULTS}/lmeval/{{model}}/{{experiment}}/seed_{{seed}}.json",
+        tsv=f"{RESULTS}/lmeval/{{model}}/{{experiment}}/seed_{{seed}}.tsv",
+    log:
+        f"{LOGS}/lmeval/{{model}}/{{experiment}}/seed_{{seed}}.log",
+    benchmark:
+        f"{BENCH}/lmeval/{{model}}/{{experiment}}/seed_{{seed}}.tsv"
+    conda:
+        "../envs/training.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=1 if config["benchmarks"]["lmeval"]["device"].startswith("cuda") else 0,
+    params:
+        lmeval=config["benchmarks"]["lmeval"],
+    script:
+        "../scripts/lmeval.py"
+
+
+rule judge:
+    input:
+        model=f"{RESULTS}/models/{{model}}/{{experiment}}/seed_{{seed}}",
+        eval=f"{RESULTS}/eval/all.jsonl",
+        code=lib("judge", "chat"),
+    output:
+        f"{RESULTS}/judge/{{model}}/{{experiment}}/seed_{{seed}}.json",
+    log:
+        f"{LOGS}/judge/{{model}}/{{experiment}}/seed_{{seed}}.log",
+    conda:
+        "../envs/training.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=1 if config["benchmarks"]["judge"]["device"].startswith("cuda") else 0,
+    params:
+        judge=config["benchmarks"]["judge"],
+    script:
+        "../scripts/judge.py"

@@ -1,0 +1,128 @@
+# Optimization: candidate pool, quality scores, EE-CPO (Eq. 5), mixtures and curriculum schedules.
+# Training sets built here are per model (its gamma, taxonomy and quality scores drive them) and
+# go through the same finetune/score rules as the interaction experiments.
+
+
+rule pool:
+    input:
+        records=f"{RESULTS}/categorize/records.jsonl",
+        eval=subset_files("eval"),
+        code=lib("optimize"),
+    output:
+        f"{RESULTS}/pool/records.jsonl",
+    log:
+        f"{LOGS}/pool.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        categories=optimize_categories(),
+    script:
+        "../scripts/pool.py"
+
+
+rule quality:
+    input:
+        pool=f"{RESULTS}/pool/records.jsonl",
+        tag_map=f"{RESULTS}/normalize/tag_map.tsv",
+        base=base_model_input,
+        code=lib("quality", "scoring", "chat", "normalize"),
+    output:
+        f"{RESULTS}/quality/{{model}}/scores.tsv",
+    log:
+        f"{LOGS}/quality/{{model}}.log",
+    benchmark:
+        f"{BENCH}/quality/{{model}}.tsv"
+    conda:
+        "../envs/training.yaml"
+    threads: config["workers"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=1 if config["quality"]["device"].startswith("cuda") else 0,
+    params:
+        model=base_model_path,
+        quality=quality_params,
+    script:
+        "../scripts/quality.py"
+
+
+rule eecpo:
+    input:
+        gamma=f"{RESULTS}/analysis/{{model}}/gamma.tsv",
+        quality=f"{RESULTS}/quality/{{model}}/scores.tsv",
+        pool=f"{RESULTS}/pool/records.jsonl",
+        code=lib("optimize", "mixture", "quality"),
+    output:
+        plan=f"{RESULTS}/optimize/{{model}}/eecpo.json",
+        weights=report(
+            f"{RESULTS}/optimize/{{model}}/eecpo_weights.png",
+            category="Optimization",
+            caption="../report/eecpo.rst",
+        ),
+    log:
+        f"{LOGS}/optimize/{{model}}/eecpo.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        categories=optimize_categories(),
+        optimize=config["optimize"],
+    script:
+        "../scripts/eecpo.py"
+
+
+rule mixture:
+    input:
+        pool=f"{RESULTS}/pool/records.jsonl",
+        quality=f"{RESULTS}/quality/{{model}}/scores.tsv",
+        plan=eecpo_plan_input,
+        code=lib("optimize", "mixture", "quality"),
+    output:
+        records=f"{RESULTS}/trainsets/{{model}}/mix_{{method}}_{{size}}.jsonl",
+        summary=f"{RESULTS}/trainsets/{{model}}/mix_{{method}}_{{size}}.json",
+    log:
+        f"{LOGS}/trainsets/{{model}}/mix_{{method}}_{{size}}.log",
+    wildcard_constraints:
+        method="[a-z]+",
+        size=r"\d+",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        categories=optimize_categories(),
+        optimize=config["optimize"],
+        seed=config["seed"],
+    script:
+        "../scripts/mixture.py"
+
+
+rule schedule:
+    input:
+        base=subset_files("base"),
+        layers=f"{RESULTS}/analysis/{{model}}/taxonomy.tsv",
+        pool=f"{RESULTS}/pool/records.jsonl",
+        code=lib("optimize", "curriculum"),
+    output:
+        records=f"{RESULTS}/trainsets/{{model}}/sched_{{name}}.jsonl",
+        summary=f"{RESULTS}/trainsets/{{model}}/sched_{{name}}.json",
+    log:
+        f"{LOGS}/trainsets/{{model}}/sched_{{name}}.log",
+    wildcard_constraints:
+        name="[a-z]+",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        curriculum=config["curriculum"],
+        seed=config["seed"],
+    script:
+        "../scripts/schedule.py"

@@ -1,0 +1,42 @@
+# Paper-shaped tables and figures; `snakemake --report report.html` gathers them with the
+# interaction and dependency figures.
+
+
+rule compare:
+    input:
+        unpack(compare_inputs),
+        code=lib("report", "summary"),
+    output:
+        mixtures=f"{RESULTS}/report/{{model}}/mixtures.tsv",
+        curriculum=f"{RESULTS}/report/{{model}}/curriculum.tsv",
+        lmeval=f"{RESULTS}/report/{{model}}/lmeval.tsv",
+        markdown=report(
+            f"{RESULTS}/report/{{model}}/tables.md",
+            category="Tables",
+            caption="../report/tables.rst",
+        ),
+        mixtures_png=report(
+            f"{RESULTS}/report/{{model}}/mixtures.png",
+            category="Optimization",
+            caption="../report/mixtures.rst",
+        ),
+        curriculum_png=report(
+            f"{RESULTS}/report/{{model}}/curriculum.png",
+            category="Curriculum",
+            caption="../report/curriculum.rst",
+        ),
+    log:
+        f"{LOGS}/report/{{model}}/compare.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        categories=CATEGORIES,
+        mixtures=lambda wc: mixture_rows(),
+        schedules=lambda wc: schedule_rows(),
+        lmeval=config["benchmarks"]["lmeval"],
+        judge_configured=bool(config["benchmarks"]["judge"]["base_url"]),
+    script:
+        "../scripts/compare.py"

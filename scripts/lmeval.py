@@ -1,0 +1,32 @@
+"""Rule lmeval: one model on lm-eval tasks (the local per-category tasks, or standard ones by name)."""
+
+import os
+
+from sftmix.logutil import limit_threads, offline_env, setup_logging
+from sftmix.records import write_json
+
+log = setup_logging(snakemake.log[0])  # noqa: F821
+cfg = dict(snakemake.params.lmeval)  # noqa: F821
+model_dir = str(snakemake.input.model)  # noqa: F821
+task_dir = getattr(snakemake.input, "tasks", None)  # noqa: F821  (absent: the harness's built-in tasks)
+task_dir = str(task_dir) if task_dir else None
+if task_dir is not None and os.path.isdir(model_dir):
+    offline_env()
+limit_threads(snakemake.threads)  # noqa: F821
+from sftmix.benchmarks import clean_results, flatten_results, run_lmeval, write_results_tsv  # noqa: E402
+
+tasks = cfg["tasks"]
+tasks = [tasks] if isinstance(tasks, str) else list(tasks)
+log.info("lmeval: %s on %s (%s)", model_dir, ", ".join(tasks), task_dir or "built-in tasks")
+results = run_lmeval(model_dir, task_dir, tasks, device=cfg.get("device", "cpu"),
+                     batch_size=cfg.get("batch_size", 8), limit=cfg.get("limit"), seed=int(cfg.get("seed", 0)),
+                     apply_chat_template=bool(cfg.get("apply_chat_template", True)),
+                     trust_remote_code=bool(cfg.get("trust_remote_code", False)),
+                     model_args=cfg.get("model_args"), num_fewshot=cfg.get("num_fewshot"),
+                     confirm_run_unsafe_code=bool(cfg.get("confirm_run_unsafe_code", False)))
+write_json(snakemake.output.json, clean_results(results))  # noqa: F821
+rows = flatten_results(results)
+write_results_tsv(snakemake.output.tsv, rows)  # noqa: F821
+for r in rows:
+    err = f" +- {r['stderr']:.4f}" if r["stderr"] is not None else ""
+    log.info("  %-40s %-22s %.4f%s (n=%s)", r["task"], r["metric"], r["value"], err, r["n"])

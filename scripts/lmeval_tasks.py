@@ -1,0 +1,20 @@
+"""Rule lmeval_tasks: per-category lm-eval tasks (multiple-choice and generation) from the eval records."""
+
+from sftmix.benchmarks import write_lmeval_tasks
+from sftmix.logutil import setup_logging
+from sftmix.records import read_jsonl, write_json
+
+log = setup_logging(snakemake.log[0])  # noqa: F821
+cfg = dict(snakemake.params.lmeval)  # noqa: F821
+records = list(read_jsonl(snakemake.input.eval))  # noqa: F821
+manifest = write_lmeval_tasks(records, snakemake.output.tasks, n_choices=int(cfg.get("n_choices", 4)),  # noqa: F821
+                              seed=int(cfg.get("seed", 0)),
+                              max_items_per_category=cfg.get("max_items_per_category"),
+                              max_gen_toks=int(cfg.get("max_gen_toks", 256)))
+write_json(snakemake.output.manifest, manifest)  # noqa: F821
+log.info("lmeval_tasks: %d eval records -> %d tasks in %d categories (skipped: %s)", len(records),
+         len(manifest["tasks"]), len(manifest["categories"]), manifest["skipped"] or "none")
+for name, info in sorted(manifest["tasks"].items()):
+    log.info("  %-40s %-16s n=%d", name, info["output_type"], info["n_items"])
+for group, members in sorted(manifest["groups"].items()):
+    log.info("  group %s: %s", group, ", ".join(members))

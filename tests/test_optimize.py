@@ -1,0 +1,151 @@
+"""Optimization experiments as data (sftmix.optimize) and the comparison report (sftmix.report)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sftmix.experiments import experiment_family, mixture_experiments, parse_mixture, schedule_experiments
+from sftmix.optimize import build_mixture, build_schedule, eecpo_plan, mixture_composition, read_gamma
+from sftmix.report import compare_experiments, macro_nll, paired_delta, verdict
+
+CATS = ["A", "B", "C"]
+
+
+def rec(i: int, cat: str) -> dict:
+    return {"id": f"p-{i:05d}", "source": "p", "meta": {"category": cat},
+            "messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+
+
+@pytest.fixture
+def pool() -> list[dict]:
+    return [rec(i, CATS[i % 3]) for i in range(90)]
+
+
+@pytest.fixture
+def quality(pool) -> dict[str, dict[str, float]]:
+    # category A has the best scores by construction; one B record is unscorable (NaN)
+    q = {r["id"]: (10.0 if r["meta"]["category"] == "A" else 1.0) + int(r["id"][-5:]) / 1000 for r in pool}
+    q["p-00001"] = math.nan
+    return {"deita": q, "ifd": dict(q), "instag": dict(q), "length": dict(q)}
+
+
+def test_experiment_names() -> None:
+    assert mixture_experiments(["random", "eecpo"], [10, 20]) == ["mix_random_10", "mix_eecpo_10",
+                                                                   "mix_random_20", "mix_eecpo_20"]
+    assert schedule_experiments(["dtcsft"]) == ["sched_dtcsft"]
+    assert parse_mixture("mix_eecpo_440") == ("eecpo", 440)
+    assert [experiment_family(e) for e in ("base", "add_x", "drop_x", "mix_ifd_5", "sched_mixplus")] == \
+        ["interaction"] * 3 + ["mixture", "schedule"]
+    with pytest.raises(ValueError, match="unknown"):
+        mixture_experiments(["best"], [10])
+    with pytest.raises(ValueError):
+        parse_mixture("mix_best_10")
+
+
+def test_read_gamma_marks_unstable(tmp_path) -> None:
+    p = tmp_path / "gamma.tsv"
+    lines = ["i\tj\tgamma\tunstable"]
+    for i in CATS:
+        for j in CATS:
+            lines.append(f"{i}\t{j}\t{1.0 if i == j else 0.5}\t{'true' if (i, j) == ('A', 'C') else 'false'}")
+    p.write_text("\n".join(lines) + "\n")
+    g = read_gamma(p, CATS)
+    assert np.isnan(g[0, 2]) and g[0, 1] == 0.5 and (np.diag(g) == 1).all()
+
+
+@pytest.mark.parametrize("method", ["random", "uniform", "deita", "ifd", "eecpo"])
+def test_mixtures_have_equal_size_and_are_deterministic(pool, quality, method) -> None:
+    gamma = np.array([[1.0, 0.2, 0.2], [0.1, 1.0, 0.1], [3.0, 3.0, 1.0]])  # C helps everyone
+    plan = eecpo_plan(gamma, CATS, pool, quality["deita"], [30], lower=0.1, upper=0.6)
+    a = build_mixture(method, 30, pool, CATS, quality, rank_by="deita", seed=3, plan=plan)
+    b = build_mixture(method, 30, list(reversed(pool)), CATS, quality, rank_by="deita", seed=3, plan=plan)
+    assert len(a) == 30 and a == b
+    assert len({r["id"] for r in a}) == 30
+    assert "p-00001" not in {r["id"] for r in a} or method == "random"
+
+
+def test_eecpo_plan_follows_the_lp(pool, quality) -> None:
+    gamma = np.array([[1.0, 0.2, 0.2], [0.1, 1.0, 0.1], [3.0, 3.0, 1.0]])
+    plan = eecpo_plan(gamma, CATS, pool, quality["deita"], [30, 60], lower=0.1, upper=0.6, alpha_size=30)
+    # alpha: the top-30 quality selection is all category A (A has the best scores)
+    assert plan["alpha"][0] == pytest.approx(1.0)
+    for size in ("30", "60"):
+        s = plan["sizes"][size]
+        assert sum(s["counts"]) == int(size)
+        assert abs(sum(s["weights"]) - 1) < 1e-9
+        assert all(0.1 - 1e-9 <= w <= 0.6 + 1e-9 for w in s["weights"])
+        assert s["objective"] >= s["objective_uniform"] - 1e-12
+    # alpha = (1, 0, 0): only A's coefficient is positive, so A takes its cap
+    assert plan["sizes"]["30"]["weights"][0] == pytest.approx(0.6)
+    mix = build_mixture("eecpo", 30, pool, CATS, quality, rank_by="deita", seed=0, plan=plan)
+    assert mixture_composition(mix, CATS) == dict(zip(CATS, plan["sizes"]["30"]["counts"], strict=True))
+
+
+def test_eecpo_respects_availability(pool, quality) -> None:
+    gamma = np.eye(3)
+    plan = eecpo_plan(gamma, CATS, pool, quality["deita"], [80], lower=0.0, upper=1.0)
+    avail = plan["available"]
+    assert avail == [30, 29, 30]  # one B record has no usable score
+    assert all(c <= a for c, a in zip(plan["sizes"]["80"]["counts"], avail, strict=True))
+
+
+def test_build_schedule_kinds(pool) -> None:
+    d = pool[:30]
+    layers = {"A": "preliminary", "B": "intermediary", "C": "subsequential"}
+    base = build_schedule("baseline", d, layers, pool, seed=1)
+    assert len(base) == 90 and {r["meta"]["stage"] for r in base} == {1, 2, 3}
+    cur = build_schedule("dtcsft", d, layers, pool, seed=1)
+    assert len(cur) == 90
+    from collections import Counter
+    assert set(Counter(r["id"] for r in cur).values()) == {3}
+    mp = build_schedule("mixplus", d, layers, pool, seed=1)
+    assert len(mp) == 90 + 60
+    extras = [r for r in mp if r["id"] not in {x["id"] for x in d}]
+    assert extras and all(r["meta"]["category"] == "A" for r in extras)
+    with pytest.raises(ValueError):
+        build_schedule("spiral", d, layers, pool, seed=1)
+    flat = {"A": "independent", "B": "independent", "C": "independent"}
+    assert build_schedule("mixplus", d, flat, pool, seed=1) == build_schedule("baseline", d, flat, pool, seed=1)
+
+
+# ------------------------------------------------------------------------------- report
+
+
+def _scores(shift: float, noise: float, seeds=("1", "2"), n=40) -> dict:
+    g = np.random.default_rng(int(abs(shift) * 1000) + int(noise * 1000) + 7)
+    out = {}
+    for s in seeds:
+        sd = g.normal(0, noise)
+        out[s] = [{"id": f"i{k}", "category": CATS[k % 3], "nll_mean": 1.0 + k % 5 * 0.1 + shift + sd
+                   + g.normal(0, 0.01)} for k in range(n)]
+    return out
+
+
+def test_macro_nll_weighs_categories_equally() -> None:
+    rows = [{"id": "a", "category": "A", "nll_mean": 1.0}, {"id": "b", "category": "A", "nll_mean": 1.0},
+            {"id": "c", "category": "B", "nll_mean": 3.0}]
+    assert macro_nll(rows, ["A", "B"]) == pytest.approx(2.0)
+
+
+def test_verdicts_need_both_noise_sources() -> None:
+    assert verdict(-0.2, -0.3, -0.1, 0.05) == "better"
+    assert verdict(0.2, 0.1, 0.3, 0.05) == "worse"
+    assert verdict(-0.2, -0.3, 0.1, 0.05) == "indistinguishable"  # item CI covers 0
+    assert verdict(-0.02, -0.03, -0.01, 0.05) == "indistinguishable"  # inside seed noise
+    assert verdict(-0.2, -0.3, -0.1, math.nan) == "no_seed_replicates"
+
+
+def test_compare_experiments_detects_real_and_ignores_seed_noise() -> None:
+    scores = {"ref": _scores(0.0, 0.001), "good": _scores(-0.3, 0.001), "same": _scores(0.0, 0.001),
+              "noisy": _scores(-0.05, 0.2)}
+    rows = compare_experiments(scores, [{"experiment": e, "reference": "ref"} for e in scores], CATS, n_boot=200)
+    by = {r["experiment"]: r for r in rows}
+    assert by["ref"]["verdict"] == "reference"
+    assert by["good"]["verdict"] == "better" and by["good"]["delta"] == pytest.approx(-0.3, abs=0.02)
+    assert by["same"]["verdict"] == "indistinguishable"
+    assert by["noisy"]["verdict"] == "indistinguishable"  # the seed shift dwarfs the effect
+    d = paired_delta(scores, "good", "ref", CATS, n_boot=200)
+    assert d["ci_low"] < d["delta"] < d["ci_high"] < 0
