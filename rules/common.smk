@@ -152,7 +152,9 @@ def optimization_experiments():
     out = []
     if config["optimize"]["enabled"]:
         if not config["experiments"]["add"]:
-            raise ValueError("optimize.enabled: EE-CPO needs gamma; set experiments.add: true")
+            raise ValueError(
+                "optimize.enabled: EE-CPO needs gamma; set experiments.add: true"
+            )
         out += mixture_experiments(
             config["optimize"]["methods"], config["optimize"]["sizes"]
         )
@@ -190,9 +192,10 @@ def eecpo_plan_input(wildcards):
 def quality_params(wildcards):
     """The quality section with the DEITA scorer resolved ("base" = this model's base model)."""
     q = dict(config["quality"])
-    uses_deita = "deita" in config["optimize"]["methods"] or config["optimize"][
-        "quality"
-    ] == "deita"
+    uses_deita = (
+        "deita" in config["optimize"]["methods"]
+        or config["optimize"]["quality"] == "deita"
+    )
     if q["deita_scorer"] is None and config["optimize"]["enabled"] and uses_deita:
         raise ValueError(
             "quality.deita_scorer: null, but optimize.methods/optimize.quality use the deita score"
@@ -276,7 +279,9 @@ def optimize_targets():
 
 
 def lmeval_inputs(wildcards):
-    files = {"model": f"{RESULTS}/models/{wildcards.model}/{wildcards.experiment}/seed_{wildcards.seed}"}
+    files = {
+        "model": f"{RESULTS}/models/{wildcards.model}/{wildcards.experiment}/seed_{wildcards.seed}"
+    }
     if config["benchmarks"]["lmeval"]["local_tasks"]:
         files["tasks"] = f"{RESULTS}/lmeval/tasks"
     return files

@@ -7,8 +7,19 @@ import math
 import numpy as np
 import pytest
 
-from sftmix.experiments import experiment_family, mixture_experiments, parse_mixture, schedule_experiments
-from sftmix.optimize import build_mixture, build_schedule, eecpo_plan, mixture_composition, read_gamma
+from sftmix.experiments import (
+    experiment_family,
+    mixture_experiments,
+    parse_mixture,
+    schedule_experiments,
+)
+from sftmix.optimize import (
+    build_mixture,
+    build_schedule,
+    eecpo_plan,
+    mixture_composition,
+    read_gamma,
+)
 from sftmix.report import compare_experiments, macro_nll, paired_delta, verdict
 
 CATS = ["A", "B", "C"]
