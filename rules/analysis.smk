@@ -30,7 +30,8 @@ rule gamma:
 
 rule dependency:
     input:
-        scores=lambda wc: scores_of(wc.model, "drop_"),
+        # drop_* carry the tests; every replicated experiment (add_* too) informs the noise
+        scores=lambda wc: scores_of(wc.model, ("drop_", "add_")),
         code=lib("dependency", "interaction", "summary"),
     output:
         json=f"{RESULTS}/analysis/{{model}}/dependency.json",

@@ -244,7 +244,8 @@ def training_targets():
 
 
 def scores_of(model, prefix):
-    """Score tables of `base` and every experiment starting with `prefix` (add_ / drop_)."""
+    """Score tables of `base` and every experiment starting with `prefix` (add_ / drop_, or a
+    tuple of both)."""
     return expand(
         f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv",
         experiment=[e for e in experiments() if e == "base" or e.startswith(prefix)],
