@@ -99,7 +99,13 @@ def eecpo_plan(gamma: np.ndarray, categories: Sequence[str], pool: Sequence[Reco
                            "available": available.astype(int).tolist(), "importance": importance,
                            "lower": lower, "upper": upper, "sizes": {}}
     for size in sizes:
-        sol = solve_eecpo(gamma, alpha, lower=lower, upper=upper, available=available, total=int(size),
+        # A category with fewer rankable candidates than its floor (e.g. IFD excludes every record
+        # whose IFD >= 1) cannot be held to it: its floor drops to what it has, logged.
+        lo = np.minimum(np.broadcast_to(np.asarray(lower, dtype=float), (len(cats),)), available / int(size))
+        clipped = [c for c, a, b in zip(cats, lo, np.broadcast_to(lower, (len(cats),)), strict=True) if a < b]
+        if clipped:
+            log.warning("EE-CPO n=%d: lower bound reduced to the available candidates for %s", int(size), clipped)
+        sol = solve_eecpo(gamma, alpha, lower=lo, upper=upper, available=available, total=int(size),
                           importance=importance, names=cats)  # type: ignore[arg-type]
         c = sol["coefficients"]
         uniform = np.full(len(cats), 1.0 / len(cats))
@@ -109,6 +115,7 @@ def eecpo_plan(gamma: np.ndarray, categories: Sequence[str], pool: Sequence[Reco
             "objective": sol["objective"], "objective_uniform": float(c @ uniform),
             "objective_alpha": float(c @ alpha),
             "binding": {k: [cats[j] for j in v] for k, v in sol["binding"].items()},
+            "lower_clipped": clipped,
         }
         out["coefficients"] = c.tolist()
     return out

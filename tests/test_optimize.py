@@ -103,6 +103,14 @@ def test_eecpo_respects_availability(pool, quality) -> None:
     assert all(c <= a for c, a in zip(plan["sizes"]["80"]["counts"], avail, strict=True))
 
 
+def test_eecpo_floor_drops_for_a_category_without_rankable_candidates(pool, quality) -> None:
+    q = {i: (math.nan if r["meta"]["category"] == "C" else v) for r in pool for i, v in [(r["id"], quality["ifd"][r["id"]])]}
+    plan = eecpo_plan(np.eye(3), CATS, pool, q, [30], lower=0.1, upper=0.8)
+    s = plan["sizes"]["30"]
+    assert plan["available"][2] == 0 and s["counts"][2] == 0 and s["lower_clipped"] == ["C"]
+    assert sum(s["counts"]) == 30
+
+
 def test_build_schedule_kinds(pool) -> None:
     d = pool[:30]
     layers = {"A": "preliminary", "B": "intermediary", "C": "subsequential"}
