@@ -50,7 +50,7 @@ rule judge:
     input:
         model=f"{RESULTS}/models/{{model}}/{{experiment}}/seed_{{seed}}",
         eval=f"{RESULTS}/eval/all.jsonl",
-        code=lib("judge", "chat"),
+        code=lib("judge", "chat", "openai_api"),
     output:
         f"{RESULTS}/judge/{{model}}/{{experiment}}/seed_{{seed}}.json",
     log:

@@ -26,7 +26,7 @@ rule split_for_tagging:
 rule tag:
     input:
         f"{RESULTS}/tag/input/{{shard}}.jsonl",
-        code=lib("tagging", "embedding"),
+        code=lib("tagging", "embedding", "openai_api"),
     output:
         f"{RESULTS}/tag/shards/{{shard}}.jsonl",
     log:

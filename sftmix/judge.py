@@ -24,21 +24,17 @@ SKIP_REASON}`` instead.
 
 from __future__ import annotations
 
-import http.client
-import json
 import logging
 import math
 import os
 import re
-import time
-import urllib.error
-import urllib.request
 from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from .openai_api import chat_url, post_chat_completion, request_headers
 from .records import Record
 
 log = logging.getLogger(__name__)
@@ -107,54 +103,19 @@ class ChatClient:
     def __init__(self, cfg: JudgeConfig):
         if not cfg.base_url:
             raise ValueError(SKIP_REASON)
-        self.url = cfg.base_url.rstrip("/") + "/chat/completions"
+        self.url = chat_url(cfg.base_url)
         self.cfg = cfg
         self._api_key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
 
     def __repr__(self) -> str:
         return f"ChatClient(url={self.url!r}, model={self.cfg.model!r})"
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        return headers
-
     def chat(self, messages: list[dict[str, str]]) -> str:
         """The content of the first choice for ``messages`` ("" when the response has none)."""
-        body = json.dumps({"model": self.cfg.model, "messages": messages, "temperature": self.cfg.temperature,
-                           "max_tokens": int(self.cfg.max_tokens)}).encode("utf-8")
-        retries = max(0, int(self.cfg.retries))
-        last_error = ""
-        for attempt in range(retries + 1):
-            if attempt:
-                delay = self.cfg.backoff * 2 ** (attempt - 1)
-                log.warning("retrying %s in %.2fs (attempt %d/%d): %s", self.url, delay, attempt + 1,
-                            retries + 1, last_error)
-                time.sleep(delay)
-            req = urllib.request.Request(self.url, data=body, headers=self._headers(), method="POST")
-            try:
-                with urllib.request.urlopen(req, timeout=self.cfg.timeout) as resp:
-                    payload = json.loads(resp.read().decode("utf-8"))
-            except urllib.error.HTTPError as exc:
-                last_error = f"HTTP {exc.code}"
-                if exc.code >= 500 or exc.code == 429:
-                    continue
-                raise RuntimeError(f"{self.url}: HTTP {exc.code} (not retried)") from None
-            except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
-                reason = getattr(exc, "reason", None)
-                last_error = type(exc).__name__ + (f": {reason}" if reason is not None else "")
-                continue
-            except ValueError:
-                last_error = "invalid JSON in response"
-                continue
-            try:
-                content = payload["choices"][0]["message"]["content"]
-            except (KeyError, IndexError, TypeError):
-                log.warning("%s: response without choices[0].message.content", self.url)
-                return ""
-            return content if isinstance(content, str) else ""
-        raise RuntimeError(f"{self.url}: giving up after {retries + 1} attempts ({last_error})")
+        body = {"model": self.cfg.model, "messages": messages, "temperature": self.cfg.temperature,
+                "max_tokens": int(self.cfg.max_tokens)}
+        return post_chat_completion(self.url, body, request_headers(self._api_key), timeout=self.cfg.timeout,
+                                    retries=self.cfg.retries, backoff=self.cfg.backoff)
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,20 +16,17 @@ Every tagger returns, per text, a list of ``(tag, score)``; LLM backends give sc
 from __future__ import annotations
 
 import ast
-import http.client
 import json
 import logging
 import os
 import re
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from .openai_api import chat_url, post_chat_completion, request_headers
 from .records import Record, first_instruction
 
 log = logging.getLogger(__name__)
@@ -442,7 +439,7 @@ class OpenAITagger:
                  timeout: float = 60, retries: int = 3, backoff: float = 1.0,
                  max_workers: int = 1, max_tags: int = 10, max_instruction_chars: int = 4000):
         fill_prompt(prompt_template, "")
-        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.url = chat_url(base_url)
         self.model = model
         self.prompt_template = prompt_template
         self.max_tokens = int(max_tokens)
@@ -457,51 +454,13 @@ class OpenAITagger:
     def __repr__(self) -> str:  # no key in reprs
         return f"OpenAITagger(url={self.url!r}, model={self.model!r})"
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        return headers
-
     def complete(self, text: str) -> str:
         """The raw answer of the server for one instruction."""
         prompt = fill_prompt(self.prompt_template, (text or "")[: self.max_instruction_chars])
-        body = json.dumps({
-            "model": self.model,
-            "messages": [{"role": "user", "content": prompt}],
-            "temperature": 0,
-            "max_tokens": self.max_tokens,
-        }).encode("utf-8")
-        last_error = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                delay = self.backoff * 2 ** (attempt - 1)
-                log.warning("retrying %s in %.2fs (attempt %d/%d): %s", self.url, delay,
-                            attempt + 1, self.retries + 1, last_error)
-                time.sleep(delay)
-            req = urllib.request.Request(self.url, data=body, headers=self._headers(), method="POST")
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    payload = json.loads(resp.read().decode("utf-8"))
-            except urllib.error.HTTPError as exc:
-                last_error = f"HTTP {exc.code}"
-                if exc.code >= 500 or exc.code == 429:
-                    continue
-                raise RuntimeError(f"{self.url}: HTTP {exc.code} (not retried)") from None
-            except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
-                reason = getattr(exc, "reason", None)
-                last_error = type(exc).__name__ + (f": {reason}" if reason is not None else "")
-                continue
-            except ValueError:
-                last_error = "invalid JSON in response"
-                continue
-            try:
-                content = payload["choices"][0]["message"]["content"]
-            except (KeyError, IndexError, TypeError):
-                log.warning("%s: response without choices[0].message.content", self.url)
-                return ""
-            return content if isinstance(content, str) else ""
-        raise RuntimeError(f"{self.url}: giving up after {self.retries + 1} attempts ({last_error})")
+        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "temperature": 0,
+                "max_tokens": self.max_tokens}
+        return post_chat_completion(self.url, body, request_headers(self._api_key), timeout=self.timeout,
+                                    retries=self.retries, backoff=self.backoff)
 
     def tag(self, texts: list[str]) -> list[TagList]:
         texts = list(texts)
