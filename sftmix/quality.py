@@ -44,7 +44,6 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -52,6 +51,7 @@ from typing import Any
 
 from .chat import IGNORE_INDEX, encode_conversation
 from .normalize import apply_normalization_scored
+from .records import read_typed_tsv, write_typed_tsv
 from .scoring import HEAD_ONLY_MODEL_TYPES, _batch_nll_sums, _make_batches, _pad_id, score_records
 
 log = logging.getLogger(__name__)
@@ -494,55 +494,20 @@ def quality_table(records: Iterable[Mapping[str, Any]], *, ifd: Mapping[str, Map
     return rows
 
 
-def _field(name: str, value: Any) -> str:
-    if name in _FLOAT_COLUMNS:
-        return repr(float(value if value is not None else "nan"))
-    if name in _INT_COLUMNS:
-        return str(int(value))
-    text = str(value)
-    if any(ch in text for ch in "\t\n\r"):
-        raise ValueError(f"quality TSV: {name} {text!r} contains a tab or newline")
-    return text
-
-
 def write_quality(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
     """Write rows as UTF-8 TSV with header :data:`QUALITY_COLUMNS` (in that order).
 
     Floats are written with ``repr`` (shortest round-trip form, ``nan``/``inf`` as such; None is
     written as ``nan``), ints as ints, so :func:`read_quality` gives back the same values and the
-    same rows give the same bytes. Written to a temporary file then renamed. Returns the row count.
+    same rows give the same bytes (:func:`sftmix.records.write_typed_tsv`). Returns the row count.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    n = 0
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write("\t".join(QUALITY_COLUMNS) + "\n")
-        for r in rows:
-            fh.write("\t".join(_field(c, r[c]) for c in QUALITY_COLUMNS) + "\n")
-            n += 1
-    os.replace(tmp, path)
-    return n
+    return write_typed_tsv(path, rows, QUALITY_COLUMNS, ints=_INT_COLUMNS, floats=_FLOAT_COLUMNS,
+                           what="quality TSV")
 
 
 def read_quality(path: str | Path) -> list[dict[str, Any]]:
     """Read a TSV written by :func:`write_quality` (typed: ``instag``/``length`` int, scores float)."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        lines = fh.read().split("\n")
-    if not lines or tuple(lines[0].split("\t")) != QUALITY_COLUMNS:
-        raise ValueError(f"{path}: not a quality TSV (header must be {' '.join(QUALITY_COLUMNS)})")
-    out: list[dict[str, Any]] = []
-    for lineno, line in enumerate(lines[1:], start=2):
-        if not line:
-            continue
-        parts = line.split("\t")
-        if len(parts) != len(QUALITY_COLUMNS):
-            raise ValueError(f"{path}:{lineno}: expected {len(QUALITY_COLUMNS)} fields, got {len(parts)}")
-        row: dict[str, Any] = {}
-        for c, v in zip(QUALITY_COLUMNS, parts, strict=True):
-            row[c] = float(v) if c in _FLOAT_COLUMNS else int(v) if c in _INT_COLUMNS else v
-        out.append(row)
-    return out
+    return read_typed_tsv(path, QUALITY_COLUMNS, ints=_INT_COLUMNS, floats=_FLOAT_COLUMNS, what="quality TSV")
 
 
 def quality_map(rows: Iterable[Mapping[str, Any]], column: str, *, drop_invalid: bool = True) -> dict[str, float]:

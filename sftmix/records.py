@@ -115,6 +115,58 @@ def write_json(path: str | Path, obj: Any) -> None:
     tmp.replace(path)
 
 
+def write_typed_tsv(path: str | Path, rows: Iterable[Any], columns: tuple[str, ...], *,
+                    ints: frozenset[str] = frozenset(), floats: frozenset[str] = frozenset(),
+                    what: str = "TSV") -> int:
+    """Write rows as UTF-8 TSV with header ``columns`` (atomically: temp file, then rename).
+
+    Float columns are written with ``repr`` (shortest round-trip form; ``nan``/``inf`` as such;
+    None as ``nan``), int columns as ints, others as text (a tab or newline in one raises), so
+    :func:`read_typed_tsv` gives back the same values and the same rows give the same bytes.
+    Returns the number of rows.
+    """
+    def field(name: str, value: Any) -> str:
+        if name in floats:
+            return repr(float(value if value is not None else "nan"))
+        if name in ints:
+            return str(int(value))
+        text = str(value)
+        if any(ch in text for ch in "\t\n\r"):
+            raise ValueError(f"{what}: {name} {text!r} contains a tab or newline")
+        return text
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write("\t".join(columns) + "\n")
+        for r in rows:
+            fh.write("\t".join(field(c, r[c]) for c in columns) + "\n")
+            n += 1
+    tmp.replace(path)
+    return n
+
+
+def read_typed_tsv(path: str | Path, columns: tuple[str, ...], *, ints: frozenset[str] = frozenset(),
+                   floats: frozenset[str] = frozenset(), what: str = "TSV") -> list[dict[str, Any]]:
+    """Read a TSV written by :func:`write_typed_tsv` with the same columns and types."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        lines = fh.read().split("\n")
+    if not lines or tuple(lines[0].split("\t")) != columns:
+        raise ValueError(f"{path}: not a {what} (header must be {' '.join(columns)})")
+    out: list[dict[str, Any]] = []
+    for lineno, line in enumerate(lines[1:], start=2):
+        if not line:
+            continue
+        parts = line.split("\t")
+        if len(parts) != len(columns):
+            raise ValueError(f"{path}:{lineno}: expected {len(columns)} fields, got {len(parts)}")
+        out.append({c: float(v) if c in floats else int(v) if c in ints else v
+                    for c, v in zip(columns, parts, strict=True)})
+    return out
+
+
 def quarantine_row(stage: str, reason: str, raw: Any, *, source: str = "", row: int | None = None,
                    record_id: str | None = None, detail: str = "") -> dict[str, Any]:
     """A quarantine entry: where it came from, why, and a bounded preview of the raw row."""

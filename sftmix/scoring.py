@@ -19,12 +19,12 @@ sorted by length (descending) to cut padding and the output comes back in input 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .chat import IGNORE_INDEX, encode_conversation
+from .records import read_typed_tsv, write_typed_tsv
 
 SCORE_COLUMNS = ("id", "category", "n_tokens", "nll_sum", "nll_mean", "ppl")
 _DTYPES = ("float32", "float16", "bfloat16", "float64")
@@ -244,10 +244,8 @@ def score_records(model: Any, tokenizer: Any, records: list[dict[str, Any]], *, 
 # TSV I/O
 # ---------------------------------------------------------------------------------------------
 
-def _check_field(name: str, value: str) -> str:
-    if any(ch in value for ch in "\t\n\r"):
-        raise ValueError(f"scores TSV: {name} {value!r} contains a tab or newline")
-    return value
+_SCORE_INTS = frozenset({"n_tokens"})
+_SCORE_FLOATS = frozenset({"nll_sum", "nll_mean", "ppl"})
 
 
 def write_scores(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
@@ -255,37 +253,11 @@ def write_scores(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
 
     Floats are written with ``repr`` (shortest round-trip form; ``nan``/``inf`` as such), so
     :func:`read_scores` gives back the same floats bit for bit and the same rows give the same
-    bytes. Written to a temporary file then renamed. Returns the number of rows.
+    bytes (:func:`sftmix.records.write_typed_tsv`). Returns the number of rows.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    n = 0
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write("\t".join(SCORE_COLUMNS) + "\n")
-        for r in rows:
-            fields = [_check_field("id", str(r["id"])), _check_field("category", str(r["category"])),
-                      str(int(r["n_tokens"])), repr(float(r["nll_sum"])),
-                      repr(float(r["nll_mean"])), repr(float(r["ppl"]))]
-            fh.write("\t".join(fields) + "\n")
-            n += 1
-    os.replace(tmp, path)
-    return n
+    return write_typed_tsv(path, rows, SCORE_COLUMNS, ints=_SCORE_INTS, floats=_SCORE_FLOATS, what="scores TSV")
 
 
 def read_scores(path: str | Path) -> list[dict[str, Any]]:
     """Read a TSV written by :func:`write_scores` (typed: ``n_tokens`` int, scores float)."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        lines = fh.read().split("\n")
-    if not lines or tuple(lines[0].split("\t")) != SCORE_COLUMNS:
-        raise ValueError(f"{path}: not a scores TSV (header must be {' '.join(SCORE_COLUMNS)})")
-    out: list[dict[str, Any]] = []
-    for lineno, line in enumerate(lines[1:], start=2):
-        if not line:
-            continue
-        parts = line.split("\t")
-        if len(parts) != len(SCORE_COLUMNS):
-            raise ValueError(f"{path}:{lineno}: expected {len(SCORE_COLUMNS)} fields, got {len(parts)}")
-        out.append({"id": parts[0], "category": parts[1], "n_tokens": int(parts[2]),
-                    "nll_sum": float(parts[3]), "nll_mean": float(parts[4]), "ppl": float(parts[5])})
-    return out
+    return read_typed_tsv(path, SCORE_COLUMNS, ints=_SCORE_INTS, floats=_SCORE_FLOATS, what="scores TSV")
