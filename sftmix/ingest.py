@@ -53,14 +53,23 @@ class RowError(Exception):
 RawItem = tuple[int, Any, bytes | str | None]  # (row index, object or RowError, raw text for quarantine)
 
 
-def _has_surrogates(obj: Any) -> bool:
+def _has_surrogates(obj: Any, lo: str = "\ud800", hi: str = "\udfff") -> bool:
+    """Whether any string (key or value) holds a UTF-16 surrogate in ``[lo, hi]``.
+
+    Such strings cannot be written as UTF-8: undecodable bytes read with ``surrogateescape`` land
+    in U+DC80..U+DCFF, and JSON escapes like ``"\\ud800"`` decode to lone surrogates.
+    """
     if isinstance(obj, str):
-        return any("\udc80" <= ch <= "\udcff" for ch in obj)
+        return any(lo <= ch <= hi for ch in obj)
     if isinstance(obj, dict):
-        return any(_has_surrogates(k) or _has_surrogates(v) for k, v in obj.items())
+        return any(_has_surrogates(k, lo, hi) or _has_surrogates(v, lo, hi) for k, v in obj.items())
     if isinstance(obj, list):
-        return any(_has_surrogates(v) for v in obj)
+        return any(_has_surrogates(v, lo, hi) for v in obj)
     return False
+
+
+def _lone_surrogate() -> RowError:
+    return RowError("lone_surrogate", "an unpaired UTF-16 surrogate escape in a field")
 
 
 def iter_jsonl(path: str | Path, max_record_chars: int) -> Iterator[RawItem]:
@@ -79,9 +88,11 @@ def iter_jsonl(path: str | Path, max_record_chars: int) -> Iterator[RawItem]:
                 yield i, RowError("invalid_utf8", str(e)), line
                 continue
             try:
-                yield i, json.loads(text), text
-            except json.JSONDecodeError as e:
-                yield i, RowError("invalid_json", str(e)), text
+                obj = json.loads(text)
+            except (json.JSONDecodeError, RecursionError) as e:
+                yield i, RowError("invalid_json", str(e)[:200]), text
+                continue
+            yield i, (_lone_surrogate() if _has_surrogates(obj) else obj), text
 
 
 def iter_json_array(path: str | Path, max_record_chars: int) -> Iterator[RawItem]:
@@ -99,7 +110,8 @@ def iter_json_array(path: str | Path, max_record_chars: int) -> Iterator[RawItem
     for i, row in enumerate(data):
         if _has_surrogates(row):
             raw = json.dumps(row, ensure_ascii=True)[:500]
-            yield i, RowError("invalid_utf8", "undecodable bytes in a field"), raw
+            bad_bytes = _has_surrogates(row, "\udc80", "\udcff")
+            yield i, (RowError("invalid_utf8", "undecodable bytes in a field") if bad_bytes else _lone_surrogate()), raw
             continue
         size = len(json.dumps(row, ensure_ascii=False))
         if size > max_record_chars:

@@ -179,6 +179,8 @@ def quarantine_row(stage: str, reason: str, raw: Any, *, source: str = "", row: 
             preview = dumps(raw)[:RAW_PREVIEW_CHARS]
         except (TypeError, ValueError):
             preview = repr(raw)[:RAW_PREVIEW_CHARS]
+    # a preview must be writable as UTF-8 whatever the row held (lone surrogates -> \\udXXX)
+    preview = preview.encode("utf-8", errors="backslashreplace").decode("utf-8")
     return {"stage": stage, "reason": reason, "detail": detail, "source": source, "row": row,
             "id": record_id, "raw": preview}
 

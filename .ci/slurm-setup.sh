@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Single-node Slurm for CI (as root on Debian): munge + slurmctld + slurmd on localhost, with two
+# GPUs declared as generic resources (no hardware; TaskPlugin=task/none binds nothing), so GPU rules
+# go through `sbatch --gpus` for real. Idempotent: a running cluster is left as it is.
+# Exit status 0 when `sinfo` answers at the end; the caller decides what a failure means.
+set -euo pipefail
+
+if sinfo -h -o %T >/dev/null 2>&1 && [ -n "$(sinfo -h -o %T 2>/dev/null)" ]; then
+  echo "slurm-setup: a Slurm cluster already answers; leaving it alone"; exit 0
+fi
+if [ "$(id -u)" != 0 ]; then echo "slurm-setup: needs root" >&2; exit 1; fi
+
+if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null \
+   || ! command -v sbatch >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge >/dev/null
+fi
+
+CPUS=$(nproc)
+MEM_MB=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
+CONF_DIR=/etc/slurm
+mkdir -p "$CONF_DIR" /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/munge
+cat > "$CONF_DIR/slurm.conf" <<CONF
+ClusterName=sftmix-ci
+SlurmctldHost=localhost
+AuthType=auth/munge
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=2
+MessageTimeout=30
+ReturnToService=2
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation=/var/spool/slurmctld
+SlurmdSpoolDir=/var/spool/slurmd
+SlurmctldLogFile=/var/log/slurm/slurmctld.log
+SlurmdLogFile=/var/log/slurm/slurmd.log
+SlurmctldPidFile=/run/slurmctld.pid
+SlurmdPidFile=/run/slurmd.pid
+GresTypes=gpu
+NodeName=localhost CPUs=${CPUS} RealMemory=${MEM_MB} Gres=gpu:2 State=UNKNOWN
+PartitionName=batch Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=localhost MaxTime=INFINITE State=UP
+CONF
+# GPUs without hardware: slurmd counts gpu GRES by device files, so two empty placeholder files
+# stand in (TaskPlugin=task/none binds nothing; jobs see no CUDA device and run on the CPU).
+FAKE_GPU_DIR=/run/sftmix-fake-gpu
+mkdir -p "$FAKE_GPU_DIR"; touch "$FAKE_GPU_DIR/nvidia0" "$FAKE_GPU_DIR/nvidia1"
+cat > "$CONF_DIR/gres.conf" <<CONF
+AutoDetect=off
+NodeName=localhost Name=gpu File=${FAKE_GPU_DIR}/nvidia[0-1]
+CONF
+
+if [ ! -s /etc/munge/munge.key ]; then
+  mkdir -p /etc/munge
+  dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key status=none
+fi
+chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
+chmod 0700 /etc/munge; chmod 0400 /etc/munge/munge.key
+pgrep -x munged >/dev/null || su -s /bin/sh munge -c /usr/sbin/munged
+pgrep -x slurmctld >/dev/null || slurmctld
+pgrep -x slurmd >/dev/null || slurmd
+
+for _ in $(seq 30); do
+  state=$(sinfo -h -N -o %T 2>/dev/null | head -1 || true)
+  case "$state" in idle*|mix*|alloc*) echo "slurm-setup: node $state, ${CPUS} CPUs, ${MEM_MB} MB, gpu:2"; exit 0 ;; esac
+  sleep 1
+done
+echo "slurm-setup: Slurm did not come up (node state: ${state:-none})" >&2
+tail -n 20 /var/log/slurm/slurmctld.log /var/log/slurm/slurmd.log >&2 || true
+exit 1
