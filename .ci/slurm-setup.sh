@@ -17,7 +17,10 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! comm
   apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge >/dev/null
 fi
 
-CPUS=$(nproc)
+# CPU slots: 4 per core by default. Most of a CI job's life is the executor's status polling and
+# Snakemake's start-up, not compute, so oversubscribing lets that latency overlap (slurmd accepts a
+# count above the hardware with SlurmdParameters=config_overrides). Memory is not a consumable here.
+CPUS=${SFTMIX_SLURM_CPUS:-$(( $(nproc) * 4 ))}
 MEM_MB=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
 CONF_DIR=/etc/slurm
 mkdir -p "$CONF_DIR" /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/munge
@@ -28,7 +31,8 @@ AuthType=auth/munge
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
-SelectTypeParameters=CR_Core_Memory
+SelectTypeParameters=CR_Core
+SlurmdParameters=config_overrides
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 SchedulerType=sched/backfill
@@ -44,17 +48,18 @@ SlurmdLogFile=/var/log/slurm/slurmd.log
 SlurmctldPidFile=/run/slurmctld.pid
 SlurmdPidFile=/run/slurmd.pid
 GresTypes=gpu
-NodeName=localhost CPUs=${CPUS} RealMemory=${MEM_MB} Gres=gpu:2 State=UNKNOWN
+NodeName=localhost CPUs=${CPUS} RealMemory=${MEM_MB} Gres=gpu:${CPUS} State=UNKNOWN
 PartitionName=batch Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=localhost MaxTime=INFINITE State=UP
 CONF
-# GPUs without hardware: slurmd counts gpu GRES by device files, so two empty placeholder files
+# GPUs without hardware: slurmd counts gpu GRES by device files, so empty placeholder files
 # stand in (TaskPlugin=task/none binds nothing; jobs see no CUDA device and run on the CPU).
 FAKE_GPU_DIR=/run/sftmix-fake-gpu
-mkdir -p "$FAKE_GPU_DIR"; touch "$FAKE_GPU_DIR/nvidia0" "$FAKE_GPU_DIR/nvidia1"
+mkdir -p "$FAKE_GPU_DIR"
+for i in $(seq 0 $((CPUS - 1))); do touch "$FAKE_GPU_DIR/nvidia$i"; done
 cat > "$CONF_DIR/gres.conf" <<CONF
 AutoDetect=off
-NodeName=localhost Name=gpu File=${FAKE_GPU_DIR}/nvidia[0-1]
+NodeName=localhost Name=gpu File=${FAKE_GPU_DIR}/nvidia[0-$((CPUS - 1))]
 CONF
 
 if [ ! -s /etc/munge/munge.key ]; then
@@ -69,7 +74,7 @@ pgrep -x slurmd >/dev/null || slurmd
 
 for _ in $(seq 30); do
   state=$(sinfo -h -N -o %T 2>/dev/null | head -1 || true)
-  case "$state" in idle*|mix*|alloc*) echo "slurm-setup: node $state, ${CPUS} CPUs, ${MEM_MB} MB, gpu:2"; exit 0 ;; esac
+  case "$state" in idle*|mix*|alloc*) echo "slurm-setup: node $state, ${CPUS} CPU slots, ${MEM_MB} MB, gpu:${CPUS}"; exit 0 ;; esac
   sleep 1
 done
 echo "slurm-setup: Slurm did not come up (node state: ${state:-none})" >&2

@@ -23,7 +23,7 @@ rule gamma:
         runtime=20,
     params:
         categories=CATEGORIES,
-        analysis=config["analysis"],
+        analysis=config_keys("analysis", "rho", "estimator", "n_boot", "n_groups"),
     script:
         "../scripts/gamma.py"
 
@@ -50,7 +50,7 @@ rule dependency:
         runtime=20,
     params:
         categories=CATEGORIES,
-        analysis=config["analysis"],
+        analysis=config_keys("analysis", "alpha", "min_effect", "published_seed"),
     script:
         "../scripts/dependency.py"
 

@@ -1,6 +1,12 @@
 # Benchmarks of every fine-tuned model: lm-eval (local tasks over the held-out world, or the
 # harness's own tasks at paper scale) and LLM-as-judge grading when an endpoint is configured.
 
+if judge_enabled() and config["benchmarks"]["judge"]["api_key_env"]:
+
+    # the judge's key reaches jobs (also on Slurm) from the environment, never config or logs
+    envvars:
+        config["benchmarks"]["judge"]["api_key_env"],
+
 
 rule lmeval_tasks:
     input:

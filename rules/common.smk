@@ -215,8 +215,25 @@ def trainset_inputs(wildcards):
     return files
 
 
+def config_keys(section, *keys):
+    """The keys of a config section that one rule uses (as its params), so that editing another
+    key of that section does not rerun it: params are a rerun trigger."""
+    return {k: config[section][k] for k in keys}
+
+
+# train.* keys that decide where and how a fine-tune runs, not what it learns
+TRAIN_RUNTIME_KEYS = ("threads", "mem_mb", "runtime", "launcher")
+
+
+def train_hyperparams():
+    """config.train without the runtime keys: the content of train_config.json (a change reruns)."""
+    return {k: v for k, v in config["train"].items() if k not in TRAIN_RUNTIME_KEYS}
+
+
 def finetune_launcher(wildcards, resources):
-    """Multi-GPU through torchrun; otherwise the plain interpreter."""
+    """train.launcher if set; multi-GPU through torchrun; otherwise the plain interpreter."""
+    if config["train"].get("launcher"):
+        return config["train"]["launcher"]
     if resources.gpu > 1:
         return f"torchrun --standalone --nproc-per-node {resources.gpu}"
     return python_bin()

@@ -97,7 +97,8 @@ rule mixture:
         runtime=5,
     params:
         categories=optimize_categories(),
-        optimize=config["optimize"],
+        # the ranking score matters to uniform / EE-CPO only; sizes and bounds reach EE-CPO via its plan
+        rank_by=config["optimize"]["quality"],
         seed=config["seed"],
     script:
         "../scripts/mixture.py"

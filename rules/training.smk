@@ -60,7 +60,7 @@ rule train_config:
         mem_mb=500,
         runtime=2,
     params:
-        train=config["train"],
+        train=train_hyperparams(),
     script:
         "../scripts/write_json.py"
 

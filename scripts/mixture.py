@@ -8,11 +8,11 @@ from sftmix.quality import quality_map, read_quality
 from sftmix.records import read_jsonl, write_json, write_jsonl
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
-cfg = snakemake.params.optimize  # noqa: F821
+rank_by = snakemake.params.rank_by  # noqa: F821
 cats = list(snakemake.params.categories)  # noqa: F821
 method, size = snakemake.wildcards.method, int(snakemake.wildcards.size)  # noqa: F821
 rows = read_quality(snakemake.input.quality)  # noqa: F821
-quality = {m: quality_map(rows, m) for m in QUALITY_METHODS if m in (method, cfg["quality"])}
+quality = {m: quality_map(rows, m) for m in QUALITY_METHODS if m in (method, rank_by)}
 plan = None
 if snakemake.input.get("plan"):  # noqa: F821
     with open(snakemake.input.plan, encoding="utf-8") as fh:  # noqa: F821
@@ -23,10 +23,10 @@ for name, q in quality.items():
     if n_unranked:
         log.info("%s: %d of %d pool records have no usable score and cannot be selected by it",
                  name, n_unranked, len(pool))
-records = build_mixture(method, size, pool, cats, quality, rank_by=cfg["quality"],
+records = build_mixture(method, size, pool, cats, quality, rank_by=rank_by,
                         seed=snakemake.params.seed, plan=plan)  # noqa: F821
 write_jsonl(snakemake.output.records, records)  # noqa: F821
 comp = mixture_composition(records, cats)
-write_json(snakemake.output.summary, {"method": method, "size": size, "rank_by": cfg["quality"],  # noqa: F821
+write_json(snakemake.output.summary, {"method": method, "size": size, "rank_by": rank_by,  # noqa: F821
                                       "pool": len(pool), "composition": comp})
 log.info("mixture %s n=%d from a pool of %d: %s", method, size, len(pool), comp)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .chat import DEFAULT_CHAT_TEMPLATE
+from .sft import last_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def pretrain(model: Any, tokenizer: Any, texts: list[str], out_dir: str | Path, 
         use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, disable_tqdm=False,
     )
     trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=default_data_collator)
-    resume = _last_checkpoint(args.output_dir) if save_steps else None
+    resume = last_checkpoint(args.output_dir) if save_steps else None
     result = trainer.train(resume_from_checkpoint=resume)
     model.save_pretrained(str(out_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(out_dir))
@@ -113,10 +114,3 @@ def pretrain(model: Any, tokenizer: Any, texts: list[str], out_dir: str | Path, 
     return {"steps": steps, "n_blocks": len(blocks), "tokens_per_step": batch_size * block_size,
             "train_loss": result.training_loss, "final_logged_loss": losses[-1] if losses else math.nan,
             "n_params": sum(p.numel() for p in model.parameters()), "resumed_from": resume}
-
-
-def _last_checkpoint(path: str | Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    p = Path(path)
-    return get_last_checkpoint(str(p)) if p.is_dir() else None

@@ -379,7 +379,8 @@ def run_lmeval(model_dir: str | Path, task_dir: str | Path | None, tasks: list[s
         log.warning("run_lmeval: the tokenizer of %s has no chat template; evaluating with plain prompts",
                     model_dir)
         apply_chat_template = False
-    args: dict[str, Any] = {"pretrained": str(model_dir), "dtype": "float32",
+    # weights from safetensors only (a pickle checkpoint can run code on load)
+    args: dict[str, Any] = {"pretrained": str(model_dir), "dtype": "float32", "use_safetensors": True,
                             "trust_remote_code": bool(trust_remote_code)}
     args.update(model_args or {})
     results = lm_eval.simple_evaluate(

@@ -134,11 +134,34 @@ def _ordered_trainer_class():
     return OrderedTrainer
 
 
-def last_checkpoint(path: str | Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def checkpoint_complete(path: str | Path) -> bool:
+    """Whether a Trainer checkpoint was written to the end: weights, optimizer, RNG and state.
 
+    A job killed while saving (SIGKILL, node failure, time limit) leaves a ``checkpoint-N`` folder
+    with only some of these; resuming from it would crash or silently restart the optimizer.
+    """
     p = Path(path)
-    return get_last_checkpoint(str(p)) if p.is_dir() else None
+    weights = (p / "model.safetensors").is_file() or (p / "model.safetensors.index.json").is_file()
+    try:
+        json.loads((p / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return weights and (p / "optimizer.pt").is_file() and any(p.glob("rng_state*.pth"))
+
+
+def last_checkpoint(path: str | Path) -> str | None:
+    """The newest complete ``checkpoint-N`` under ``path``; newer incomplete ones are removed."""
+    p = Path(path)
+    if not p.is_dir():
+        return None
+    found = sorted((int(d.name.split("-")[1]), d) for d in p.glob("checkpoint-*")
+                   if d.is_dir() and d.name.split("-")[1].isdigit())
+    for _, d in reversed(found):
+        if checkpoint_complete(d):
+            return str(d)
+        log.warning("sft: %s is incomplete (killed while saving?); removing it", d)
+        shutil.rmtree(d, ignore_errors=True)
+    return None
 
 
 def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: dict[str, Any], *,

@@ -2,39 +2,21 @@
 
 import json
 import re
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from sftmix.records import read_jsonl
 
 from .conftest import ROOT
+from .smk import snakemake
 
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 pytestmark = pytest.mark.slow
 
 # Categorization must beat chance (1/11) by far; the embedding tagger against the world's tag
 # vocabulary measured 0.99 on the smoke world (0.95+ on the default). 0.9 leaves room for sampling
 # noise (few hundred records) while failing on any real regression (a wrong map, a broken vote).
 CATEGORIZATION_FLOOR = 0.9
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-    return proc
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    wd = tmp_path_factory.mktemp("smoke")
-    snakemake(wd, "--cores", "2", "--configfile", str(ROOT / "config/smoke.yaml"))
-    return wd / "results" / "smoke"
 
 
 def test_every_stage_accounts_for_its_input(smoke_run):
@@ -281,3 +263,23 @@ def test_snakemake_report_gathers_tables_and_figures(smoke_run):
     names = zipfile.ZipFile(out).namelist()
     for f in ("gamma.png", "dependency.png", "eecpo_weights.png", "mixtures.png", "curriculum.png", "tables.md"):
         assert any(n.endswith(f) for n in names), f
+
+
+def test_the_smoke_run_made_no_network_call(smoke_workdir):
+    from .smk import network_attempts
+
+    assert network_attempts(smoke_workdir) == []
+
+
+def test_slurm_jobs_were_submitted_with_their_resources(smoke_workdir):
+    """When the smoke DAG ran on Slurm: every job went through sbatch, fine-tunes with --gpus."""
+    run = json.loads((smoke_workdir / "run.json").read_text())
+    if run["executor"] != "slurm":
+        pytest.skip(f"the smoke DAG ran locally: {run['why']}")
+    out = (smoke_workdir / "snakemake.out").read_text()
+    calls = re.findall(r"sbatch call: (.*)", out)
+    print(f"\nsmoke DAG on Slurm: {len(calls)} sbatch calls in {run['seconds']:.0f} s")
+    ft = [c for c in calls if "rule_finetune" in c or "finetune:" in c]
+    assert len(calls) >= 100 and ft
+    assert all("--gpus=1" in c for c in ft)
+    assert not any("--gpus" in c for c in calls if "rule_ingest" in c or "ingest:" in c)

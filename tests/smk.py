@@ -1,0 +1,110 @@
+"""Running the workflow from tests: local or through a real Slurm, with a network guard.
+
+``SFTMIX_TEST_SLURM`` picks how the smoke DAG is run: ``auto`` (default: through Slurm when a
+cluster answers ``sinfo``, locally otherwise), ``require`` (CI, after .ci/slurm-setup.sh: fail if no
+Slurm answers), ``off`` (always local).
+
+Every Python process of a test run (Snakemake, its jobs, Slurm job steps) starts with
+``tests/netguard/sitecustomize.py`` on its path: any socket connection or DNS lookup outside a
+Unix socket is refused and written to ``SFTMIX_NETGUARD_LOG``, so a code path that reaches for the
+network fails the run and leaves a record.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+NETGUARD_DIR = Path(__file__).resolve().parent / "netguard"
+SMOKE_CONFIG = ROOT / "config/smoke.yaml"
+SLURM_PROFILE = ROOT / "profiles/slurm"
+
+# What a 2-CPU CI node needs on top of the cluster profile: no accounting (no slurmdbd, so squeue
+# instead of sacct), fast status polling for a short DAG, CPUs per GPU the node can give, and the
+# fine-tunes asking for a GPU (declared as a generic resource without hardware) so the GPU path of
+# the executor (sbatch --gpus) is exercised for real. Partitions come from the profile.
+SLURM_TEST_ARGS = [
+    "--workflow-profile", str(SLURM_PROFILE),
+    "--slurm-no-account", "--slurm-status-command", "squeue",
+    "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
+    "--latency-wait", "10", "--jobs", "8",
+    "--set-resources", "finetune:gpu=1", "finetune:cpus_per_gpu=1", "finetune:slurm_partition=gpu",
+    "finetune:runtime=30", "score:cpus_per_gpu=1", "score:slurm_partition=gpu",
+    "score_pretrained:cpus_per_gpu=1", "tag:cpus_per_gpu=1",
+]
+
+
+def slurm_status() -> tuple[bool, str]:
+    """(usable, why): a Slurm cluster answers and has a node that can run jobs."""
+    if not shutil.which("sbatch") or not shutil.which("sinfo"):
+        return False, "no sbatch/sinfo on PATH (Slurm is not installed)"
+    try:
+        out = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, f"sinfo failed: {e}"
+    states = out.stdout.split()
+    if out.returncode != 0 or not states:
+        return False, f"no Slurm controller answers (sinfo: {out.stderr.strip()[:200]})"
+    if not any(s.rstrip("*~#").startswith(("idle", "mix", "alloc")) for s in states):
+        return False, f"no usable Slurm node (states: {states})"
+    return True, f"Slurm node states {states}"
+
+
+def slurm_mode() -> str:
+    mode = os.environ.get("SFTMIX_TEST_SLURM", "auto")
+    if mode not in ("auto", "require", "off"):
+        raise ValueError(f"SFTMIX_TEST_SLURM must be auto, require or off, not {mode!r}")
+    return mode
+
+
+def use_slurm() -> tuple[bool, str]:
+    mode = slurm_mode()
+    if mode == "off":
+        return False, "SFTMIX_TEST_SLURM=off"
+    ok, why = slurm_status()
+    if mode == "require" and not ok:
+        raise RuntimeError(f"SFTMIX_TEST_SLURM=require but {why}")
+    return ok, why
+
+
+def guarded_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD_DIR), env.get("PYTHONPATH", "")) if p)
+    env["SFTMIX_NETGUARD_LOG"] = str(workdir / "network_attempts.log")
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        env[var] = "1"
+    env.update(extra or {})
+    return env
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1500,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    cmd = [*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env=env or guarded_env(workdir), cwd=workdir)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def run_smoke(workdir: Path, *targets: str, slurm: bool = False, extra: tuple[str, ...] = ()) -> float:
+    """Run the smoke DAG (or up to ``targets``) in ``workdir``; returns wall seconds."""
+    # targets first: options such as --configfile and --set-resources take every word after them
+    args = [*targets, "--configfile", str(SMOKE_CONFIG), *extra]
+    args += [*SLURM_TEST_ARGS, "--verbose"] if slurm else ["--cores", "2"]
+    t0 = time.time()
+    proc = snakemake(workdir, *args, timeout=2400 if slurm else 1500)
+    elapsed = time.time() - t0
+    (workdir / "snakemake.out").write_text(proc.stdout + proc.stderr)
+    return elapsed
+
+
+def network_attempts(workdir: Path) -> list[str]:
+    log = workdir / "network_attempts.log"
+    return log.read_text().splitlines() if log.exists() else []

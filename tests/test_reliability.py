@@ -1,0 +1,262 @@
+"""Reliability on a finished smoke run: retries, failures, SIGKILL resume, partial reruns, determinism.
+
+Each test works on its own copy of the session's smoke run (``broken``), so the run the other
+workflow tests read stays intact. Jobs go through the Slurm profile: to the real cluster when one
+answers (see tests/smk.py), else the same profile with the local executor, so its retries and
+``rerun-incomplete`` are what is tested.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from . import smk
+
+pytestmark = pytest.mark.slow
+RES = "results/smoke"
+CFG = ["--configfile", str(smk.SMOKE_CONFIG)]
+
+
+@pytest.fixture(scope="module")
+def on_slurm() -> bool:
+    return smk.use_slurm()[0]
+
+
+def profile_args(on_slurm: bool) -> list[str]:
+    """The cluster profile; on a machine without Slurm the same profile runs jobs locally."""
+    if on_slurm:
+        return [*smk.SLURM_TEST_ARGS]
+    return ["--workflow-profile", str(smk.SLURM_PROFILE), "--executor", "local", "--cores", "2"]
+
+
+@pytest.fixture
+def broken(smoke_workdir, tmp_path) -> Path:
+    """A private copy of the finished smoke run to break things in."""
+    wd = tmp_path / "wd"
+    shutil.copytree(smoke_workdir, wd, symlinks=True,
+                    ignore=shutil.ignore_patterns("slurm_logs", "network_attempts.log", "report.zip"))
+    return wd
+
+
+def launcher(tmp: Path, fail_times: int) -> tuple[Path, Path]:
+    """A train.launcher that fails the first ``fail_times`` attempts of every fine-tune after
+    half-writing its model, then runs the real script. Returns (launcher, attempts folder)."""
+    marks = tmp / "attempts"
+    marks.mkdir(exist_ok=True)
+    script = tmp / "flaky_launcher.py"
+    script.write_text(f"""#!{sys.executable}
+import os, pathlib, sys
+args = sys.argv[1:]
+out = pathlib.Path(args[args.index("--out") + 1])
+mark = pathlib.Path({str(marks)!r}) / str(out).replace("/", "_")
+n = int(mark.read_text()) if mark.exists() else 0
+mark.write_text(str(n + 1))
+if n < {fail_times}:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.safetensors").write_bytes(b"half-written")
+    sys.exit(f"injected failure {{n + 1}} of {fail_times} for {{out}}")
+os.execv(sys.executable, [sys.executable, *args])
+""")
+    script.chmod(0o755)
+    return script, marks
+
+
+def override(tmp: Path, **train) -> list[str]:
+    f = tmp / "override.yaml"
+    f.write_text(json.dumps({"train": train}))
+    return ["--configfile", str(smk.SMOKE_CONFIG), str(f)]
+
+
+def dry_run_jobs(wd: Path, *args: str) -> list[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run would run. Targets go first in ``args``: options
+    like --forcerun and --configfile take every word after them."""
+    out = smk.snakemake(wd, "-n", *args).stdout
+    jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?(?:    wildcards: (.*)\n)?", out, flags=re.M)
+    return sorted((r, w) for r, w in jobs)
+
+
+def test_failed_job_is_retried_by_the_profile_and_half_written_output_is_not_kept(broken, tmp_path, on_slurm):
+    target = f"{RES}/models/tiny/base/seed_1.train.json"
+    fake, marks = launcher(tmp_path, fail_times=1)
+    before = json.loads((broken / target).read_text())
+    proc = smk.snakemake(broken, target, *override(tmp_path, launcher=str(fake)), *profile_args(on_slurm),
+                         "--forcerun", "finetune")
+    out = proc.stdout + proc.stderr
+    assert "injected failure 1 of 1" in (broken / f"{RES}/logs/finetune/tiny/base/seed_1.log").read_text() or \
+        "restart" in out.lower()
+    assert [m.read_text() for m in marks.iterdir()] == ["2"], "one failure, one retry"
+    model = broken / f"{RES}/models/tiny/base/seed_1/model.safetensors"
+    assert model.read_bytes() != b"half-written" and model.stat().st_size > 10_000
+    after = json.loads((broken / target).read_text())
+    assert after["steps"] == before["steps"] and after["order_digest"] == before["order_digest"]
+
+
+def test_always_failing_job_stops_the_run_and_names_its_log(broken, tmp_path, on_slurm):
+    fake, marks = launcher(tmp_path, fail_times=99)
+    model = f"{RES}/models/tiny/base/seed_2"
+    proc = smk.snakemake(broken, f"{model}.train.json", *override(tmp_path, launcher=str(fake)),
+                         *profile_args(on_slurm), "--forcerun", "finetune", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    log = f"{RES}/logs/finetune/tiny/base/seed_2.log"
+    assert "Error in rule finetune" in out and log in out, out[-3000:]
+    assert [m.read_text() for m in marks.iterdir()] == ["3"], "the profile's 2 retries, then stop"
+    assert "injected failure 3 of 99" in (broken / log).read_text()
+    # nothing half-written is taken as done: the outputs are gone and a dry run wants the job again
+    assert not (broken / model).exists() and not (broken / f"{model}.train.json").exists()
+    assert ("finetune", "model=tiny, experiment=base, seed=2") in dry_run_jobs(broken, f"{model}.train.json", *CFG)
+
+
+def _popen(wd: Path, *args: str, log: Path) -> subprocess.Popen:
+    cmd = [*smk.SNAKEMAKE, "-s", str(smk.ROOT / "Snakefile"), "-d", str(wd), *args]
+    return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=wd,
+                            env=smk.guarded_env(wd), start_new_session=True)
+
+
+def _kill_when(proc: subprocess.Popen, ready, timeout: float = 300) -> None:
+    t0 = time.time()
+    while not ready():
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.time() - t0 < timeout, "timed out waiting for the moment to kill"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # snakemake and its job, no clean-up
+    proc.wait()
+
+
+def test_finetune_killed_mid_run_resumes_from_its_last_checkpoint(broken, tmp_path):
+    """SIGKILL the whole run while a fine-tune trains; the rerun resumes, no finished step repeats,
+    and lands on the weights of the uninterrupted run."""
+    from safetensors.numpy import load_file
+
+    exp = "add_math_word_problems/seed_1"
+    ref = load_file(str(broken / f"{RES}/models/tiny/{exp}/model.safetensors"))
+    ckpts = broken / f"{RES}/checkpoints/tiny/{exp}"
+    target = f"{RES}/models/tiny/{exp}.train.json"
+
+    def a_checkpoint_is_complete():
+        from sftmix.sft import checkpoint_complete
+
+        return any(checkpoint_complete(d) for d in ckpts.glob("checkpoint-*"))
+
+    proc = _popen(broken, target, *CFG, "--cores", "1", "--forcerun", "finetune", log=tmp_path / "killed.log")
+    _kill_when(proc, a_checkpoint_is_complete)
+    assert not (broken / target).exists(), "killed before the fine-tune finished"
+    done = {int(d.name.split("-")[1]) for d in ckpts.glob("checkpoint-*")}
+    # the killed job's outputs are marked incomplete; the profile's rerun-incomplete reruns it
+    smk.snakemake(broken, target, *CFG, "--workflow-profile", str(smk.SLURM_PROFILE), "--executor", "local",
+                  "--cores", "1")
+    s = json.loads((broken / target).read_text())
+    assert s["resumed_from"], "the rerun started from scratch"
+    k = int(s["resumed_from"].rsplit("-", 1)[1])
+    assert k in done and k > 0
+    assert min(h["step"] for h in s["loss_history"]) > k, "steps before the checkpoint were trained again"
+    assert "resuming from" in (broken / f"{RES}/logs/finetune/tiny/{exp}.log").read_text()
+    got = load_file(str(broken / f"{RES}/models/tiny/{exp}/model.safetensors"))
+    assert got.keys() == ref.keys()
+    worst = max(float(abs(got[n] - ref[n]).max()) for n in ref)
+    print(f"\nresumed from step {k}; max weight difference to the uninterrupted run {worst:.2e}")
+    assert worst < 1e-4
+
+
+def test_tagging_resumes_from_its_finished_shards(broken, tmp_path):
+    shards = sorted((broken / f"{RES}/tag/shards").glob("*.jsonl"))
+    assert len(shards) >= 2
+    for s in shards:
+        s.unlink()
+    gather = f"{RES}/tag/tags.jsonl"
+    log = tmp_path / "killed.log"
+    proc = _popen(broken, gather, *CFG, "--cores", "1", log=log)
+    _kill_when(proc, lambda: "Finished jobid" in log.read_text() and "(Rule: tag)" in log.read_text())
+    finished = [s for s in shards if s.exists()]
+    assert finished, "no shard finished before the kill"
+    stamps = {s: s.stat().st_mtime_ns for s in finished}
+    jobs = dry_run_jobs(broken, gather, *CFG, "--rerun-incomplete")
+    rerun_shards = {w for r, w in jobs if r == "tag"}
+    assert rerun_shards == {f"shard={s.stem}" for s in shards if s not in stamps}, "finished shards are redone"
+    smk.snakemake(broken, gather, *CFG, "--cores", "2", "--rerun-incomplete")
+    assert all(s.stat().st_mtime_ns == t for s, t in stamps.items())
+    assert all(s.exists() for s in shards)
+
+
+def _sched_jobs(seeds) -> set[tuple[str, str]]:
+    """The schedule family downstream of the taxonomy: 3 schedules, each fine-tuned, scored and
+    benchmarked per seed."""
+    jobs = {("schedule", f"model=tiny, name={n}") for n in ("dtcsft", "mixplus", "baseline")}
+    for rule in ("finetune", "score", "lmeval"):
+        jobs |= {(rule, f"model=tiny, experiment=sched_{n}, seed={s}")
+                 for n in ("dtcsft", "mixplus", "baseline") for s in seeds}
+    return jobs
+
+
+def test_changing_one_parameter_reruns_that_stage_and_its_dependents_only(smoke_workdir, smoke_config, tmp_path):
+    """analysis.alpha is the dependency test's level: the taxonomy and everything built on it
+    (schedules, their fine-tunes, scores and benchmarks, the report) rerun; gamma, which shares the
+    analysis section, and the mixtures do not."""
+    f = tmp_path / "override.yaml"
+    f.write_text(json.dumps({"analysis": {"alpha": 0.01}}))
+    jobs = set(dry_run_jobs(smoke_workdir, "--configfile", str(smk.SMOKE_CONFIG), str(f)))
+    seeds = smoke_config["train"]["seeds"]
+    expected = {("dependency", "model=tiny"), ("validate_dependency", "model=tiny"), ("compare", "model=tiny"),
+                ("all", "")} | _sched_jobs(seeds)
+    assert jobs == expected, f"unexpected: {sorted(jobs - expected)}; missing: {sorted(expected - jobs)}"
+
+
+def test_forcerun_and_until_on_a_single_stage(smoke_workdir, smoke_config):
+    assert dry_run_jobs(smoke_workdir, *CFG, "--forcerun", "gamma", "--until", "gamma") == [("gamma", "model=tiny")]
+    # --forcerun alone: gamma and what is built from it (the EE-CPO plan, its mixtures, their models)
+    jobs = set(dry_run_jobs(smoke_workdir, *CFG, "--forcerun", "gamma"))
+    seeds = smoke_config["train"]["seeds"]
+    sizes = smoke_config["optimize"]["sizes"]
+    expected = {("gamma", "model=tiny"), ("eecpo", "model=tiny"), ("compare", "model=tiny"), ("all", "")}
+    expected |= {("mixture", f"model=tiny, method=eecpo, size={n}") for n in sizes}
+    for rule in ("finetune", "score", "lmeval"):
+        expected |= {(rule, f"model=tiny, experiment=mix_eecpo_{n}, seed={s}") for n in sizes for s in seeds}
+    assert jobs == expected, f"unexpected: {sorted(jobs - expected)}; missing: {sorted(expected - jobs)}"
+
+
+@pytest.fixture(scope="module")
+def second_run(tmp_path_factory, smoke_config) -> Path:
+    """A second clean run, locally, up to the mixtures, the schedules and the interaction scores."""
+    wd = tmp_path_factory.mktemp("second_run")
+    opt, cats = smoke_config["optimize"], smoke_config["experiments"]["categories"]
+    exps = ["base"] + [f"{k}_{c.lower().replace(' ', '_')}" for k in ("add", "drop") for c in cats]
+    targets = [f"{RES}/trainsets/tiny/mix_{m}_{n}.jsonl" for m in opt["methods"] for n in opt["sizes"]]
+    targets += [f"{RES}/trainsets/tiny/sched_{s}.jsonl" for s in smoke_config["curriculum"]["schedules"]]
+    targets += [f"{RES}/scores/tiny/{e}/seed_{s}.tsv" for e in exps for s in smoke_config["train"]["seeds"]]
+    seconds = smk.run_smoke(wd, *targets, slurm=False)
+    print(f"\nsecond clean run (local, up to mixtures/schedules/interaction scores): {seconds:.0f} s")
+    return wd
+
+
+def test_two_clean_runs_agree(smoke_workdir, second_run):
+    """Same config, same bytes: subsets, training sets, mixtures and schedules are identical (the
+    first run went through Slurm when one answers, the second ran locally); scores agree within
+    float tolerance."""
+    from sftmix.scoring import read_scores
+
+    a, b = smoke_workdir / RES, second_run / RES
+    files = sorted(p.relative_to(b) for d in ("subsets", "trainsets", "pool", "eval") for p in (b / d).rglob("*")
+                   if p.is_file() and p.suffix in (".jsonl", ".json", ".tsv"))
+    assert any("mix_eecpo" in str(f) for f in files) and any("sched_dtcsft" in str(f) for f in files)
+    assert any(str(f).startswith("subsets/") for f in files)
+    differ = [str(f) for f in files if (a / f).read_bytes() != (b / f).read_bytes()]
+    assert not differ, f"not byte-identical: {differ}"
+    scores = sorted(p.relative_to(b) for p in (b / "scores").rglob("seed_*.tsv"))
+    assert len(scores) >= 10
+    worst = 0.0
+    for f in scores:
+        ra, rb = read_scores(a / f), read_scores(b / f)
+        assert [(r["id"], r["n_tokens"]) for r in ra] == [(r["id"], r["n_tokens"]) for r in rb]
+        worst = max(worst, max(abs(x["nll_mean"] - y["nll_mean"]) for x, y in zip(ra, rb, strict=True)))
+    print(f"\n{len(files)} data files byte-identical; {len(scores)} score tables, max |nll_mean| difference {worst:.2e}")
+    assert worst <= 1e-5
