@@ -134,6 +134,24 @@ def _ordered_trainer_class():
     return OrderedTrainer
 
 
+def _step_counter_class():
+    from transformers import TrainerCallback
+
+    class StepCounter(TrainerCallback):
+        """Optimizer steps this process ran (a resumed run skips the checkpoint's steps)."""
+
+        n = 0
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.n += 1
+
+    return StepCounter
+
+
+def _StepCounter():  # noqa: N802 - a factory that reads like the class it builds
+    return _step_counter_class()()
+
+
 def checkpoint_complete(path: str | Path) -> bool:
     """Whether a Trainer checkpoint was written to the end: weights, optimizer, RNG and state.
 
@@ -213,8 +231,9 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
         save_total_limit=2, report_to=[], seed=seed, data_seed=seed, use_cpu=not cuda,
         dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=False,
     )
+    steps_run = _StepCounter()
     trainer = _ordered_trainer_class()(model=model, args=args, train_dataset=ordered,
-                                       data_collator=PadCollator(tok.pad_token_id))
+                                       data_collator=PadCollator(tok.pad_token_id), callbacks=[steps_run])
     resume = last_checkpoint(checkpoint_dir)
     if resume:
         log.info("sft: resuming from %s", resume)
@@ -231,7 +250,7 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
         "n_trained_examples": len(ordered), "steps": steps, "examples_per_step": per_step,
         "response_tokens": sum(n_label_tokens(e["labels"]) for e in ordered),
         "train_loss": result.training_loss, "loss_history": losses, "resumed_from": resume,
-        "runtime_s": round(time.time() - t0, 2), "order": c["order"],
+        "steps_run": steps_run.n, "runtime_s": round(time.time() - t0, 2), "order": c["order"],
         "order_digest": hashlib.sha256(json.dumps([kept_records[k]["id"] for k in order]).encode()).hexdigest()[:16],
     }
     return summary

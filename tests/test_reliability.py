@@ -1,9 +1,12 @@
-"""Reliability on a finished smoke run: retries, failures, SIGKILL resume, partial reruns, determinism.
+"""Reliability: Slurm for real, retries, failures, SIGKILL resume, partial reruns, determinism.
 
-Each test works on its own copy of the session's smoke run (``broken``), so the run the other
-workflow tests read stays intact. Jobs go through the Slurm profile: to the real cluster when one
-answers (see tests/smk.py), else the same profile with the local executor, so its retries and
-``rerun-incomplete`` are what is tested.
+A second clean run of the smoke DAG (up to its mixtures, schedules and interaction scores) goes
+through the Slurm profile with real sbatch when a cluster answers (see tests/smk.py; CI starts
+one), locally otherwise; it must reproduce the session's local run byte for byte.
+
+The failure tests work on their own copy of the session's smoke run (``broken``), so the run the
+other workflow tests read stays intact, and use the Slurm profile with the local executor: its
+retries and ``rerun-incomplete`` are what is tested, without the cluster's polling latency.
 """
 
 from __future__ import annotations
@@ -27,16 +30,7 @@ RES = "results/smoke"
 CFG = ["--configfile", str(smk.SMOKE_CONFIG)]
 
 
-@pytest.fixture(scope="module")
-def on_slurm() -> bool:
-    return smk.use_slurm()[0]
-
-
-def profile_args(on_slurm: bool) -> list[str]:
-    """The cluster profile; on a machine without Slurm the same profile runs jobs locally."""
-    if on_slurm:
-        return [*smk.SLURM_TEST_ARGS]
-    return ["--workflow-profile", str(smk.SLURM_PROFILE), "--executor", "local", "--cores", "2"]
+PROFILE_LOCAL = ["--workflow-profile", str(smk.SLURM_PROFILE), "--executor", "local", "--cores", "2"]
 
 
 @pytest.fixture
@@ -81,15 +75,20 @@ def dry_run_jobs(wd: Path, *args: str) -> list[tuple[str, str]]:
     """(rule, wildcards) of every job a dry run would run. Targets go first in ``args``: options
     like --forcerun and --configfile take every word after them."""
     out = smk.snakemake(wd, "-n", *args).stdout
-    jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?(?:    wildcards: (.*)\n)?", out, flags=re.M)
-    return sorted((r, w) for r, w in jobs)
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
+        head = re.match(r"(?:local)?rule (\w+):", block)
+        if head:
+            wc = re.search(r"^\s+wildcards: (.*)$", block, flags=re.M)
+            jobs.append((head.group(1), wc.group(1).strip() if wc else ""))
+    return sorted(jobs)
 
 
-def test_failed_job_is_retried_by_the_profile_and_half_written_output_is_not_kept(broken, tmp_path, on_slurm):
+def test_failed_job_is_retried_by_the_profile_and_half_written_output_is_not_kept(broken, tmp_path):
     target = f"{RES}/models/tiny/base/seed_1.train.json"
     fake, marks = launcher(tmp_path, fail_times=1)
     before = json.loads((broken / target).read_text())
-    proc = smk.snakemake(broken, target, *override(tmp_path, launcher=str(fake)), *profile_args(on_slurm),
+    proc = smk.snakemake(broken, target, *override(tmp_path, launcher=str(fake)), *PROFILE_LOCAL,
                          "--forcerun", "finetune")
     out = proc.stdout + proc.stderr
     assert "injected failure 1 of 1" in (broken / f"{RES}/logs/finetune/tiny/base/seed_1.log").read_text() or \
@@ -101,11 +100,11 @@ def test_failed_job_is_retried_by_the_profile_and_half_written_output_is_not_kep
     assert after["steps"] == before["steps"] and after["order_digest"] == before["order_digest"]
 
 
-def test_always_failing_job_stops_the_run_and_names_its_log(broken, tmp_path, on_slurm):
+def test_always_failing_job_stops_the_run_and_names_its_log(broken, tmp_path):
     fake, marks = launcher(tmp_path, fail_times=99)
     model = f"{RES}/models/tiny/base/seed_2"
     proc = smk.snakemake(broken, f"{model}.train.json", *override(tmp_path, launcher=str(fake)),
-                         *profile_args(on_slurm), "--forcerun", "finetune", check=False)
+                         *PROFILE_LOCAL, "--forcerun", "finetune", check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     log = f"{RES}/logs/finetune/tiny/base/seed_2.log"
@@ -153,13 +152,16 @@ def test_finetune_killed_mid_run_resumes_from_its_last_checkpoint(broken, tmp_pa
     assert not (broken / target).exists(), "killed before the fine-tune finished"
     done = {int(d.name.split("-")[1]) for d in ckpts.glob("checkpoint-*")}
     # the killed job's outputs are marked incomplete; the profile's rerun-incomplete reruns it
+    smk.snakemake(broken, "--unlock", *CFG)  # a killed snakemake leaves its lock behind
     smk.snakemake(broken, target, *CFG, "--workflow-profile", str(smk.SLURM_PROFILE), "--executor", "local",
                   "--cores", "1")
     s = json.loads((broken / target).read_text())
     assert s["resumed_from"], "the rerun started from scratch"
     k = int(s["resumed_from"].rsplit("-", 1)[1])
     assert k in done and k > 0
-    assert min(h["step"] for h in s["loss_history"]) > k, "steps before the checkpoint were trained again"
+    assert s["steps_run"] == s["steps"] - k, "steps before the checkpoint were trained again"
+    logged = [h["step"] for h in s["loss_history"]]  # restored history + this run's, each step once
+    assert logged == sorted(set(logged)) and logged[-1] == s["steps"]
     assert "resuming from" in (broken / f"{RES}/logs/finetune/tiny/{exp}.log").read_text()
     got = load_file(str(broken / f"{RES}/models/tiny/{exp}/model.safetensors"))
     assert got.keys() == ref.keys()
@@ -173,19 +175,20 @@ def test_tagging_resumes_from_its_finished_shards(broken, tmp_path):
     assert len(shards) >= 2
     for s in shards:
         s.unlink()
-    gather = f"{RES}/tag/tags.jsonl"
+    targets = [str(s.relative_to(broken)) for s in shards]
     log = tmp_path / "killed.log"
-    proc = _popen(broken, gather, *CFG, "--cores", "1", log=log)
-    _kill_when(proc, lambda: "Finished jobid" in log.read_text() and "(Rule: tag)" in log.read_text())
+    proc = _popen(broken, *targets, *CFG, "--cores", "1", log=log)
+    _kill_when(proc, lambda: "(Rule: tag)" in log.read_text())  # one shard done, the next running
     finished = [s for s in shards if s.exists()]
-    assert finished, "no shard finished before the kill"
+    assert finished and len(finished) < len(shards), "kill landed before or after the shards ran"
     stamps = {s: s.stat().st_mtime_ns for s in finished}
-    jobs = dry_run_jobs(broken, gather, *CFG, "--rerun-incomplete")
-    rerun_shards = {w for r, w in jobs if r == "tag"}
-    assert rerun_shards == {f"shard={s.stem}" for s in shards if s not in stamps}, "finished shards are redone"
-    smk.snakemake(broken, gather, *CFG, "--cores", "2", "--rerun-incomplete")
-    assert all(s.stat().st_mtime_ns == t for s, t in stamps.items())
-    assert all(s.exists() for s in shards)
+    smk.snakemake(broken, "--unlock", *CFG)
+    jobs = dry_run_jobs(broken, *targets, *CFG, "--rerun-incomplete")
+    rerun = {w for r, w in jobs if r == "tag"}
+    print(f"\nkilled after {len(finished)} of {len(shards)} shards; the rerun tags {sorted(rerun)}")
+    assert rerun == {f"shard={s.stem}" for s in shards if s not in stamps}, "finished shards would be redone"
+    smk.snakemake(broken, *targets, *CFG, "--cores", "2", "--rerun-incomplete")
+    assert all(s.stat().st_mtime_ns == t for s, t in stamps.items()) and all(s.exists() for s in shards)
 
 
 def _sched_jobs(seeds) -> set[tuple[str, str]]:
@@ -226,16 +229,35 @@ def test_forcerun_and_until_on_a_single_stage(smoke_workdir, smoke_config):
 
 @pytest.fixture(scope="module")
 def second_run(tmp_path_factory, smoke_config) -> Path:
-    """A second clean run, locally, up to the mixtures, the schedules and the interaction scores."""
+    """A second clean run up to the mixtures, the schedules and the interaction scores: through the
+    Slurm profile with real sbatch when a cluster answers, locally otherwise."""
     wd = tmp_path_factory.mktemp("second_run")
     opt, cats = smoke_config["optimize"], smoke_config["experiments"]["categories"]
     exps = ["base"] + [f"{k}_{c.lower().replace(' ', '_')}" for k in ("add", "drop") for c in cats]
     targets = [f"{RES}/trainsets/tiny/mix_{m}_{n}.jsonl" for m in opt["methods"] for n in opt["sizes"]]
     targets += [f"{RES}/trainsets/tiny/sched_{s}.jsonl" for s in smoke_config["curriculum"]["schedules"]]
     targets += [f"{RES}/scores/tiny/{e}/seed_{s}.tsv" for e in exps for s in smoke_config["train"]["seeds"]]
-    seconds = smk.run_smoke(wd, *targets, slurm=False)
-    print(f"\nsecond clean run (local, up to mixtures/schedules/interaction scores): {seconds:.0f} s")
+    slurm, why = smk.use_slurm()
+    seconds = smk.run_smoke(wd, *targets, slurm=slurm)
+    how = "slurm" if slurm else "local"
+    (wd / "run.json").write_text(json.dumps({"executor": how, "seconds": round(seconds, 1), "why": why}))
+    print(f"\nsecond clean run ({how}: {why}), up to mixtures/schedules/interaction scores: {seconds:.0f} s")
     return wd
+
+
+def test_slurm_jobs_were_submitted_with_their_resources(second_run):
+    """When the second run went to Slurm: every job through sbatch, the fine-tunes with --gpus."""
+    run = json.loads((second_run / "run.json").read_text())
+    if run["executor"] != "slurm":
+        pytest.skip(f"no Slurm cluster: {run['why']}")
+    out = (second_run / "snakemake.out").read_text()
+    calls = re.findall(r"sbatch call: (.*)", out)
+    print(f"\n{len(calls)} sbatch calls in {run['seconds']:.0f} s")
+    ft = [c for c in calls if "finetune" in c]
+    assert len(calls) >= 50 and ft
+    assert all("--gpus=1" in c for c in ft)
+    assert not any("--gpus" in c for c in calls if "rule_ingest" in c or "'ingest:" in c)
+    assert smk.network_attempts(second_run) == []
 
 
 def test_two_clean_runs_agree(smoke_workdir, second_run):
