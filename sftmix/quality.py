@@ -52,7 +52,7 @@ from typing import Any
 from .chat import IGNORE_INDEX, encode_conversation
 from .normalize import apply_normalization_scored
 from .records import read_typed_tsv, write_typed_tsv
-from .scoring import HEAD_ONLY_MODEL_TYPES, _batch_nll_sums, _make_batches, _pad_id, score_records
+from .scoring import HEAD_ONLY_MODEL_TYPES, _make_batches, _pad_id, batched_nll_sums, score_records
 
 log = logging.getLogger(__name__)
 
@@ -123,30 +123,10 @@ def _nll_sums_encoded(model: Any, tokenizer: Any, encoded: Sequence[tuple[list[i
                       batch_size: int, device: str, head_only: bool | None, bar: Any = None) -> list[float]:
     """NLL sums of pre-encoded ``(input_ids, labels)`` sequences, batched exactly as
     :func:`sftmix.scoring.score_records` does (longest first, right-padded, its NLL routine)."""
-    import torch
-
     lengths = [len(ids) for ids, _ in encoded]
     order = sorted(range(len(encoded)), key=lambda i: (-lengths[i], i))
-    pad_id = _pad_id(tokenizer)
-    sums_out = [float("nan")] * len(encoded)
-    with torch.inference_mode():
-        for batch in _make_batches(lengths, order, batch_size, None):
-            width = lengths[batch[0]]
-            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-            attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
-            labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
-            for j, i in enumerate(batch):
-                ids, lab = encoded[i]
-                input_ids[j, :len(ids)] = torch.tensor(ids, dtype=torch.long)
-                attention_mask[j, :len(ids)] = 1
-                labels[j, :len(lab)] = torch.tensor(lab, dtype=torch.long)
-            sums = _batch_nll_sums(model, input_ids.to(device), attention_mask.to(device), labels.to(device),
-                                   head_only=head_only).cpu().tolist()
-            for j, i in enumerate(batch):
-                sums_out[i] = sums[j]
-            if bar is not None:
-                bar.update(len(batch))
-    return sums_out
+    return batched_nll_sums(model, tokenizer, encoded, _make_batches(lengths, order, batch_size, None),
+                            device=device, head_only=head_only, bar=bar)
 
 
 def _ppl(nll_sum: float, n: int) -> float:

@@ -154,6 +154,40 @@ def _row(record: dict[str, Any], n_tokens: int, nll_sum: float) -> dict[str, Any
             "nll_sum": float(nll_sum), "nll_mean": float(mean), "ppl": float(ppl)}
 
 
+def batched_nll_sums(model: Any, tokenizer: Any, encoded: Sequence[tuple[list[int], list[int]]],
+                     batches: Iterable[Sequence[int]], *, device: str, head_only: bool | None,
+                     bar: Any = None) -> list[float]:
+    """NLL sums of pre-encoded ``(input_ids, labels)`` sequences, one forward pass per batch.
+
+    ``batches`` hold indices into ``encoded``, each batch longest first (``_make_batches``); rows
+    are right-padded with the tokenizer's pad id under an ``attention_mask``, so padding never
+    changes a score. Rows in no batch stay NaN. ``bar`` (tqdm) advances per batch.
+    """
+    import torch
+
+    pad_id = _pad_id(tokenizer)
+    lengths = [len(ids) for ids, _ in encoded]
+    sums_out = [float("nan")] * len(encoded)
+    with torch.inference_mode():
+        for batch in batches:
+            width = lengths[batch[0]]
+            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+            labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+            for j, i in enumerate(batch):
+                ids, lab = encoded[i]
+                input_ids[j, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+                attention_mask[j, :len(ids)] = 1
+                labels[j, :len(lab)] = torch.tensor(lab, dtype=torch.long)
+            sums = _batch_nll_sums(model, input_ids.to(device), attention_mask.to(device), labels.to(device),
+                                   head_only=head_only).cpu().tolist()
+            for j, i in enumerate(batch):
+                sums_out[i] = sums[j]
+            if bar is not None:
+                bar.update(len(batch))
+    return sums_out
+
+
 def score_records(model: Any, tokenizer: Any, records: list[dict[str, Any]], *, batch_size: int = 16,
                   max_length: int = 512, device: str = "cpu", progress: bool = False,
                   max_tokens_per_batch: int | None = None, head_only: bool | None = None,
@@ -183,7 +217,6 @@ def score_records(model: Any, tokenizer: Any, records: list[dict[str, Any]], *, 
     (``load_causal_lm(device=...)``). Runs under ``torch.inference_mode()``; ``progress`` shows
     a tqdm bar over records.
     """
-    import torch
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -206,8 +239,6 @@ def score_records(model: Any, tokenizer: Any, records: list[dict[str, Any]], *, 
     todo = [i for i in range(len(records)) if n_tokens[i] > 0]
     todo.sort(key=lambda i: (-lengths[i], i))
     batches = _make_batches(lengths, todo, batch_size, max_tokens_per_batch)
-    pad_id = _pad_id(tokenizer)
-    nll_sums = [float("nan")] * len(records)
 
     bar = None
     if progress:
@@ -216,23 +247,8 @@ def score_records(model: Any, tokenizer: Any, records: list[dict[str, Any]], *, 
         bar = tqdm(total=len(records), unit="rec", desc="scoring")
         bar.update(len(records) - len(todo))  # unscorable rows need no forward pass
     try:
-        with torch.inference_mode():
-            for batch in batches:
-                width = lengths[batch[0]]
-                input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-                attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
-                labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
-                for j, i in enumerate(batch):
-                    ids, lab = encoded[i]
-                    input_ids[j, :len(ids)] = torch.tensor(ids, dtype=torch.long)
-                    attention_mask[j, :len(ids)] = 1
-                    labels[j, :len(lab)] = torch.tensor(lab, dtype=torch.long)
-                sums = _batch_nll_sums(model, input_ids.to(device), attention_mask.to(device),
-                                       labels.to(device), head_only=head_only).cpu().tolist()
-                for j, i in enumerate(batch):
-                    nll_sums[i] = sums[j]
-                if bar is not None:
-                    bar.update(len(batch))
+        nll_sums = batched_nll_sums(model, tokenizer, encoded, batches, device=device, head_only=head_only,
+                                    bar=bar)
     finally:
         if bar is not None:
             bar.close()

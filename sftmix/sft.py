@@ -148,10 +148,6 @@ def _step_counter_class():
     return StepCounter
 
 
-def _StepCounter():  # noqa: N802 - a factory that reads like the class it builds
-    return _step_counter_class()()
-
-
 def checkpoint_complete(path: str | Path) -> bool:
     """Whether a Trainer checkpoint was written to the end: weights, optimizer, RNG and state.
 
@@ -231,7 +227,7 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
         save_total_limit=2, report_to=[], seed=seed, data_seed=seed, use_cpu=not cuda,
         dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=False,
     )
-    steps_run = _StepCounter()
+    steps_run = _step_counter_class()()
     trainer = _ordered_trainer_class()(model=model, args=args, train_dataset=ordered,
                                        data_collator=PadCollator(tok.pad_token_id), callbacks=[steps_run])
     resume = last_checkpoint(checkpoint_dir)

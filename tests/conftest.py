@@ -1,3 +1,4 @@
+import json
 import os
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def smoke_workdir(tmp_path_factory) -> Path:
         return Path(reuse)
     wd = tmp_path_factory.mktemp("smoke")
     elapsed = smk.run_smoke(wd, slurm=False)
-    (wd / "run.json").write_text(f'{{"executor": "local", "seconds": {elapsed:.1f}}}\n')
+    (wd / "run.json").write_text(json.dumps({"executor": "local", "seconds": round(elapsed, 1)}))
     print(f"\nsmoke DAG (local) took {elapsed:.0f} s")
     return wd
 

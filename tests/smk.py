@@ -83,10 +83,13 @@ def guarded_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str,
     return env
 
 
+def command(workdir: Path, *args: str) -> list[str]:
+    return [*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
+
+
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1500,
               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    cmd = [*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+    proc = subprocess.run(command(workdir, *args), capture_output=True, text=True, timeout=timeout,
                           env=env or guarded_env(workdir), cwd=workdir)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")

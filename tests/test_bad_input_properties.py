@@ -10,6 +10,7 @@ back. The filter then keeps or quarantines every record it is given, with a reas
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -69,8 +70,12 @@ def _roundtrip(tmp: Path, name: str, rows: list) -> list:
 @pytest.mark.parametrize("fmt", FORMATS)
 @SETTINGS
 @given(lines=st.lists(RAW_LINE, max_size=12))
-def test_jsonl_rows_are_kept_or_quarantined(tmp_path_factory, fmt, lines):
-    tmp = tmp_path_factory.mktemp("prop")
+def test_jsonl_rows_are_kept_or_quarantined(fmt, lines):
+    with tempfile.TemporaryDirectory() as d:
+        _check_jsonl(Path(d), fmt, lines)
+
+
+def _check_jsonl(tmp: Path, fmt: str, lines: list[bytes]) -> None:
     path = tmp / "raw.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     non_blank = sum(1 for ln in lines if ln.strip())
@@ -99,8 +104,12 @@ def test_jsonl_rows_are_kept_or_quarantined(tmp_path_factory, fmt, lines):
 
 @SETTINGS
 @given(rows=st.lists(ROW, max_size=10), fmt=st.sampled_from(FORMATS))
-def test_json_array_rows_are_kept_or_quarantined(tmp_path_factory, rows, fmt):
-    tmp = tmp_path_factory.mktemp("prop")
+def test_json_array_rows_are_kept_or_quarantined(rows, fmt):
+    with tempfile.TemporaryDirectory() as d:
+        _check_json_array(Path(d), rows, fmt)
+
+
+def _check_json_array(tmp: Path, rows: list, fmt: str) -> None:
     path = tmp / "raw.json"
     path.write_text(json.dumps(rows, ensure_ascii=True))
     records, quarantine, counts = ingest(iter_json_array(path, MAX_CHARS), source="s", fmt=fmt)

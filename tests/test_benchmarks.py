@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import runpy
 import socket
 from pathlib import Path
@@ -12,7 +11,6 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from sftmix.basemodel import build_model, train_tokenizer
 from sftmix.benchmarks import (
     GEN_PREFIX,
     GROUP_ALL,
@@ -29,6 +27,8 @@ from sftmix.benchmarks import (
 )
 from sftmix.records import read_jsonl, write_jsonl
 
+from .tinylm import save_tiny_lm, sentences
+
 ROOT = Path(__file__).resolve().parents[1]
 ARCH = {"hidden_size": 64, "intermediate_size": 128, "num_layers": 2, "num_heads": 4, "max_length": 256}
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "river", "what", "is", "two",
@@ -38,19 +38,12 @@ CATEGORIES = {"Open QA": "open_qa", "Math": "math", "Multi-Turn Dialogue": "mult
 
 
 def _sentences(n: int, seed: int = 0) -> list[str]:
-    r = random.Random(seed)
-    return [" ".join(r.choice(WORDS) for _ in range(r.randint(3, 10))).capitalize() + r.choice(".?!")
-            for _ in range(n)]
+    return sentences(WORDS, n, seed, max_words=10)
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> str:
-    d = tmp_path_factory.mktemp("tiny_lm")
-    tok = train_tokenizer(_sentences(300), vocab_size=300)
-    model = build_model(tok, ARCH, seed=7)
-    model.save_pretrained(str(d), safe_serialization=True)
-    tok.save_pretrained(str(d))
-    return str(d)
+    return str(save_tiny_lm(tmp_path_factory.mktemp("tiny_lm"), _sentences(300), ARCH, seed=7))
 
 
 def _rec(i: int, messages: list[dict[str, str]], category: str | None) -> dict:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import runpy
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +12,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from sftmix.basemodel import build_model, train_tokenizer
 from sftmix.judge import (
     SKIP_REASON,
     ChatClient,
@@ -28,6 +26,8 @@ from sftmix.judge import (
 )
 from sftmix.records import write_jsonl
 from sftmix.scoring import load_causal_lm
+
+from .tinylm import save_tiny_lm, sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "sk-test-SECRET-4242"
@@ -185,20 +185,13 @@ WORDS = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "river", "wh
 
 
 def _sentences(n: int, seed: int = 0) -> list[str]:
-    r = random.Random(seed)
-    return [" ".join(r.choice(WORDS) for _ in range(r.randint(3, 12))).capitalize() + r.choice(".?!")
-            for _ in range(n)]
+    return sentences(WORDS, n, seed)
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> str:
-    d = tmp_path_factory.mktemp("tiny_judge_lm")
-    tok = train_tokenizer(_sentences(300), vocab_size=300)
-    model = build_model(tok, {"hidden_size": 64, "intermediate_size": 128, "num_layers": 2, "num_heads": 4,
-                              "max_length": 256}, seed=11)
-    model.save_pretrained(str(d), safe_serialization=True)
-    tok.save_pretrained(str(d))
-    return str(d)
+    arch = {"hidden_size": 64, "intermediate_size": 128, "num_layers": 2, "num_heads": 4, "max_length": 256}
+    return str(save_tiny_lm(tmp_path_factory.mktemp("tiny_judge_lm"), _sentences(300), arch, seed=11))
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import random
 import runpy
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,7 +12,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from sftmix.basemodel import build_model, train_tokenizer
 from sftmix.chat import IGNORE_INDEX, encode_conversation
 from sftmix.quality import (
     QUALITY_COLUMNS,
@@ -35,6 +33,7 @@ from sftmix.records import write_jsonl
 from sftmix.scoring import load_causal_lm, score_records
 
 from .conftest import ROOT
+from .tinylm import save_tiny_lm, sentences
 
 ARCH = {"hidden_size": 64, "intermediate_size": 128, "num_layers": 2, "num_heads": 4, "max_length": 256}
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "river", "what", "is", "two",
@@ -43,18 +42,12 @@ WORDS = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "river", "wh
 
 
 def _sentences(n: int, seed: int = 0) -> list[str]:
-    r = random.Random(seed)
-    return [" ".join(r.choice(WORDS) for _ in range(r.randint(3, 12))).capitalize() + r.choice(".?!")
-            for _ in range(n)]
+    return sentences(WORDS, n, seed)
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("tiny_lm")
-    tok = train_tokenizer(_sentences(200), vocab_size=300)
-    build_model(tok, ARCH, seed=11).save_pretrained(str(d), safe_serialization=True)
-    tok.save_pretrained(str(d))
-    return d
+    return save_tiny_lm(tmp_path_factory.mktemp("tiny_lm"), _sentences(200), ARCH, seed=11)
 
 
 @pytest.fixture(scope="module")

@@ -117,8 +117,7 @@ def test_always_failing_job_stops_the_run_and_names_its_log(broken, tmp_path):
 
 
 def _popen(wd: Path, *args: str, log: Path) -> subprocess.Popen:
-    cmd = [*smk.SNAKEMAKE, "-s", str(smk.ROOT / "Snakefile"), "-d", str(wd), *args]
-    return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=wd,
+    return subprocess.Popen(smk.command(wd, *args), stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=wd,
                             env=smk.guarded_env(wd), start_new_session=True)
 
 

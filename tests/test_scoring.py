@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-import random
 
 import pytest
 import torch
 
-from sftmix.basemodel import build_model, train_tokenizer
 from sftmix.chat import IGNORE_INDEX, encode_conversation
 from sftmix.scoring import load_causal_lm, read_scores, score_records, write_scores
+
+from .tinylm import save_tiny_lm, sentences
 
 ARCH = {"hidden_size": 64, "intermediate_size": 128, "num_layers": 2, "num_heads": 4, "max_length": 256}
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "river", "what", "is", "two",
@@ -19,19 +19,12 @@ WORDS = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "river", "wh
 
 
 def _sentences(n: int, seed: int = 0) -> list[str]:
-    r = random.Random(seed)
-    return [" ".join(r.choice(WORDS) for _ in range(r.randint(3, 12))).capitalize() + r.choice(".?!")
-            for _ in range(n)]
+    return sentences(WORDS, n, seed)
 
 
 @pytest.fixture(scope="module")
 def lm(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tiny_lm")
-    tok = train_tokenizer(_sentences(200), vocab_size=300)
-    model = build_model(tok, ARCH, seed=7)
-    model.save_pretrained(str(d), safe_serialization=True)
-    tok.save_pretrained(str(d))
-    return load_causal_lm(str(d))
+    return load_causal_lm(str(save_tiny_lm(tmp_path_factory.mktemp("tiny_lm"), _sentences(200), ARCH, seed=7)))
 
 
 def _rec(i: int, messages: list[dict[str, str]], category: str = "cat") -> dict:
