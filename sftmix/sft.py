@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -178,6 +179,14 @@ def last_checkpoint(path: str | Path) -> str | None:
     return None
 
 
+def _world_size() -> int:
+    """Data-parallel processes of this job: torchrun's ``WORLD_SIZE``, 1 for a plain process."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
 def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: dict[str, Any], *,
              seed: int, checkpoint_dir: str | Path, threads: int = 1) -> dict[str, Any]:
     """Fine-tune ``base_model`` (local dir or hub id) on ``records``; save to ``out_dir``.
@@ -196,7 +205,10 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     cuda = torch.cuda.is_available()
-    bf16 = bool(c["bf16"]) and cuda
+    bf16 = bool(c["bf16"])
+    if bf16 and not cuda:
+        log.warning("sft: train.bf16 on the CPU: bfloat16 weights and autocast, correct but slow "
+                    "where the CPU lacks native bf16; the CPU default is float32")
     model = AutoModelForCausalLM.from_pretrained(
         base_model, use_safetensors=True, trust_remote_code=c["trust_remote_code"],
         dtype=torch.bfloat16 if bf16 else torch.float32)
@@ -210,7 +222,9 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
                     len(unusable), c["max_length"])
     kept_records = [records[k] for k in keep]
     kept_examples = [examples[k] for k in keep]
-    world = max(1, torch.distributed.get_world_size()) if torch.distributed.is_initialized() else 1
+    # processes that share each optimizer step (torchrun sets WORLD_SIZE before the Trainer
+    # initializes the process group, so the step size is known while building the order)
+    world = _world_size()
     per_step = c["batch_size"] * c["grad_accum"] * world
     n_examples = c["max_steps"] * per_step if c["max_steps"] else None
     order = training_order(kept_records, seed=seed, mode=c["order"], epochs=c["epochs"], n_examples=n_examples)
@@ -226,6 +240,7 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
         # two checkpoints: a job killed while writing the newest still has the previous one
         save_total_limit=2, report_to=[], seed=seed, data_seed=seed, use_cpu=not cuda,
         dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=False,
+        ddp_find_unused_parameters=False,
     )
     steps_run = _step_counter_class()()
     trainer = _ordered_trainer_class()(model=model, args=args, train_dataset=ordered,
@@ -246,7 +261,8 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
         "n_trained_examples": len(ordered), "steps": steps, "examples_per_step": per_step,
         "response_tokens": sum(n_label_tokens(e["labels"]) for e in ordered),
         "train_loss": result.training_loss, "loss_history": losses, "resumed_from": resume,
-        "steps_run": steps_run.n, "runtime_s": round(time.time() - t0, 2), "order": c["order"],
+        "steps_run": steps_run.n, "world_size": world,
+        "dtype": "bfloat16" if bf16 else "float32", "runtime_s": round(time.time() - t0, 2), "order": c["order"],
         "order_digest": hashlib.sha256(json.dumps([kept_records[k]["id"] for k in order]).encode()).hexdigest()[:16],
     }
     return summary
