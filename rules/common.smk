@@ -375,4 +375,6 @@ def compare_inputs(wildcards):
 def report_targets():
     if not (config["optimize"]["enabled"] or config["curriculum"]["enabled"]):
         return []
-    return [f"{RESULTS}/report/{model}/tables.md" for model in MODELS]
+    return [f"{RESULTS}/report/{model}/tables.md" for model in MODELS] + [
+        f"{RESULTS}/report/paper_tables.md"
+    ]

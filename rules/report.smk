@@ -40,3 +40,27 @@ rule compare:
         judge_configured=bool(config["benchmarks"]["judge"]["base_url"]),
     script:
         "../scripts/compare.py"
+
+
+rule paper_tables:
+    input:
+        mixtures=expand(f"{RESULTS}/report/{{model}}/mixtures.tsv", model=MODELS),
+        curriculum=expand(f"{RESULTS}/report/{{model}}/curriculum.tsv", model=MODELS),
+        code=lib("report"),
+    output:
+        report(
+            f"{RESULTS}/report/paper_tables.md",
+            category="Tables",
+            caption="../report/paper_tables.rst",
+        ),
+    log:
+        f"{LOGS}/report/paper_tables.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        models=MODELS,
+    script:
+        "../scripts/paper_tables.py"

@@ -156,17 +156,138 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *,
     return "\n".join(lines) + "\n"
 
 
-def benchmark_means(tables: Mapping[str, Sequence[Mapping[str, Any]]],
-                    metrics: Mapping[str, tuple[str, str]]) -> dict[str, float]:
-    """Seed-averaged benchmark columns: ``tables`` maps seed -> flattened lm-eval rows
-    (task, metric, value); ``metrics`` maps an output column to (task, metric)."""
-    out = {}
-    for col, (task, metric) in metrics.items():
-        vals = [float(r["value"]) for rows in tables.values() for r in rows
-                if r["task"] == task and r["metric"] == metric and r["value"] not in ("", None)]
-        vals = [v for v in vals if math.isfinite(v)]
-        out[col] = float(np.mean(vals)) if vals else math.nan
+LOWER_IS_BETTER = ("perplexity", "bits_per_byte", "byte_perplexity", "word_perplexity")
+
+
+def higher_is_better(column: str) -> bool:
+    """lm-eval's accuracy-like metrics grow with quality; perplexities and bits per byte shrink."""
+    return not any(column.split("/")[-1].startswith(m) for m in LOWER_IS_BETTER)
+
+
+def benchmark_summary(by_seed: Mapping[str, Sequence[Mapping[str, Any]]], tasks: Sequence[str]) -> dict[str, float]:
+    """Seed-averaged lm-eval metrics of one experiment, each with a standard error.
+
+    ``by_seed`` maps seed -> flattened lm-eval rows (``task``, ``metric`` as ``"acc,none"``,
+    ``value``, ``stderr``); only ``tasks`` are kept. Returns ``{"task/metric": mean,
+    "task/metric_se": se}`` with ``se = sqrt(mean_s stderr_s^2 + var_s(value) / n_seeds)``: the
+    harness's item-sampling error (every seed answers the *same* items, so averaging seeds does
+    not shrink it) plus the seed-to-seed error of the mean (0 with one seed: unknown, understated).
+    """
+    vals: dict[str, list[float]] = {}
+    errs: dict[str, list[float]] = {}
+    for rows in by_seed.values():
+        for r in rows:
+            metric = str(r["metric"]).split(",")[0]
+            if r["task"] not in tasks or "stderr" in metric or r["value"] in ("", None, "nan"):
+                continue
+            v = float(r["value"])
+            if not math.isfinite(v):
+                continue
+            col = f"{r['task']}/{metric}"
+            vals.setdefault(col, []).append(v)
+            e = r.get("stderr")
+            e = float(e) if e not in ("", None, "nan") else math.nan
+            errs.setdefault(col, []).append(e)
+    out: dict[str, float] = {}
+    for col, v in sorted(vals.items()):
+        e = [x for x in errs[col] if math.isfinite(x)]
+        item_var = float(np.mean(np.square(e))) if e else math.nan
+        seed_var = statistics.variance(v) / len(v) if len(v) > 1 else 0.0
+        out[col] = float(np.mean(v))
+        out[f"{col}_se"] = math.sqrt(item_var + seed_var) if math.isfinite(item_var) else math.nan
     return out
+
+
+def benchmark_verdict(value: float, se: float, ref_value: float, ref_se: float, *, higher_better: bool = True) -> str:
+    """``better`` / ``worse`` than the reference when the difference exceeds two standard errors
+    of a difference of independent estimates, ``sqrt(se^2 + ref_se^2)``; else ``indistinguishable``.
+
+    Treating the two runs as independent is conservative: both answer the same items, and a
+    paired test would be tighter, but the harness's aggregate output has no per-item answers.
+    """
+    if not all(math.isfinite(x) for x in (value, ref_value)):
+        return "missing"
+    if not (math.isfinite(se) and math.isfinite(ref_se)):
+        return "no_stderr"
+    diff = value - ref_value
+    if abs(diff) <= 2 * math.sqrt(se ** 2 + ref_se ** 2):
+        return "indistinguishable"
+    return "better" if (diff > 0) == higher_better else "worse"
+
+
+def add_benchmark_verdicts(rows: list[dict[str, Any]], columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Add ``<column>_vs_ref`` to every row of ``compare_experiments`` output that has a reference
+    row in ``rows`` (same ``reference`` experiment)."""
+    by_exp = {r["experiment"]: r for r in rows}
+    for r in rows:
+        ref = by_exp.get(r.get("reference"))
+        for c in columns:
+            if ref is None:
+                r[f"{c}_vs_ref"] = "missing"
+            elif ref is r:
+                r[f"{c}_vs_ref"] = "reference"
+            else:
+                r[f"{c}_vs_ref"] = benchmark_verdict(
+                    r.get(c, math.nan), r.get(f"{c}_se", math.nan), ref.get(c, math.nan),
+                    ref.get(f"{c}_se", math.nan), higher_better=higher_is_better(c))
+    return rows
+
+
+_SHORT = {"better": "better", "worse": "worse", "indistinguishable": "n.s.", "reference": "ref"}
+
+
+def display_cell(row: Mapping[str, Any], column: str) -> str:
+    """``mean ± se`` and, against a reference, ``better``/``worse``/``n.s.``, for a markdown table."""
+    v = row.get(column, math.nan)
+    if not isinstance(v, (int, float)) or not math.isfinite(v):
+        return "nan"
+    se = row.get(f"{column}_se", math.nan)
+    cell = f"{v:.4f}" + (f" ± {se:.4f}" if isinstance(se, float) and math.isfinite(se) else "")
+    mark = _SHORT.get(str(row.get(f"{column}_vs_ref", "")), "")
+    return f"{cell} {mark}".strip()
+
+
+def nll_cell(row: Mapping[str, Any]) -> str:
+    """``nll_macro ± nll_macro_sd`` with the row's verdict against its reference, shortened."""
+    v, sd = row.get("nll_macro", math.nan), row.get("nll_macro_sd", math.nan)
+    if not isinstance(v, (int, float)) or not math.isfinite(v):
+        return "nan"
+    cell = f"{v:.4f}" + (f" ± {sd:.4f}" if isinstance(sd, float) and math.isfinite(sd) else "")
+    mark = _SHORT.get(str(row.get("verdict", "")), str(row.get("verdict", "")))
+    return f"{cell} {mark}".strip()
+
+
+def paper_table(tables: Mapping[str, Sequence[Mapping[str, Any]]], *, row_key: str, group_key: str | None,
+                columns: Sequence[str]) -> list[tuple[str, list[dict[str, Any]], list[str]]]:
+    """Pivot per-model comparison rows into the paper's layout: one block per ``group_key`` value
+    (a mixture size; a single block when None), one row per ``row_key`` value (method or schedule),
+    and for every model its ``columns`` side by side (``"<model>: <column>"``).
+
+    ``tables`` maps model -> rows as written by the compare rule (strings from the TSV are fine;
+    cells are copied as given). Returns ``[(block title, rows, header)]``.
+    """
+    groups: list[str] = []
+    for rows in tables.values():
+        for r in rows:
+            g = str(r[group_key]) if group_key else ""
+            if g not in groups:
+                groups.append(g)
+    blocks = []
+    for g in groups:
+        keys: list[str] = []
+        cells: dict[str, dict[str, Any]] = {}
+        for model, rows in tables.items():
+            for r in rows:
+                if group_key and str(r[group_key]) != g:
+                    continue
+                k = str(r[row_key])
+                if k not in keys:
+                    keys.append(k)
+                for c in columns:
+                    cells.setdefault(k, {row_key: k})[f"{model}: {c}"] = r.get(c, "")
+        header = [row_key] + [f"{m}: {c}" for m in tables for c in columns]
+        blocks.append((f"{group_key} {g}" if group_key else "", [cells[k] for k in keys], header))
+    return blocks
 
 
 def plot_comparison(rows: Sequence[Mapping[str, Any]], path: str | Path, *, label: str = "experiment",

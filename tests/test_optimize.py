@@ -168,3 +168,61 @@ def test_compare_experiments_detects_real_and_ignores_seed_noise() -> None:
     assert by["noisy"]["verdict"] == "indistinguishable"  # the seed shift dwarfs the effect
     d = paired_delta(scores, "good", "ref", CATS, n_boot=200)
     assert d["ci_low"] < d["delta"] < d["ci_high"] < 0
+
+
+def test_benchmark_summary_combines_item_stderr_and_seed_spread() -> None:
+    from sftmix.report import benchmark_summary
+
+    by_seed = {"1": [{"task": "t", "metric": "acc,none", "value": "0.50", "stderr": "0.03"},
+                     {"task": "t", "metric": "acc_stderr,none", "value": "0.03", "stderr": ""},
+                     {"task": "other", "metric": "acc,none", "value": "0.9", "stderr": "0.01"}],
+               "2": [{"task": "t", "metric": "acc,none", "value": "0.60", "stderr": "0.04"}]}
+    s = benchmark_summary(by_seed, ["t"])
+    assert set(s) == {"t/acc", "t/acc_se"}
+    assert s["t/acc"] == pytest.approx(0.55)
+    # item error (shared by seeds, not divided) + seed error of the mean: var(0.5, 0.6) / 2
+    assert s["t/acc_se"] == pytest.approx(math.sqrt((0.03 ** 2 + 0.04 ** 2) / 2 + 0.005 / 2))
+    one = benchmark_summary({"1": by_seed["1"]}, ["t"])
+    assert one["t/acc_se"] == pytest.approx(0.03)
+
+
+def test_benchmark_verdicts_need_two_standard_errors() -> None:
+    from sftmix.report import add_benchmark_verdicts, benchmark_verdict, display_cell, higher_is_better
+
+    assert benchmark_verdict(0.60, 0.02, 0.50, 0.02) == "better"  # 0.10 > 2 * 0.028
+    assert benchmark_verdict(0.53, 0.02, 0.50, 0.02) == "indistinguishable"
+    assert benchmark_verdict(0.40, 0.02, 0.50, 0.02) == "worse"
+    assert benchmark_verdict(9.0, 0.1, 10.0, 0.1, higher_better=False) == "better"
+    assert benchmark_verdict(0.6, math.nan, 0.5, 0.01) == "no_stderr"
+    assert not higher_is_better("wikitext/word_perplexity") and higher_is_better("mmlu/acc")
+    rows = [{"experiment": "a", "reference": "r", "t/acc": 0.7, "t/acc_se": 0.01},
+            {"experiment": "r", "reference": "r", "t/acc": 0.5, "t/acc_se": 0.01},
+            {"experiment": "b", "reference": "missing_ref", "t/acc": 0.5, "t/acc_se": 0.01}]
+    add_benchmark_verdicts(rows, ["t/acc"])
+    assert [r["t/acc_vs_ref"] for r in rows] == ["better", "reference", "missing"]
+    assert display_cell(rows[0], "t/acc") == "0.7000 ± 0.0100 better"
+    assert display_cell(rows[1], "t/acc") == "0.5000 ± 0.0100 ref"
+
+
+def test_paper_table_puts_models_side_by_side_per_size() -> None:
+    from sftmix.report import nll_cell, paper_table
+
+    def row(method, size, nll, verdict):
+        r = {"method": method, "size": size, "nll_macro": nll, "nll_macro_sd": 0.01, "verdict": verdict}
+        return {"method": method, "size": size, "NLL": nll_cell(r), "bench": f"{nll / 10:.2f}"}
+
+    tables = {"qwen": [row("random", 10, 2.0, "worse"), row("eecpo", 10, 1.9, "reference"),
+                       row("random", 20, 1.8, "indistinguishable"), row("eecpo", 20, 1.8, "reference")],
+              "llama": [row("random", 10, 2.5, "better"), row("eecpo", 10, 2.6, "reference")]}
+    blocks = paper_table(tables, row_key="method", group_key="size", columns=["NLL", "bench"])
+    assert [b[0] for b in blocks] == ["size 10", "size 20"]
+    title, rows, header = blocks[0]
+    assert header == ["method", "qwen: NLL", "qwen: bench", "llama: NLL", "llama: bench"]
+    assert rows[0] == {"method": "random", "qwen: NLL": "2.0000 ± 0.0100 worse", "qwen: bench": "0.20",
+                       "llama: NLL": "2.5000 ± 0.0100 better", "llama: bench": "0.25"}
+    assert rows[1]["qwen: NLL"] == "1.9000 ± 0.0100 ref"
+    # a model without that size leaves its cells empty rather than shifting columns
+    assert "llama: NLL" not in blocks[1][1][0] and blocks[1][1][0]["qwen: NLL"] == "1.8000 ± 0.0100 n.s."
+    (_, rows_one, _), = paper_table({"m": [{"schedule": "dtcsft", "NLL": "x"}]}, row_key="schedule",
+                                    group_key=None, columns=["NLL"])
+    assert rows_one == [{"schedule": "dtcsft", "m: NLL": "x"}]

@@ -246,6 +246,10 @@ def test_lmeval_and_comparison_tables(smoke_run, smoke_config):
     assert {r["method"] for r in rows} == set(smoke_config["optimize"]["methods"])
     assert [r["verdict"] for r in rows if r["method"] == "eecpo"] == ["reference"]
     assert all(r["verdict"] in ("better", "worse", "indistinguishable", "reference") for r in rows)
+    assert {"sftmix_mc/acc_se", "sftmix_mc/acc_vs_ref"} <= set(cols)
+    assert all(0 < float(r["sftmix_mc/acc_se"]) < 0.5 for r in rows)
+    paper = (smoke_run / "report/paper_tables.md").read_text()
+    assert "### size 40" in paper and "| eecpo | " in paper and "tiny: NLL" in paper and " ± " in paper
     cur = (smoke_run / "report/tiny/curriculum.tsv").read_text().splitlines()
     assert len(cur) == 1 + len(smoke_config["curriculum"]["schedules"])
     md = (smoke_run / "report/tiny/tables.md").read_text()
@@ -261,7 +265,8 @@ def test_snakemake_report_gathers_tables_and_figures(smoke_run):
     import zipfile
 
     names = zipfile.ZipFile(out).namelist()
-    for f in ("gamma.png", "dependency.png", "eecpo_weights.png", "mixtures.png", "curriculum.png", "tables.md"):
+    for f in ("gamma.png", "dependency.png", "eecpo_weights.png", "mixtures.png", "curriculum.png", "tables.md",
+              "paper_tables.md"):
         assert any(n.endswith(f) for n in names), f
 
 
