@@ -164,6 +164,16 @@ def higher_is_better(column: str) -> bool:
     return not any(column.split("/")[-1].startswith(m) for m in LOWER_IS_BETTER)
 
 
+PROPORTION_METRICS = ("acc", "acc_norm", "exact_match", "mc1", "pass@1", "pass_at_1")
+
+
+def agresti_coull_se(p: float, n: int) -> float:
+    """Standard error of a proportion ``p`` of ``n`` items from the Agresti-Coull estimate
+    ``(x + 2) / (n + 4)``: close to the binomial ``sqrt(p(1-p)/n)`` inside (0, 1), not 0 at the ends."""
+    pt = (p * n + 2) / (n + 4)
+    return math.sqrt(pt * (1 - pt) / (n + 4))
+
+
 def benchmark_summary(by_seed: Mapping[str, Sequence[Mapping[str, Any]]], tasks: Sequence[str]) -> dict[str, float]:
     """Seed-averaged lm-eval metrics of one experiment, each with a standard error.
 
@@ -172,6 +182,8 @@ def benchmark_summary(by_seed: Mapping[str, Sequence[Mapping[str, Any]]], tasks:
     "task/metric_se": se}`` with ``se = sqrt(mean_s stderr_s^2 + var_s(value) / n_seeds)``: the
     harness's item-sampling error (every seed answers the *same* items, so averaging seeds does
     not shrink it) plus the seed-to-seed error of the mean (0 with one seed: unknown, understated).
+    For proportions (accuracy, exact match) with the item count ``n`` known, the item error is at
+    least the Agresti-Coull standard error, so a score of 0 or 1 is not taken as exact.
     """
     vals: dict[str, list[float]] = {}
     errs: dict[str, list[float]] = {}
@@ -187,6 +199,11 @@ def benchmark_summary(by_seed: Mapping[str, Sequence[Mapping[str, Any]]], tasks:
             vals.setdefault(col, []).append(v)
             e = r.get("stderr")
             e = float(e) if e not in ("", None, "nan") else math.nan
+            n = r.get("n")
+            n = int(float(n)) if n not in ("", None, "nan") else 0
+            if metric in PROPORTION_METRICS and n > 0 and 0.0 <= v <= 1.0:
+                # the binomial stderr is 0 at 0% or 100%: a floor keeps "0 of 110 right" uncertain
+                e = max(e, agresti_coull_se(v, n)) if math.isfinite(e) else agresti_coull_se(v, n)
             errs.setdefault(col, []).append(e)
     out: dict[str, float] = {}
     for col, v in sorted(vals.items()):

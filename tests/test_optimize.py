@@ -187,7 +187,12 @@ def test_benchmark_summary_combines_item_stderr_and_seed_spread() -> None:
 
 
 def test_benchmark_verdicts_need_two_standard_errors() -> None:
-    from sftmix.report import add_benchmark_verdicts, benchmark_verdict, display_cell, higher_is_better
+    from sftmix.report import (
+        add_benchmark_verdicts,
+        benchmark_verdict,
+        display_cell,
+        higher_is_better,
+    )
 
     assert benchmark_verdict(0.60, 0.02, 0.50, 0.02) == "better"  # 0.10 > 2 * 0.028
     assert benchmark_verdict(0.53, 0.02, 0.50, 0.02) == "indistinguishable"
@@ -226,3 +231,17 @@ def test_paper_table_puts_models_side_by_side_per_size() -> None:
     (_, rows_one, _), = paper_table({"m": [{"schedule": "dtcsft", "NLL": "x"}]}, row_key="schedule",
                                     group_key=None, columns=["NLL"])
     assert rows_one == [{"schedule": "dtcsft", "m: NLL": "x"}]
+
+
+def test_benchmark_stderr_is_not_zero_at_zero_accuracy() -> None:
+    from sftmix.report import agresti_coull_se, benchmark_summary, benchmark_verdict
+
+    assert agresti_coull_se(0.3, 10_000) == pytest.approx(math.sqrt(0.3 * 0.7 / 10_000), rel=0.01)
+    zero = benchmark_summary({"1": [{"task": "g", "metric": "exact_match,none", "value": "0", "stderr": "0", "n": 110}]},
+                             ["g"])
+    some = benchmark_summary({"1": [{"task": "g", "metric": "exact_match,none", "value": "0.0364", "stderr": "0.0179",
+                                     "n": 110}]}, ["g"])
+    assert zero["g/exact_match_se"] == pytest.approx(agresti_coull_se(0.0, 110)) and zero["g/exact_match_se"] > 0.01
+    # 0/110 against 4/110 is not a result
+    assert benchmark_verdict(zero["g/exact_match"], zero["g/exact_match_se"], some["g/exact_match"],
+                             some["g/exact_match_se"]) == "indistinguishable"
