@@ -12,6 +12,24 @@ if not workflow.overwrite_configfiles:
 validate(config, "config/schemas/config.schema.yaml")
 
 
+# Quick bookkeeping rules run in the main Snakemake process, not as cluster jobs: each would
+# otherwise cost a job submission and a status-poll round trip for a second of I/O.
+localrules:
+    all,
+    train_config,
+    split_for_tagging,
+    gather_tags,
+    validate_data,
+    data_summary,
+    eval_set,
+    pool,
+    lmeval_tasks,
+    validate_dependency,
+    score_summary,
+    compare,
+    paper_tables,
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/tagging.smk"

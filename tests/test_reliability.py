@@ -209,7 +209,7 @@ def test_changing_one_parameter_reruns_that_stage_and_its_dependents_only(smoke_
     jobs = set(dry_run_jobs(smoke_workdir, "--configfile", str(smk.SMOKE_CONFIG), str(f)))
     seeds = smoke_config["train"]["seeds"]
     expected = {("dependency", "model=tiny"), ("validate_dependency", "model=tiny"), ("compare", "model=tiny"),
-                ("score_summary", "model=tiny"), ("all", "")} | _sched_jobs(seeds)
+                ("paper_tables", ""), ("score_summary", "model=tiny"), ("all", "")} | _sched_jobs(seeds)
     assert jobs == expected, f"unexpected: {sorted(jobs - expected)}; missing: {sorted(expected - jobs)}"
 
 
@@ -220,7 +220,7 @@ def test_forcerun_and_until_on_a_single_stage(smoke_workdir, smoke_config):
     seeds = smoke_config["train"]["seeds"]
     sizes = smoke_config["optimize"]["sizes"]
     expected = {("gamma", "model=tiny"), ("eecpo", "model=tiny"), ("compare", "model=tiny"),
-                ("score_summary", "model=tiny"), ("all", "")}
+                ("paper_tables", ""), ("score_summary", "model=tiny"), ("all", "")}
     expected |= {("mixture", f"model=tiny, method=eecpo, size={n}") for n in sizes}
     for rule in ("finetune", "score", "lmeval"):
         expected |= {(rule, f"model=tiny, experiment=mix_eecpo_{n}, seed={s}") for n in sizes for s in seeds}
