@@ -1,29 +1,12 @@
 """Rule paper_tables: the per-model comparison tables side by side (method x size x model)."""
 
-import csv
 from pathlib import Path
 
 from sftmix.logutil import setup_logging
-from sftmix.report import display_cell, markdown_table, nll_cell, paper_table
+from sftmix.report import display_cell, markdown_table, nll_cell, paper_table, read_table
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 models = list(snakemake.params.models)  # noqa: F821
-
-
-def read(path):
-    """A compare-rule TSV with its numbers parsed back (``nan`` stays a float)."""
-    with open(path, encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))
-    for r in rows:
-        for k, v in r.items():
-            if k.endswith("_vs_ref") or k in ("verdict", "method", "size", "schedule", "experiment", "reference", "nll_seeds"):
-                continue
-            try:
-                r[k] = float(v)
-            except (TypeError, ValueError):
-                pass
-    return rows
-
 
 md = ["# Paper tables: every model side by side\n",
       "NLL: held-out response NLL, macro over categories (mean ± seed sd; lower is better). Benchmarks: "
@@ -35,7 +18,7 @@ for name, paths, row_key, group_key, title in [
     tables = {}
     bench: list[str] = []
     for model, path in zip(models, paths, strict=True):
-        rows = read(path)
+        rows = read_table(path)
         cols = [c for c in (rows[0].keys() if rows else []) if "/" in c and not c.endswith(("_se", "_vs_ref"))]
         bench += [c for c in cols if c not in bench]
         tables[model] = [{row_key: r[row_key], **({group_key: r[group_key]} if group_key else {}),

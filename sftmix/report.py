@@ -147,6 +147,26 @@ def write_table(path: str | Path, rows: Sequence[Mapping[str, Any]], columns: Se
             w.writerow([_fmt(r.get(c, "")) for c in columns])
 
 
+# columns of the compare tables that stay text when read back (labels, verdicts, seed lists)
+TEXT_COLUMNS = frozenset({"verdict", "method", "size", "schedule", "experiment", "reference", "nll_seeds"})
+
+
+def read_table(path: str | Path) -> list[dict[str, Any]]:
+    """Read a :func:`write_table` TSV back with its numbers as floats (``nan`` stays a float);
+    labels, verdicts (``*_vs_ref``) and the seed list stay text."""
+    with open(path, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    for r in rows:
+        for k, v in r.items():
+            if k in TEXT_COLUMNS or k.endswith("_vs_ref"):
+                continue
+            try:
+                r[k] = float(v)
+            except (TypeError, ValueError):
+                pass
+    return rows
+
+
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, title: str = "") -> str:
     lines = [f"### {title}", ""] if title else []
     lines.append("| " + " | ".join(columns) + " |")
@@ -253,25 +273,23 @@ def add_benchmark_verdicts(rows: list[dict[str, Any]], columns: Sequence[str]) -
 _SHORT = {"better": "better", "worse": "worse", "indistinguishable": "n.s.", "reference": "ref"}
 
 
+def _cell(value: Any, se: Any, verdict: str) -> str:
+    """``value ± se`` and the shortened verdict; ``nan`` when there is no value."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "nan"
+    cell = f"{value:.4f}" + (f" ± {se:.4f}" if isinstance(se, float) and math.isfinite(se) else "")
+    return f"{cell} {_SHORT.get(verdict, verdict)}".strip()
+
+
 def display_cell(row: Mapping[str, Any], column: str) -> str:
     """``mean ± se`` and, against a reference, ``better``/``worse``/``n.s.``, for a markdown table."""
-    v = row.get(column, math.nan)
-    if not isinstance(v, (int, float)) or not math.isfinite(v):
-        return "nan"
-    se = row.get(f"{column}_se", math.nan)
-    cell = f"{v:.4f}" + (f" ± {se:.4f}" if isinstance(se, float) and math.isfinite(se) else "")
-    mark = _SHORT.get(str(row.get(f"{column}_vs_ref", "")), "")
-    return f"{cell} {mark}".strip()
+    mark = str(row.get(f"{column}_vs_ref", ""))
+    return _cell(row.get(column, math.nan), row.get(f"{column}_se", math.nan), mark if mark in _SHORT else "")
 
 
 def nll_cell(row: Mapping[str, Any]) -> str:
     """``nll_macro ± nll_macro_sd`` with the row's verdict against its reference, shortened."""
-    v, sd = row.get("nll_macro", math.nan), row.get("nll_macro_sd", math.nan)
-    if not isinstance(v, (int, float)) or not math.isfinite(v):
-        return "nan"
-    cell = f"{v:.4f}" + (f" ± {sd:.4f}" if isinstance(sd, float) and math.isfinite(sd) else "")
-    mark = _SHORT.get(str(row.get("verdict", "")), str(row.get("verdict", "")))
-    return f"{cell} {mark}".strip()
+    return _cell(row.get("nll_macro", math.nan), row.get("nll_macro_sd", math.nan), str(row.get("verdict", "")))
 
 
 def paper_table(tables: Mapping[str, Sequence[Mapping[str, Any]]], *, row_key: str, group_key: str | None,

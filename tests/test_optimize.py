@@ -20,7 +20,20 @@ from sftmix.optimize import (
     mixture_composition,
     read_gamma,
 )
-from sftmix.report import compare_experiments, macro_nll, paired_delta, verdict
+from sftmix.report import (
+    add_benchmark_verdicts,
+    agresti_coull_se,
+    benchmark_summary,
+    benchmark_verdict,
+    compare_experiments,
+    display_cell,
+    higher_is_better,
+    macro_nll,
+    nll_cell,
+    paired_delta,
+    paper_table,
+    verdict,
+)
 
 CATS = ["A", "B", "C"]
 
@@ -171,8 +184,6 @@ def test_compare_experiments_detects_real_and_ignores_seed_noise() -> None:
 
 
 def test_benchmark_summary_combines_item_stderr_and_seed_spread() -> None:
-    from sftmix.report import benchmark_summary
-
     by_seed = {"1": [{"task": "t", "metric": "acc,none", "value": "0.50", "stderr": "0.03"},
                      {"task": "t", "metric": "acc_stderr,none", "value": "0.03", "stderr": ""},
                      {"task": "other", "metric": "acc,none", "value": "0.9", "stderr": "0.01"}],
@@ -187,13 +198,6 @@ def test_benchmark_summary_combines_item_stderr_and_seed_spread() -> None:
 
 
 def test_benchmark_verdicts_need_two_standard_errors() -> None:
-    from sftmix.report import (
-        add_benchmark_verdicts,
-        benchmark_verdict,
-        display_cell,
-        higher_is_better,
-    )
-
     assert benchmark_verdict(0.60, 0.02, 0.50, 0.02) == "better"  # 0.10 > 2 * 0.028
     assert benchmark_verdict(0.53, 0.02, 0.50, 0.02) == "indistinguishable"
     assert benchmark_verdict(0.40, 0.02, 0.50, 0.02) == "worse"
@@ -210,8 +214,6 @@ def test_benchmark_verdicts_need_two_standard_errors() -> None:
 
 
 def test_paper_table_puts_models_side_by_side_per_size() -> None:
-    from sftmix.report import nll_cell, paper_table
-
     def row(method, size, nll, verdict):
         r = {"method": method, "size": size, "nll_macro": nll, "nll_macro_sd": 0.01, "verdict": verdict}
         return {"method": method, "size": size, "NLL": nll_cell(r), "bench": f"{nll / 10:.2f}"}
@@ -234,8 +236,6 @@ def test_paper_table_puts_models_side_by_side_per_size() -> None:
 
 
 def test_benchmark_stderr_is_not_zero_at_zero_accuracy() -> None:
-    from sftmix.report import agresti_coull_se, benchmark_summary, benchmark_verdict
-
     assert agresti_coull_se(0.3, 10_000) == pytest.approx(math.sqrt(0.3 * 0.7 / 10_000), rel=0.01)
     zero = benchmark_summary({"1": [{"task": "g", "metric": "exact_match,none", "value": "0", "stderr": "0", "n": 110}]},
                              ["g"])

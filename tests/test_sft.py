@@ -1,9 +1,14 @@
 """SFT: loss mask, data order invariants, fixed steps, resume from a checkpoint."""
 
 import json
+import math
 import os
+import subprocess
+import sys
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from sftmix.basemodel import build_model, train_tokenizer
 from sftmix.chat import IGNORE_INDEX, encode_conversation
@@ -91,8 +96,6 @@ def test_finetune_fixed_steps_and_resume(tiny, tmp_path):
     assert [h["step"] for h in s2["loss_history"]][-1] == 6
     assert not ck.exists(), "checkpoints are removed after success unless kept"
     # resumed training lands on the same weights as the uninterrupted run
-    from safetensors.torch import load_file
-
     w1, w2 = load_file(str(tmp_path / "m1/model.safetensors")), load_file(str(tmp_path / "m2/model.safetensors"))
     for k in w1:
         assert (w1[k] - w2[k]).abs().max().item() < 1e-5, k
@@ -101,8 +104,6 @@ def test_finetune_fixed_steps_and_resume(tiny, tmp_path):
 
 
 def _weights(path):
-    from safetensors.torch import load_file
-
     return load_file(str(path / "model.safetensors"))
 
 
@@ -133,10 +134,6 @@ def test_gradient_accumulation_equals_the_larger_batch(tiny, tmp_path):
 
 def test_bf16_training_on_cpu(tiny, tmp_path):
     """bf16 is a GPU setting; the same code path runs (slowly) on the CPU, so it is tested here."""
-    import math
-
-    import torch
-
     base, _ = tiny
     s = finetune(str(base), _varied(16), tmp_path / "m", {"max_steps": 3, "batch_size": 4, "lr": 1e-3,
                                                          "save_steps": 0, "max_length": 64, "bf16": True},
@@ -145,15 +142,10 @@ def test_bf16_training_on_cpu(tiny, tmp_path):
     assert {t.dtype for t in _weights(tmp_path / "m").values()} == {torch.bfloat16}
 
 
-def test_torchrun_two_processes_equal_one_process_with_twice_the_batch(tiny, tmp_path):
+def test_torchrun_two_processes_equal_one_process_with_twice_the_batch(tiny, tmp_path, root):
     """Multi-GPU path (torchrun + DDP) exercised on the CPU with the gloo backend: two processes of
     batch 4 train the same examples in the same order as one process of batch 8, to fp32 rounding."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
     base, _ = tiny
-    root = Path(__file__).resolve().parents[1]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _varied()))
     cfg = {"max_steps": 4, "lr": 1e-3, "save_steps": 2, "max_length": 64}
     runs = {"ddp": (["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"], 4),
