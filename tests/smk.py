@@ -12,8 +12,10 @@ network fails the run and leaves a record.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -106,6 +108,54 @@ def run_smoke(workdir: Path, *targets: str, slurm: bool = False, extra: tuple[st
     elapsed = time.time() - t0
     (workdir / "snakemake.out").write_text(proc.stdout + proc.stderr)
     return elapsed
+
+
+class BackgroundRun:
+    """A run of the smoke DAG started in the background (``start``) and collected later (``wait``).
+
+    The session's second clean run starts as soon as the tests are collected, so a Slurm run,
+    which spends most of its wall time waiting on the scheduler's status polls, overlaps the rest
+    of the suite instead of adding to it."""
+
+    def __init__(self, workdir: Path, targets: tuple[str, ...], slurm: bool, why: str):
+        self.workdir, self.targets, self.slurm, self.why = workdir, targets, slurm, why
+        args = [*targets, "--configfile", str(SMOKE_CONFIG)]
+        args += [*SLURM_TEST_ARGS, "--verbose"] if slurm else ["--cores", "2"]
+        self.out = workdir / "snakemake.out"
+        self.t0 = time.time()
+        self.proc = subprocess.Popen(command(workdir, *args), stdout=self.out.open("w"), stderr=subprocess.STDOUT,
+                                     env=guarded_env(workdir), cwd=workdir, start_new_session=True)
+        self.seconds: float | None = None
+
+    @property
+    def executor(self) -> str:
+        return "slurm" if self.slurm else "local"
+
+    def wait(self, timeout: float = 2400) -> Path:
+        """Block until the run ends; raise with the log's tail if it failed. Writes run.json."""
+        try:
+            rc = self.proc.wait(timeout=max(1.0, timeout - (time.time() - self.t0)))
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError(f"{self.executor} run in {self.workdir} still running after {timeout:.0f} s") from None
+        if self.seconds is None:
+            self.seconds = time.time() - self.t0
+            (self.workdir / "run.json").write_text(json.dumps(
+                {"executor": self.executor, "seconds": round(self.seconds, 1), "why": self.why,
+                 "targets": list(self.targets) or ["all"]}))
+        if rc != 0:
+            raise AssertionError(f"snakemake ({self.executor}) failed ({rc}):\n{self.out.read_text()[-6000:]}")
+        return self.workdir
+
+    def stop(self) -> None:
+        """End a run still going (SIGTERM: the Slurm executor cancels its jobs on the way out)."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
 
 
 def network_attempts(workdir: Path) -> list[str]:

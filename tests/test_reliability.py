@@ -1,8 +1,9 @@
 """Reliability: Slurm for real, retries, failures, SIGKILL resume, partial reruns, determinism.
 
-A second clean run of the smoke DAG (up to its mixtures, schedules and interaction scores) goes
-through the Slurm profile with real sbatch when a cluster answers (see tests/smk.py; CI starts
-one), locally otherwise; it must reproduce the session's local run byte for byte.
+A second clean run of the smoke DAG goes end to end through the Slurm profile with real sbatch
+when a cluster answers (see tests/smk.py; CI starts one), locally otherwise (then only up to its
+mixtures, schedules and interaction scores); it starts in the background when the suite starts
+(conftest.second_run_job) and must reproduce the session's local run byte for byte.
 
 The failure tests work on their own copy of the session's smoke run (``broken``), so the run the
 other workflow tests read stays intact, and use the Slurm profile with the local executor: its
@@ -228,41 +229,48 @@ def test_forcerun_and_until_on_a_single_stage(smoke_workdir, smoke_config):
 
 
 @pytest.fixture(scope="module")
-def second_run(tmp_path_factory, smoke_config) -> Path:
-    """A second clean run up to the mixtures, the schedules and the interaction scores: through the
-    Slurm profile with real sbatch when a cluster answers, locally otherwise."""
-    wd = tmp_path_factory.mktemp("second_run")
-    opt, cats = smoke_config["optimize"], smoke_config["experiments"]["categories"]
-    exps = ["base"] + [f"{k}_{c.lower().replace(' ', '_')}" for k in ("add", "drop") for c in cats]
-    targets = [f"{RES}/trainsets/tiny/mix_{m}_{n}.jsonl" for m in opt["methods"] for n in opt["sizes"]]
-    targets += [f"{RES}/trainsets/tiny/sched_{s}.jsonl" for s in smoke_config["curriculum"]["schedules"]]
-    targets += [f"{RES}/scores/tiny/{e}/seed_{s}.tsv" for e in exps for s in smoke_config["train"]["seeds"]]
-    slurm, why = smk.use_slurm()
-    seconds = smk.run_smoke(wd, *targets, slurm=slurm)
-    how = "slurm" if slurm else "local"
-    (wd / "run.json").write_text(json.dumps({"executor": how, "seconds": round(seconds, 1), "why": why}))
-    print(f"\nsecond clean run ({how}: {why}), up to mixtures/schedules/interaction scores: {seconds:.0f} s")
+def second_run(second_run_job) -> Path:
+    """The second clean run (started in the background by conftest.second_run_job): the whole smoke
+    DAG through the Slurm profile with real sbatch when a cluster answers; locally otherwise, up to
+    the mixtures, the schedules and the interaction scores."""
+    if isinstance(second_run_job, Exception):
+        raise second_run_job
+    wd = second_run_job.wait()
+    what = "end to end" if second_run_job.slurm else "up to mixtures/schedules/interaction scores"
+    print(f"\nsecond clean run ({second_run_job.executor}: {second_run_job.why}), {what}: "
+          f"{second_run_job.seconds:.0f} s")
     return wd
 
 
-def test_slurm_jobs_were_submitted_with_their_resources(second_run):
-    """When the second run went to Slurm: every job through sbatch, the fine-tunes with --gpus."""
+def test_the_smoke_dag_runs_end_to_end_on_slurm(second_run):
+    """When the second run went to Slurm: the whole smoke DAG, every job that is not a localrule
+    through its own sbatch (the fine-tunes with --gpus on the gpu partition, CPU stages without),
+    nothing left to do afterwards, no network call from any job."""
     run = json.loads((second_run / "run.json").read_text())
     if run["executor"] != "slurm":
         pytest.skip(f"no Slurm cluster: {run['why']}")
     out = (second_run / "snakemake.out").read_text()
     calls = re.findall(r"sbatch call: (.*)", out)
-    print(f"\n{len(calls)} sbatch calls in {run['seconds']:.0f} s")
-    ft = [c for c in calls if "finetune" in c]
-    assert len(calls) >= 50 and ft
-    assert all("--gpus=1" in c for c in ft)
-    assert not any("--gpus" in c for c in calls if "rule_ingest" in c or "'ingest:" in c)
+    jobs = re.findall(r"^(local)?rule (\w+):", out, flags=re.M)
+    remote = [r for local, r in jobs if not local]
+    print(f"\nSlurm, end to end: {len(jobs)} jobs ({len(calls)} through sbatch, {len(jobs) - len(remote)} "
+          f"localrules) in {run['seconds']:.0f} s")
+    assert run["targets"] == ["all"] and "all" in [r for _, r in jobs]
+    assert len(calls) == len(remote) >= 100, "a job ran outside Slurm, or an sbatch went uncounted"
+    assert {r for _, r in jobs} >= {"world", "tag", "finetune", "score", "gamma", "dependency", "eecpo",
+                                    "mixture", "schedule", "lmeval", "compare", "paper_tables"}
+    ft = [c for c in calls if "rule_finetune" in c]
+    assert len(ft) == remote.count("finetune") and all("--gpus=1" in c and "-p gpu" in c for c in ft)
+    ingest = [c for c in calls if "rule_ingest" in c]
+    assert ingest and not any("--gpus" in c for c in ingest)
+    assert "Nothing to be done" in smk.snakemake(second_run, "-n", "--configfile", str(smk.SMOKE_CONFIG)).stdout
+    assert (second_run / RES / "report" / "paper_tables.md").stat().st_size > 0
     assert smk.network_attempts(second_run) == []
 
 
 def test_two_clean_runs_agree(smoke_workdir, second_run):
     """Same config, same bytes: subsets, training sets, mixtures and schedules are identical (the
-    first run went through Slurm when one answers, the second ran locally); scores agree within
+    session's run is local, the second went through Slurm when one answers); scores agree within
     float tolerance."""
     from sftmix.scoring import read_scores
 
