@@ -27,33 +27,15 @@ def smoke_config() -> dict:
     return load_config("smoke.yaml")
 
 
-@pytest.fixture(scope="session")
-def smoke_workdir(tmp_path_factory) -> Path:
-    """The smoke DAG end to end, locally, once per session. Returns the working directory.
-
-    (A second clean run, through Slurm when a cluster answers, runs beside it: ``second_run_job``.)"""
-    from . import smk
-
-    reuse = os.environ.get("SFTMIX_TEST_SMOKE_DIR")  # developers: a finished smoke run to reuse
-    if reuse and (Path(reuse) / "run.json").exists():
-        return Path(reuse)
-    wd = tmp_path_factory.mktemp("smoke")
-    elapsed = smk.run_smoke(wd, slurm=False)
-    (wd / "run.json").write_text(json.dumps({"executor": "local", "seconds": round(elapsed, 1)}))
-    print(f"\nsmoke DAG (local) took {elapsed:.0f} s")
-    return wd
-
-
-@pytest.fixture(scope="session")
-def smoke_run(smoke_workdir) -> Path:
-    """The smoke run's results folder."""
-    return smoke_workdir / "results" / "smoke"
+def _wanted(session, fixture: str) -> bool:
+    """Does any collected test need ``fixture`` (directly or through another fixture)?"""
+    return any(fixture in getattr(item, "fixturenames", ()) for item in session.items)
 
 
 def second_run_targets(config: dict) -> tuple[str, ...]:
-    """What the second clean run builds. Through Slurm: the whole DAG (no target: rule all). Locally
-    (no cluster) only what the determinism test compares: the mixtures, the schedules and the
-    interaction scores, so a laptop does not pay for the smoke DAG twice."""
+    """What the second clean run builds: what the determinism test compares (the mixtures, the
+    schedules and the interaction scores) and the failure tests break (models, trainsets, tag
+    shards), not the mixtures' and schedules' own fine-tunes and benchmarks."""
     res = "results/smoke"
     opt, cats = config["optimize"], config["experiments"]["categories"]
     exps = ["base"] + [f"{k}_{c.lower().replace(' ', '_')}" for k in ("add", "drop") for c in cats]
@@ -64,23 +46,77 @@ def second_run_targets(config: dict) -> tuple[str, ...]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def second_run_job(request, tmp_path_factory, smoke_config):
-    """The session's second clean run of the smoke DAG, started in the background before the first
-    test when any collected test asks for ``second_run`` (tests/test_reliability.py): through the
-    Slurm profile with real sbatch when a cluster answers, locally otherwise. A Slurm run spends
-    most of its wall time waiting on status polls, so it overlaps the rest of the suite. Yields a
-    ``smk.BackgroundRun`` (or the exception that kept it from starting), or None when unused."""
+def background_runs(request, tmp_path_factory, smoke_config):
+    """The session's two clean runs of the smoke DAG, started in the background before the first
+    test, so they overlap the rest of the suite and each other (a run on Slurm spends much of its
+    wall time waiting on the executor's status polls):
+
+    - ``smoke``: the whole smoke DAG through the Slurm profile with real sbatch when a cluster
+      answers (``smoke_workdir``); without one that run is local, in the foreground, and absent here;
+    - ``second``: a second clean run, local, up to the mixtures, schedules and interaction scores
+      (``second_run``: the determinism and failure tests).
+
+    Each is a ``smk.BackgroundRun``, or the exception that kept it from starting (Slurm required
+    but absent); a run no collected test needs is not started."""
     from . import smk
 
-    if not any("second_run" in getattr(item, "fixturenames", ()) for item in request.session.items):
-        yield None
-        return
-    try:
-        slurm, why = smk.use_slurm()
-    except RuntimeError as e:  # SFTMIX_TEST_SLURM=require without a cluster: the tests that need it fail
-        yield e
-        return
-    wd = tmp_path_factory.mktemp("second_run")
-    run = smk.BackgroundRun(wd, () if slurm else second_run_targets(smoke_config), slurm, why)
-    yield run
-    run.stop()
+    runs: dict[str, object] = {}
+    reuse = os.environ.get("SFTMIX_TEST_SMOKE_DIR")
+    if _wanted(request.session, "smoke_workdir") and not (reuse and (Path(reuse) / "run.json").exists()):
+        try:
+            slurm, why = smk.use_slurm()
+        except RuntimeError as e:  # SFTMIX_TEST_SLURM=require without a cluster: the runs' tests fail
+            runs["smoke"] = e
+        else:
+            if slurm:
+                runs["smoke"] = smk.BackgroundRun(tmp_path_factory.mktemp("smoke"), (), True, why)
+    if _wanted(request.session, "second_run"):
+        runs["second"] = smk.BackgroundRun(tmp_path_factory.mktemp("second_run"), second_run_targets(smoke_config),
+                                           False, "the second clean run is local")
+    yield runs
+    for run in runs.values():
+        if isinstance(run, smk.BackgroundRun):
+            run.stop()
+
+
+@pytest.fixture(scope="session")
+def smoke_workdir(tmp_path_factory, background_runs) -> Path:
+    """The smoke DAG end to end, once per session: through Slurm when a cluster answers (started in
+    the background, ``background_runs``), locally otherwise. Returns the working directory."""
+    from . import smk
+
+    reuse = os.environ.get("SFTMIX_TEST_SMOKE_DIR")  # developers: a finished smoke run to reuse
+    if reuse and (Path(reuse) / "run.json").exists():
+        return Path(reuse)
+    run = background_runs.get("smoke")
+    if isinstance(run, Exception):
+        raise run
+    if run is not None:
+        wd = run.wait()
+        print(f"\nsmoke DAG through Slurm ({run.why}) took {run.seconds:.0f} s")
+        return wd
+    _, why = smk.use_slurm()
+    wd = tmp_path_factory.mktemp("smoke")
+    elapsed = smk.run_smoke(wd, slurm=False)
+    (wd / "run.json").write_text(json.dumps({"executor": "local", "seconds": round(elapsed, 1), "why": why,
+                                             "targets": ["all"]}))
+    print(f"\nsmoke DAG (local: {why}) took {elapsed:.0f} s")
+    return wd
+
+
+@pytest.fixture(scope="session")
+def smoke_run(smoke_workdir) -> Path:
+    """The smoke run's results folder."""
+    return smoke_workdir / "results" / "smoke"
+
+
+@pytest.fixture(scope="session")
+def second_run(background_runs) -> Path:
+    """The second clean run (local, up to the mixtures, schedules and interaction scores), started
+    in the background by ``background_runs``. Tests must not change it: copy it first."""
+    run = background_runs["second"]
+    wd = run.wait()
+    if not getattr(run, "reported", False):
+        print(f"\nsecond clean run (local, up to mixtures/schedules/interaction scores): {run.seconds:.0f} s")
+        run.reported = True
+    return wd

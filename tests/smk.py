@@ -31,14 +31,21 @@ SLURM_PROFILE = ROOT / "profiles/slurm"
 # instead of sacct), fast status polling for a short DAG, CPUs per GPU the node can give, and the
 # fine-tunes asking for a GPU (declared as a generic resource without hardware) so the GPU path of
 # the executor (sbatch --gpus) is exercised for real. Partitions come from the profile.
+# Each fine-tune runs with its scoring and benchmark as one Slurm job (a Snakemake job group, one
+# per model, experiment and seed): every Slurm job costs two Snakemake start-ups (the batch script
+# and its srun step) and at least one status poll, which on this DAG of seconds-long jobs is most
+# of the work; the grouped run is also the path a user takes to keep evaluation on the training
+# allocation.
+SLURM_GROUPS = ("finetune", "score", "lmeval")
 SLURM_TEST_ARGS = [
     "--workflow-profile", str(SLURM_PROFILE),
     "--slurm-no-account", "--slurm-status-command", "squeue",
     "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
     "--latency-wait", "10", "--jobs", "8",
+    "--groups", *(f"{rule}=eval_chain" for rule in SLURM_GROUPS),
     "--set-resources", "finetune:gpu=1", "finetune:cpus_per_gpu=1", "finetune:slurm_partition=gpu",
-    "finetune:runtime=30", "score:cpus_per_gpu=1", "score:slurm_partition=gpu",
-    "score_pretrained:cpus_per_gpu=1", "tag:cpus_per_gpu=1",
+    "finetune:runtime=30", "score:cpus_per_gpu=1", "score:slurm_partition=gpu", "lmeval:cpus_per_gpu=1",
+    "score_pretrained:cpus_per_gpu=1", "tag:cpus_per_gpu=1", "quality:cpus_per_gpu=1",
 ]
 
 

@@ -1,12 +1,12 @@
 """Reliability: Slurm for real, retries, failures, SIGKILL resume, partial reruns, determinism.
 
-A second clean run of the smoke DAG goes end to end through the Slurm profile with real sbatch
-when a cluster answers (see tests/smk.py; CI starts one), locally otherwise (then only up to its
-mixtures, schedules and interaction scores); it starts in the background when the suite starts
-(conftest.second_run_job) and must reproduce the session's local run byte for byte.
+The session's run of the smoke DAG goes end to end through the Slurm profile with real sbatch
+when a cluster answers (see tests/smk.py; CI starts one), locally otherwise; a second clean run,
+local, up to the mixtures, schedules and interaction scores, must reproduce it byte for byte. Both
+start in the background when the suite starts (conftest.background_runs).
 
-The failure tests work on their own copy of the session's smoke run (``broken``), so the run the
-other workflow tests read stays intact, and use the Slurm profile with the local executor: its
+The failure tests work on their own copy of the second run (``broken``), so the runs the other
+tests read stay intact, and use the Slurm profile with the local executor: its
 retries and ``rerun-incomplete`` are what is tested, without the cluster's polling latency.
 """
 
@@ -35,10 +35,11 @@ PROFILE_LOCAL = ["--workflow-profile", str(smk.SLURM_PROFILE), "--executor", "lo
 
 
 @pytest.fixture
-def broken(smoke_workdir, tmp_path) -> Path:
-    """A private copy of the finished smoke run to break things in."""
+def broken(second_run, tmp_path) -> Path:
+    """A private copy of the second clean run (local; it has the models, trainsets and tag shards
+    these tests break, and is done long before a Slurm run) to break things in."""
     wd = tmp_path / "wd"
-    shutil.copytree(smoke_workdir, wd, symlinks=True,
+    shutil.copytree(second_run, wd, symlinks=True,
                     ignore=shutil.ignore_patterns("slurm_logs", "network_attempts.log", "report.zip"))
     return wd
 
@@ -228,49 +229,39 @@ def test_forcerun_and_until_on_a_single_stage(smoke_workdir, smoke_config):
     assert jobs == expected, f"unexpected: {sorted(jobs - expected)}; missing: {sorted(expected - jobs)}"
 
 
-@pytest.fixture(scope="module")
-def second_run(second_run_job) -> Path:
-    """The second clean run (started in the background by conftest.second_run_job): the whole smoke
-    DAG through the Slurm profile with real sbatch when a cluster answers; locally otherwise, up to
-    the mixtures, the schedules and the interaction scores."""
-    if isinstance(second_run_job, Exception):
-        raise second_run_job
-    wd = second_run_job.wait()
-    what = "end to end" if second_run_job.slurm else "up to mixtures/schedules/interaction scores"
-    print(f"\nsecond clean run ({second_run_job.executor}: {second_run_job.why}), {what}: "
-          f"{second_run_job.seconds:.0f} s")
-    return wd
-
-
-def test_the_smoke_dag_runs_end_to_end_on_slurm(second_run):
-    """When the second run went to Slurm: the whole smoke DAG, every job that is not a localrule
-    through its own sbatch (the fine-tunes with --gpus on the gpu partition, CPU stages without),
-    nothing left to do afterwards, no network call from any job."""
-    run = json.loads((second_run / "run.json").read_text())
+def test_the_smoke_dag_runs_end_to_end_on_slurm(smoke_workdir):
+    """When the session's run went to Slurm: the whole smoke DAG; every job that is not a localrule
+    ran in a Slurm job of its own, or (fine-tune, scoring, benchmark of one model) in its job group's;
+    the groups and the other GPU stages asked for --gpus on the gpu partition, CPU stages did not;
+    nothing is left to do afterwards and no job made a network call. (The workflow tests then check
+    what it made.)"""
+    run = json.loads((smoke_workdir / "run.json").read_text())
     if run["executor"] != "slurm":
         pytest.skip(f"no Slurm cluster: {run['why']}")
-    out = (second_run / "snakemake.out").read_text()
+    out = (smoke_workdir / "snakemake.out").read_text()
     calls = re.findall(r"sbatch call: (.*)", out)
-    jobs = re.findall(r"^(local)?rule (\w+):", out, flags=re.M)
+    jobs = re.findall(r"^\s*(local)?rule (\w+):", out, flags=re.M)
     remote = [r for local, r in jobs if not local]
-    print(f"\nSlurm, end to end: {len(jobs)} jobs ({len(calls)} through sbatch, {len(jobs) - len(remote)} "
-          f"localrules) in {run['seconds']:.0f} s")
+    grouped = [r for r in remote if r in smk.SLURM_GROUPS]
+    groups = [c for c in calls if "group_eval_chain" in c]
+    print(f"\nSlurm, end to end: {len(jobs)} jobs in {len(calls)} Slurm jobs ({len(groups)} job groups of "
+          f"{len(grouped)} jobs), {len(jobs) - len(remote)} localrules; {run['seconds']:.0f} s")
     assert run["targets"] == ["all"] and "all" in [r for _, r in jobs]
-    assert len(calls) == len(remote) >= 100, "a job ran outside Slurm, or an sbatch went uncounted"
     assert {r for _, r in jobs} >= {"world", "tag", "finetune", "score", "gamma", "dependency", "eecpo",
                                     "mixture", "schedule", "lmeval", "compare", "paper_tables"}
-    ft = [c for c in calls if "rule_finetune" in c]
-    assert len(ft) == remote.count("finetune") and all("--gpus=1" in c and "-p gpu" in c for c in ft)
+    assert len(groups) == remote.count("finetune") >= 20, "one group per fine-tune"
+    assert len(calls) == len(remote) - len(grouped) + len(groups) >= 60, "a job ran outside Slurm"
+    assert all("--gpus=1" in c and "-p gpu" in c for c in groups)
     ingest = [c for c in calls if "rule_ingest" in c]
     assert ingest and not any("--gpus" in c for c in ingest)
-    assert "Nothing to be done" in smk.snakemake(second_run, "-n", "--configfile", str(smk.SMOKE_CONFIG)).stdout
-    assert (second_run / RES / "report" / "paper_tables.md").stat().st_size > 0
-    assert smk.network_attempts(second_run) == []
+    assert "Nothing to be done" in smk.snakemake(smoke_workdir, "-n", "--configfile", str(smk.SMOKE_CONFIG)).stdout
+    assert (smoke_workdir / RES / "report" / "paper_tables.md").stat().st_size > 0
+    assert smk.network_attempts(smoke_workdir) == []
 
 
 def test_two_clean_runs_agree(smoke_workdir, second_run):
     """Same config, same bytes: subsets, training sets, mixtures and schedules are identical (the
-    session's run is local, the second went through Slurm when one answers); scores agree within
+    session's run went through Slurm when one answers, the second ran locally); scores agree within
     float tolerance."""
     from sftmix.scoring import read_scores
 
