@@ -30,7 +30,8 @@ SLURM_PROFILE = ROOT / "profiles/slurm"
 # What a 2-CPU CI node needs on top of the cluster profile: no accounting (no slurmdbd, so squeue
 # instead of sacct), fast status polling for a short DAG, CPUs per GPU the node can give, and the
 # fine-tunes asking for a GPU (declared as a generic resource without hardware) so the GPU path of
-# the executor (sbatch --gpus) is exercised for real. Partitions come from the profile.
+# the executor (sbatch --gpus) is exercised for real. (--set-resources on the command line replaces
+# the profile's, so the GPU partitions are repeated here.)
 # Each fine-tune runs with its scoring and benchmark as one Slurm job (a Snakemake job group, one
 # per model, experiment and seed): every Slurm job costs two Snakemake start-ups (the batch script
 # and its srun step) and at least one status poll, which on this DAG of seconds-long jobs is most
@@ -45,7 +46,8 @@ SLURM_TEST_ARGS = [
     "--groups", *(f"{rule}=eval_chain" for rule in SLURM_GROUPS),
     "--set-resources", "finetune:gpu=1", "finetune:cpus_per_gpu=1", "finetune:slurm_partition=gpu",
     "finetune:runtime=30", "score:cpus_per_gpu=1", "score:slurm_partition=gpu", "lmeval:cpus_per_gpu=1",
-    "score_pretrained:cpus_per_gpu=1", "tag:cpus_per_gpu=1", "quality:cpus_per_gpu=1",
+    "lmeval:slurm_partition=gpu",
+    "score_pretrained:cpus_per_gpu=1", "tag:cpus_per_gpu=1",
 ]
 
 
