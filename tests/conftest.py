@@ -1,4 +1,3 @@
-import json
 import os
 from pathlib import Path
 
@@ -96,11 +95,9 @@ def smoke_workdir(tmp_path_factory, background_runs) -> Path:
         print(f"\nsmoke DAG through Slurm ({run.why}) took {run.seconds:.0f} s")
         return wd
     _, why = smk.use_slurm()
-    wd = tmp_path_factory.mktemp("smoke")
-    elapsed = smk.run_smoke(wd, slurm=False)
-    (wd / "run.json").write_text(json.dumps({"executor": "local", "seconds": round(elapsed, 1), "why": why,
-                                             "targets": ["all"]}))
-    print(f"\nsmoke DAG (local: {why}) took {elapsed:.0f} s")
+    run = smk.BackgroundRun(tmp_path_factory.mktemp("smoke"), (), False, why)
+    wd = run.wait()
+    print(f"\nsmoke DAG (local: {why}) took {run.seconds:.0f} s")
     return wd
 
 

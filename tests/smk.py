@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -107,27 +108,15 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1500
     return proc
 
 
-def run_smoke(workdir: Path, *targets: str, slurm: bool = False, extra: tuple[str, ...] = ()) -> float:
-    """Run the smoke DAG (or up to ``targets``) in ``workdir``; returns wall seconds."""
-    # targets first: options such as --configfile and --set-resources take every word after them
-    args = [*targets, "--configfile", str(SMOKE_CONFIG), *extra]
-    args += [*SLURM_TEST_ARGS, "--verbose"] if slurm else ["--cores", "2"]
-    t0 = time.time()
-    proc = snakemake(workdir, *args, timeout=2400 if slurm else 1500)
-    elapsed = time.time() - t0
-    (workdir / "snakemake.out").write_text(proc.stdout + proc.stderr)
-    return elapsed
-
-
 class BackgroundRun:
-    """A run of the smoke DAG started in the background (``start``) and collected later (``wait``).
-
-    The session's second clean run starts as soon as the tests are collected, so a Slurm run,
-    which spends most of its wall time waiting on the scheduler's status polls, overlaps the rest
-    of the suite instead of adding to it."""
+    """A run of the smoke DAG (or up to ``targets``) in ``workdir``: started on construction,
+    collected by ``wait``, which writes ``run.json`` (executor, seconds, why, targets). The log goes
+    to ``snakemake.out``. Tests start their workflow runs this way before the first test, so a
+    Slurm run, much of it waiting on status polls, overlaps the rest of the suite."""
 
     def __init__(self, workdir: Path, targets: tuple[str, ...], slurm: bool, why: str):
         self.workdir, self.targets, self.slurm, self.why = workdir, targets, slurm, why
+        # targets first: options such as --configfile and --set-resources take every word after them
         args = [*targets, "--configfile", str(SMOKE_CONFIG)]
         args += [*SLURM_TEST_ARGS, "--verbose"] if slurm else ["--cores", "2"]
         self.out = workdir / "snakemake.out"
@@ -165,6 +154,17 @@ class BackgroundRun:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+
+
+def job_blocks(out: str) -> list[tuple[str, str]]:
+    """(rule, text) of every job Snakemake printed (``rule x:`` / ``localrule x:`` blocks, also
+    indented inside a group job), in order."""
+    blocks = []
+    for block in re.split(r"\n(?=\s*(?:local)?rule \w+:)", out):
+        head = re.match(r"\s*(?:local)?rule (\w+):", block)
+        if head:
+            blocks.append((head.group(1), block))
+    return blocks
 
 
 def network_attempts(workdir: Path) -> list[str]:

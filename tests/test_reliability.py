@@ -76,13 +76,10 @@ def override(tmp: Path, **train) -> list[str]:
 def dry_run_jobs(wd: Path, *args: str) -> list[tuple[str, str]]:
     """(rule, wildcards) of every job a dry run would run. Targets go first in ``args``: options
     like --forcerun and --configfile take every word after them."""
-    out = smk.snakemake(wd, "-n", *args).stdout
     jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
-        head = re.match(r"(?:local)?rule (\w+):", block)
-        if head:
-            wc = re.search(r"^\s+wildcards: (.*)$", block, flags=re.M)
-            jobs.append((head.group(1), wc.group(1).strip() if wc else ""))
+    for rule, block in smk.job_blocks(smk.snakemake(wd, "-n", *args).stdout):
+        wc = re.search(r"^\s+wildcards: (.*)$", block, flags=re.M)
+        jobs.append((rule, wc.group(1).strip() if wc else ""))
     return sorted(jobs)
 
 

@@ -9,7 +9,7 @@ import pytest
 from sftmix.records import read_jsonl
 
 from .conftest import ROOT
-from .smk import snakemake
+from .smk import job_blocks, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -108,11 +108,8 @@ def test_paper_dag_builds(tmp_path):
     finetunes = re.findall(r"rule finetune:.*?resources: ([^\n]*)", out, flags=re.S)
     assert finetunes and all("gpu=4" in r and "slurm_partition=gpu" in r for r in finetunes)
     # every job that asks for a GPU lands on the profile's GPU partition, with CPUs per GPU
-    jobs = []
-    for block in re.split(r"\n(?=\s*(?:local)?rule \w+:)", out):
-        head, res = re.match(r"\s*(?:local)?rule (\w+):", block), re.search(r"^\s*resources: (.*)$", block, re.M)
-        if head and res:
-            jobs.append((head.group(1), res.group(1)))
+    jobs = [(rule, res.group(1)) for rule, block in job_blocks(out)
+            if (res := re.search(r"^\s*resources: (.*)$", block, re.M))]
     on_gpu = {rule for rule, r in jobs if int((re.search(r"\bgpu=(\d+)", r) or [0, "0"])[1]) > 0}
     assert on_gpu >= {"finetune", "score", "lmeval", "quality"}, on_gpu
     assert all("slurm_partition=gpu" in r and "cpus_per_gpu=" in r for rule, r in jobs if rule in on_gpu)
