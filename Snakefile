@@ -2,6 +2,8 @@
 # paper's tables and figures). See README.md for the two commands and the Slurm invocation.
 from snakemake.utils import min_version, validate
 
+from sftmix.config import resolve_extends
+
 min_version("9.0")
 
 if not workflow.overwrite_configfiles:
@@ -9,6 +11,11 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+# An overlay config (`extends: config/config.yaml`) says only what differs from its base; every
+# default and its description lives in the schema, which fills in what no file sets.
+_resolved = resolve_extends(config, workflow.basedir)
+config.clear()
+config.update(_resolved)
 validate(config, "config/schemas/config.schema.yaml")
 
 

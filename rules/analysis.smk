@@ -4,7 +4,7 @@
 rule gamma:
     input:
         scores=lambda wc: scores_of(wc.model, "add_"),
-        code=lib("interaction", "summary"),
+        code=code("gamma"),
     output:
         tsv=f"{RESULTS}/analysis/{{model}}/gamma.tsv",
         published=f"{RESULTS}/analysis/{{model}}/gamma_per_item.tsv",
@@ -19,8 +19,8 @@ rule gamma:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=4000,
-        runtime=20,
+        mem_mb=scaled(4000),
+        runtime=scaled(20),
     params:
         categories=CATEGORIES,
         analysis=config_keys("analysis", "rho", "estimator", "n_boot", "n_groups"),
@@ -32,7 +32,7 @@ rule dependency:
     input:
         # drop_* carry the tests; every replicated experiment (add_* too) informs the noise
         scores=lambda wc: scores_of(wc.model, ("drop_", "add_")),
-        code=lib("dependency", "interaction", "summary"),
+        code=code("dependency"),
     output:
         json=f"{RESULTS}/analysis/{{model}}/dependency.json",
         layers=f"{RESULTS}/analysis/{{model}}/taxonomy.tsv",
@@ -46,8 +46,8 @@ rule dependency:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=4000,
-        runtime=20,
+        mem_mb=scaled(4000),
+        runtime=scaled(20),
     params:
         categories=CATEGORIES,
         analysis=config_keys("analysis", "alpha", "min_effect", "published_seed"),
@@ -59,7 +59,7 @@ rule validate_dependency:
     input:
         truth=f"{RESULTS}/world/ground_truth.json",
         dependency=f"{RESULTS}/analysis/{{model}}/dependency.json",
-        code=lib("dependency"),
+        code=code("validate_dependency"),
     output:
         f"{RESULTS}/validation/{{model}}/dependency.json",
     log:
@@ -67,8 +67,8 @@ rule validate_dependency:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=scaled(1000),
+        runtime=scaled(5),
     params:
         categories=lambda wc: [
             c for c in CATEGORIES if f"drop_{slug(c)}" in experiments()

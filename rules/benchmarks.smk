@@ -11,7 +11,7 @@ if judge_enabled() and config["benchmarks"]["judge"]["api_key_env"]:
 rule lmeval_tasks:
     input:
         eval=f"{RESULTS}/eval/all.jsonl",
-        code=lib("benchmarks"),
+        code=code("lmeval_tasks"),
     output:
         tasks=directory(f"{RESULTS}/lmeval/tasks"),
         manifest=f"{RESULTS}/lmeval/tasks.json",
@@ -20,8 +20,8 @@ rule lmeval_tasks:
     conda:
         "../envs/training.yaml"
     resources:
-        mem_mb=2000,
-        runtime=5,
+        mem_mb=scaled(2000),
+        runtime=scaled(5),
     params:
         lmeval=config["benchmarks"]["lmeval"],
     script:
@@ -31,7 +31,7 @@ rule lmeval_tasks:
 rule lmeval:
     input:
         unpack(lmeval_inputs),
-        code=lib("benchmarks", "chat"),
+        code=code("lmeval"),
     output:
         json=f"{RESULTS}/lmeval/{{model}}/{{experiment}}/seed_{{seed}}.json",
         tsv=f"{RESULTS}/lmeval/{{model}}/{{experiment}}/seed_{{seed}}.tsv",
@@ -43,9 +43,9 @@ rule lmeval:
         "../envs/training.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=1 if config["benchmarks"]["lmeval"]["device"].startswith("cuda") else 0,
+        mem_mb=scaled(4000),
+        runtime=scaled(60),
+        gpu=gpus_for(config["benchmarks"]["lmeval"]["device"]),
     params:
         lmeval=config["benchmarks"]["lmeval"],
     script:
@@ -56,7 +56,7 @@ rule judge:
     input:
         model=f"{RESULTS}/models/{{model}}/{{experiment}}/seed_{{seed}}",
         eval=f"{RESULTS}/eval/all.jsonl",
-        code=lib("judge", "chat", "openai_api"),
+        code=code("judge"),
     output:
         f"{RESULTS}/judge/{{model}}/{{experiment}}/seed_{{seed}}.json",
     log:
@@ -65,9 +65,9 @@ rule judge:
         "../envs/training.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=1 if config["benchmarks"]["judge"]["device"].startswith("cuda") else 0,
+        mem_mb=scaled(4000),
+        runtime=scaled(60),
+        gpu=gpus_for(config["benchmarks"]["judge"]["device"]),
     params:
         judge=config["benchmarks"]["judge"],
     script:

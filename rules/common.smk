@@ -10,13 +10,9 @@ LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 
 
-from sftmix.experiments import (
-    experiment_family,
-    interaction_experiments,
-    mixture_experiments,
-    schedule_experiments,
-    slugify as slug,
-)
+from sftmix import experiments as registry
+from sftmix.codedeps import library_files
+from sftmix.experiments import slugify as slug
 from sftmix.world import FORMAT_EXT
 
 CATEGORIES = list(config["categories"])
@@ -25,10 +21,25 @@ if len(CATEGORY_SLUGS) != len(CATEGORIES):
     raise ValueError("categories: two category names give the same slug; rename one")
 
 
-def lib(*modules):
-    """Library sources a stage runs, as inputs. Editing sftmix/<module>.py reruns the stage
-    (Snakemake's code trigger only sees the rule's own script)."""
-    return [f"{workflow.basedir}/sftmix/{m}.py" for m in ("records", *modules)]
+def code(script):
+    """Library files scripts/<script>.py runs (what it imports, transitively), as inputs: editing
+    one reruns exactly the stages that run it (Snakemake's code trigger sees only the rule's own
+    script). Computed from the import statements when the DAG is built (sftmix.codedeps).
+    """
+    return library_files(
+        f"{workflow.basedir}/scripts/{script}.py", f"{workflow.basedir}/sftmix"
+    )
+
+
+def scaled(amount):
+    """A resource (mem_mb, runtime) that grows with each attempt, so a retry after a timeout or
+    an out-of-memory kill gets more; a profile's set-resources can still override it."""
+    return lambda wildcards, attempt: amount * attempt
+
+
+def gpus_for(device):
+    """One GPU for a stage whose device is cuda, none on the CPU."""
+    return 1 if str(device).startswith("cuda") else 0
 
 
 def world_enabled():
@@ -76,12 +87,7 @@ def tag_shards():
 
 
 def tag_uses_gpu():
-    return (
-        1
-        if config["tag"]["backend"] == "llm"
-        and config["tag"]["device"].startswith("cuda")
-        else 0
-    )
+    return gpus_for(config["tag"]["device"]) if config["tag"]["backend"] == "llm" else 0
 
 
 def subset_files(kind):
@@ -127,19 +133,12 @@ def base_model_path(wildcards):
 
 def analysed_categories():
     """Categories with add/drop experiments (experiments.categories, or all of them)."""
-    chosen = config["experiments"]["categories"]
-    if chosen is None:
-        return list(CATEGORIES)
-    unknown = sorted(set(chosen) - set(CATEGORIES))
-    if unknown:
-        raise ValueError(f"experiments.categories: unknown categories {unknown}")
-    return [c for c in CATEGORIES if c in set(chosen)]
+    return registry.analysed_categories(config)
 
 
 def experiments():
     """The interaction experiments (base, add_*, drop_*)."""
-    cfg = {k: v for k, v in config["experiments"].items() if k != "categories"}
-    return interaction_experiments([slug(c) for c in analysed_categories()], **cfg)
+    return registry.declared_experiments(config, ["interaction"])
 
 
 def optimize_categories():
@@ -147,40 +146,22 @@ def optimize_categories():
     return analysed_categories()
 
 
-def optimization_experiments():
-    """Mixtures (need gamma: add experiments) and schedules (need the taxonomy: drop experiments)."""
-    out = []
-    if config["optimize"]["enabled"]:
-        if not config["experiments"]["add"]:
-            raise ValueError(
-                "optimize.enabled: EE-CPO needs gamma; set experiments.add: true"
-            )
-        out += mixture_experiments(
-            config["optimize"]["methods"], config["optimize"]["sizes"]
-        )
-    if config["curriculum"]["enabled"]:
-        if not config["experiments"]["drop"]:
-            raise ValueError(
-                "curriculum.enabled: DT-CSFT needs the taxonomy; set experiments.drop: true"
-            )
-        out += schedule_experiments(config["curriculum"]["schedules"])
-    return out
-
-
 def all_experiments():
-    return experiments() + optimization_experiments()
+    """Every experiment of every registered family the config declares."""
+    return registry.declared_experiments(config)
+
+
+EXPERIMENT_PATTERN = registry.name_pattern()
 
 
 def trainset_path(wildcards):
-    """Interaction sets are shared by all models; mixtures and schedules are per model."""
-    if experiment_family(wildcards.experiment) == "interaction":
-        return f"{RESULTS}/trainsets/{wildcards.experiment}.jsonl"
-    return f"{RESULTS}/trainsets/{wildcards.model}/{wildcards.experiment}.jsonl"
+    """Shared sets (interaction) once for all models; per-model sets under the model."""
+    return registry.trainset_file(RESULTS, wildcards.model, wildcards.experiment)
 
 
 def finetune_flags(wildcards):
-    """A schedule is trained once, in its staged order (its stages hold the epochs)."""
-    return "--schedule" if wildcards.experiment.startswith("sched_") else ""
+    """The family's training budget as flags (a schedule is one pass in its staged order)."""
+    return registry.finetune_flags(wildcards.experiment)
 
 
 def eecpo_plan_input(wildcards):
@@ -221,8 +202,9 @@ def config_keys(section, *keys):
     return {k: config[section][k] for k in keys}
 
 
-# train.* keys that decide where and how a fine-tune runs, not what it learns
-TRAIN_RUNTIME_KEYS = ("threads", "mem_mb", "runtime", "launcher")
+# train.* keys that do not change what one fine-tune learns: where and how it runs, and which
+# seeds run (each seed is its own job: adding one must not retrain the others)
+TRAIN_RUNTIME_KEYS = ("threads", "mem_mb", "runtime", "launcher", "seeds")
 
 
 def train_hyperparams():
@@ -310,7 +292,9 @@ def benchmarked_experiments():
     lm = config["benchmarks"]["lmeval"]
     if not lm["enabled"]:
         return []
-    return [e for e in all_experiments() if experiment_family(e) in lm["families"]]
+    return [
+        e for e in all_experiments() if registry.experiment_family(e) in lm["families"]
+    ]
 
 
 def judge_enabled():
@@ -318,34 +302,11 @@ def judge_enabled():
 
 
 def mixture_rows():
-    """Table rows of the mixtures: every method at every size against EE-CPO of that size."""
-    opt = config["optimize"]
-    if not opt["enabled"]:
-        return []
-    rows = []
-    for size in opt["sizes"]:
-        ref = f"mix_eecpo_{size}" if "eecpo" in opt["methods"] else None
-        for m in opt["methods"]:
-            rows.append(
-                {
-                    "experiment": f"mix_{m}_{size}",
-                    "method": m,
-                    "size": size,
-                    "reference": ref,
-                }
-            )
-    return rows
+    return registry.mixture_rows(config)
 
 
 def schedule_rows():
-    cur = config["curriculum"]
-    if not cur["enabled"]:
-        return []
-    ref = "sched_baseline" if "baseline" in cur["schedules"] else None
-    return [
-        {"experiment": f"sched_{s}", "schedule": s, "reference": ref}
-        for s in cur["schedules"]
-    ]
+    return registry.schedule_rows(config)
 
 
 def compare_inputs(wildcards):

@@ -3,7 +3,7 @@
 
 rule world:
     input:
-        code=lib("world", "rng"),
+        code=code("world"),
     output:
         raw=[world_raw(s) for s in world_sources()],
         truth=f"{RESULTS}/world/ground_truth.json",
@@ -12,8 +12,8 @@ rule world:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=scaled(2000),
+        runtime=scaled(10),
     params:
         world=config["world"],
         seed=config["seed"],
@@ -25,7 +25,7 @@ rule world:
 rule ingest:
     input:
         raw=ingest_input,
-        code=lib("ingest"),
+        code=code("ingest"),
     output:
         records=f"{RESULTS}/ingest/{{source}}.jsonl",
         quarantine=f"{RESULTS}/ingest/{{source}}.quarantine.jsonl",
@@ -35,8 +35,8 @@ rule ingest:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled(4000),
+        runtime=scaled(30),
     params:
         spec=lambda wc: SOURCES[wc.source],
         max_record_chars=config["ingest"]["max_record_chars"],
@@ -47,7 +47,7 @@ rule ingest:
 rule filter:
     input:
         f"{RESULTS}/ingest/{{source}}.jsonl",
-        code=lib("filters"),
+        code=code("filter"),
     output:
         records=f"{RESULTS}/filter/{{source}}.jsonl",
         quarantine=f"{RESULTS}/filter/{{source}}.quarantine.jsonl",
@@ -57,8 +57,8 @@ rule filter:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled(4000),
+        runtime=scaled(30),
     params:
         rules=config["filter"],
     script:
@@ -68,7 +68,7 @@ rule filter:
 rule dedup:
     input:
         records=expand(f"{RESULTS}/filter/{{source}}.jsonl", source=SOURCES),
-        code=lib("dedup"),
+        code=code("dedup"),
     output:
         records=f"{RESULTS}/dedup/records.jsonl",
         duplicates=f"{RESULTS}/dedup/duplicates.jsonl",
@@ -81,8 +81,8 @@ rule dedup:
         "../envs/data.yaml"
     threads: config["workers"]
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=scaled(8000),
+        runtime=scaled(120),
     params:
         dedup=config["dedup"],
         seed=config["seed"],
@@ -93,7 +93,7 @@ rule dedup:
 rule subsets:
     input:
         f"{RESULTS}/categorize/records.jsonl",
-        code=lib("subsets", "rng"),
+        code=code("subsets"),
     output:
         base=f"{RESULTS}/subsets/{{cat}}/base.jsonl",
         added=f"{RESULTS}/subsets/{{cat}}/added.jsonl",
@@ -106,8 +106,8 @@ rule subsets:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=4000,
-        runtime=10,
+        mem_mb=scaled(4000),
+        runtime=scaled(10),
     params:
         category=lambda wc: CATEGORY_SLUGS[wc.cat],
         sizes=config["subsets"],
@@ -124,6 +124,7 @@ rule data_summary:
         tag=f"{RESULTS}/tag/counts.json",
         categorize=f"{RESULTS}/categorize/counts.json",
         subsets=expand(f"{RESULTS}/subsets/{{cat}}/counts.json", cat=CATEGORY_SLUGS),
+        code=code("data_summary"),
     output:
         f"{RESULTS}/data/summary.tsv",
     log:
@@ -131,8 +132,8 @@ rule data_summary:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=scaled(1000),
+        runtime=scaled(5),
     script:
         "../scripts/data_summary.py"
 
@@ -144,7 +145,7 @@ rule validate_data:
         dedup_records=f"{RESULTS}/dedup/records.jsonl",
         categorized=f"{RESULTS}/categorize/records.jsonl",
         filtered=expand(f"{RESULTS}/filter/{{source}}.jsonl", source=SOURCES),
-        code=lib("validation"),
+        code=code("validate_data"),
     output:
         f"{RESULTS}/validation/data.json",
     log:
@@ -152,7 +153,7 @@ rule validate_data:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=2000,
-        runtime=5,
+        mem_mb=scaled(2000),
+        runtime=scaled(5),
     script:
         "../scripts/validate_data.py"

@@ -7,7 +7,7 @@ rule pool:
     input:
         records=f"{RESULTS}/categorize/records.jsonl",
         eval=subset_files("eval"),
-        code=lib("optimize"),
+        code=code("pool"),
     output:
         f"{RESULTS}/pool/records.jsonl",
     log:
@@ -15,8 +15,8 @@ rule pool:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=2000,
-        runtime=5,
+        mem_mb=scaled(2000),
+        runtime=scaled(5),
     params:
         categories=optimize_categories(),
     script:
@@ -28,7 +28,7 @@ rule quality:
         pool=f"{RESULTS}/pool/records.jsonl",
         tag_map=f"{RESULTS}/normalize/tag_map.tsv",
         base=base_model_input,
-        code=lib("quality", "scoring", "chat", "normalize"),
+        code=code("quality"),
     output:
         f"{RESULTS}/quality/{{model}}/scores.tsv",
     log:
@@ -39,9 +39,9 @@ rule quality:
         "../envs/training.yaml"
     threads: config["workers"]
     resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=1 if config["quality"]["device"].startswith("cuda") else 0,
+        mem_mb=scaled(4000),
+        runtime=scaled(60),
+        gpu=gpus_for(config["quality"]["device"]),
     params:
         model=base_model_path,
         quality=quality_params,
@@ -54,7 +54,7 @@ rule eecpo:
         gamma=f"{RESULTS}/analysis/{{model}}/gamma.tsv",
         quality=f"{RESULTS}/quality/{{model}}/scores.tsv",
         pool=f"{RESULTS}/pool/records.jsonl",
-        code=lib("optimize", "mixture", "quality"),
+        code=code("eecpo"),
     output:
         plan=f"{RESULTS}/optimize/{{model}}/eecpo.json",
         weights=report(
@@ -67,8 +67,8 @@ rule eecpo:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=scaled(2000),
+        runtime=scaled(10),
     params:
         categories=optimize_categories(),
         optimize=config["optimize"],
@@ -81,7 +81,7 @@ rule mixture:
         pool=f"{RESULTS}/pool/records.jsonl",
         quality=f"{RESULTS}/quality/{{model}}/scores.tsv",
         plan=eecpo_plan_input,
-        code=lib("optimize", "mixture", "quality"),
+        code=code("mixture"),
     output:
         records=f"{RESULTS}/trainsets/{{model}}/mix_{{method}}_{{size}}.jsonl",
         summary=f"{RESULTS}/trainsets/{{model}}/mix_{{method}}_{{size}}.json",
@@ -93,8 +93,8 @@ rule mixture:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=2000,
-        runtime=5,
+        mem_mb=scaled(2000),
+        runtime=scaled(5),
     params:
         categories=optimize_categories(),
         # the ranking score matters to uniform / EE-CPO only; sizes and bounds reach EE-CPO via its plan
@@ -109,7 +109,7 @@ rule schedule:
         base=subset_files("base"),
         layers=f"{RESULTS}/analysis/{{model}}/taxonomy.tsv",
         pool=f"{RESULTS}/pool/records.jsonl",
-        code=lib("optimize", "curriculum"),
+        code=code("schedule"),
     output:
         records=f"{RESULTS}/trainsets/{{model}}/sched_{{name}}.jsonl",
         summary=f"{RESULTS}/trainsets/{{model}}/sched_{{name}}.json",
@@ -120,8 +120,8 @@ rule schedule:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=2000,
-        runtime=5,
+        mem_mb=scaled(2000),
+        runtime=scaled(5),
     params:
         curriculum=config["curriculum"],
         seed=config["seed"],

@@ -5,7 +5,7 @@
 rule compare:
     input:
         unpack(compare_inputs),
-        code=lib("report", "summary"),
+        code=code("compare"),
     output:
         mixtures=f"{RESULTS}/report/{{model}}/mixtures.tsv",
         curriculum=f"{RESULTS}/report/{{model}}/curriculum.tsv",
@@ -30,8 +30,8 @@ rule compare:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=scaled(2000),
+        runtime=scaled(10),
     params:
         categories=CATEGORIES,
         mixtures=lambda wc: mixture_rows(),
@@ -46,7 +46,7 @@ rule paper_tables:
     input:
         mixtures=expand(f"{RESULTS}/report/{{model}}/mixtures.tsv", model=MODELS),
         curriculum=expand(f"{RESULTS}/report/{{model}}/curriculum.tsv", model=MODELS),
-        code=lib("report"),
+        code=code("paper_tables"),
     output:
         report(
             f"{RESULTS}/report/paper_tables.md",
@@ -58,8 +58,8 @@ rule paper_tables:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=scaled(1000),
+        runtime=scaled(5),
     params:
         models=MODELS,
     script:

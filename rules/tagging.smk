@@ -10,6 +10,7 @@ if config["tag"]["backend"] == "openai":
 rule split_for_tagging:
     input:
         f"{RESULTS}/dedup/records.jsonl",
+        code=code("split_shards"),
     output:
         expand(f"{RESULTS}/tag/input/{{shard}}.jsonl", shard=tag_shards()),
     log:
@@ -17,8 +18,8 @@ rule split_for_tagging:
     conda:
         "../envs/tagging.yaml"
     resources:
-        mem_mb=2000,
-        runtime=5,
+        mem_mb=scaled(2000),
+        runtime=scaled(5),
     script:
         "../scripts/split_shards.py"
 
@@ -26,7 +27,7 @@ rule split_for_tagging:
 rule tag:
     input:
         f"{RESULTS}/tag/input/{{shard}}.jsonl",
-        code=lib("tagging", "embedding", "openai_api"),
+        code=code("tag"),
     output:
         f"{RESULTS}/tag/shards/{{shard}}.jsonl",
     log:
@@ -37,8 +38,8 @@ rule tag:
         "../envs/tagging.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=scaled(8000),
+        runtime=scaled(240),
         gpu=tag_uses_gpu(),
     params:
         tag=config["tag"],
@@ -48,7 +49,8 @@ rule tag:
 
 rule gather_tags:
     input:
-        expand(f"{RESULTS}/tag/shards/{{shard}}.jsonl", shard=tag_shards()),
+        shards=expand(f"{RESULTS}/tag/shards/{{shard}}.jsonl", shard=tag_shards()),
+        code=code("gather_tags"),
     output:
         tags=f"{RESULTS}/tag/tags.jsonl",
         counts=f"{RESULTS}/tag/counts.json",
@@ -57,8 +59,8 @@ rule gather_tags:
     conda:
         "../envs/tagging.yaml"
     resources:
-        mem_mb=2000,
-        runtime=5,
+        mem_mb=scaled(2000),
+        runtime=scaled(5),
     script:
         "../scripts/gather_tags.py"
 
@@ -66,7 +68,7 @@ rule gather_tags:
 rule normalize_tags:
     input:
         f"{RESULTS}/tag/tags.jsonl",
-        code=lib("normalize", "embedding"),
+        code=code("normalize_tags"),
     output:
         mapping=f"{RESULTS}/normalize/tag_map.tsv",
     log:
@@ -77,8 +79,8 @@ rule normalize_tags:
         "../envs/tagging.yaml"
     threads: config["workers"]
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=scaled(8000),
+        runtime=scaled(60),
     params:
         normalize=config["normalize"],
     script:
@@ -90,7 +92,7 @@ rule categorize:
         records=f"{RESULTS}/dedup/records.jsonl",
         tags=f"{RESULTS}/tag/tags.jsonl",
         mapping=f"{RESULTS}/normalize/tag_map.tsv",
-        code=lib("categorize", "embedding"),
+        code=code("categorize"),
     output:
         records=f"{RESULTS}/categorize/records.jsonl",
         quarantine=f"{RESULTS}/categorize/quarantine.jsonl",
@@ -102,8 +104,8 @@ rule categorize:
         "../envs/tagging.yaml"
     threads: config["workers"]
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled(4000),
+        runtime=scaled(30),
     params:
         categories=config["categories"],
         categorize=config["categorize"],

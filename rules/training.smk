@@ -4,14 +4,14 @@
 wildcard_constraints:
     model="|".join(MODELS),
     seed=r"\d+",
-    experiment=r"base|(add|drop)_[a-z0-9_]+|mix_[a-z]+_\d+|sched_[a-z]+",
+    experiment=EXPERIMENT_PATTERN,
 
 
 rule base_model:
     input:
         records=f"{RESULTS}/categorize/records.jsonl",
         eval=subset_files("eval"),
-        code=lib("basemodel", "chat"),
+        code=code("base_model"),
     output:
         model=directory(f"{RESULTS}/models/{{model}}/pretrained"),
         summary=f"{RESULTS}/models/{{model}}/pretrained.json",
@@ -23,8 +23,8 @@ rule base_model:
         "../envs/training.yaml"
     threads: config["workers"]
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=scaled(8000),
+        runtime=scaled(120),
     params:
         cfg=config["base_model"],
         seed=config["seed"],
@@ -35,7 +35,8 @@ rule base_model:
 
 rule eval_set:
     input:
-        subset_files("eval"),
+        records=subset_files("eval"),
+        code=code("concat"),
     output:
         f"{RESULTS}/eval/all.jsonl",
     log:
@@ -43,13 +44,15 @@ rule eval_set:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=2000,
-        runtime=5,
+        mem_mb=scaled(2000),
+        runtime=scaled(5),
     script:
         "../scripts/concat.py"
 
 
 rule train_config:
+    input:
+        code=code("write_json"),
     output:
         f"{RESULTS}/train_config.json",
     log:
@@ -57,8 +60,8 @@ rule train_config:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=500,
-        runtime=2,
+        mem_mb=scaled(500),
+        runtime=scaled(2),
     params:
         train=train_hyperparams(),
     script:
@@ -68,18 +71,18 @@ rule train_config:
 rule trainset:
     input:
         unpack(trainset_inputs),
-        code=lib("experiments"),
+        code=code("trainset"),
     output:
         f"{RESULTS}/trainsets/{{experiment}}.jsonl",
     log:
         f"{LOGS}/trainsets/{{experiment}}.log",
     wildcard_constraints:
-        experiment=r"base|(add|drop)_[a-z0-9_]+",
+        experiment=registry.name_pattern(["interaction"]),
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=2000,
-        runtime=5,
+        mem_mb=scaled(2000),
+        runtime=scaled(5),
     script:
         "../scripts/trainset.py"
 
@@ -89,7 +92,9 @@ rule finetune:
         base=base_model_input,
         trainset=trainset_path,
         train_config=f"{RESULTS}/train_config.json",
-        code=lib("sft", "chat"),
+        # a shell rule: its script is an input too (the code trigger sees only script: rules)
+        script=f"{workflow.basedir}/scripts/finetune.py",
+        code=code("finetune"),
     output:
         model=directory(f"{RESULTS}/models/{{model}}/{{experiment}}/seed_{{seed}}"),
         summary=f"{RESULTS}/models/{{model}}/{{experiment}}/seed_{{seed}}.train.json",
@@ -101,17 +106,16 @@ rule finetune:
         "../envs/training.yaml"
     threads: config["train"]["threads"]
     resources:
-        mem_mb=config["train"]["mem_mb"],
-        runtime=config["train"]["runtime"],
+        mem_mb=scaled(config["train"]["mem_mb"]),
+        runtime=scaled(config["train"]["runtime"]),
         gpu=config["train"]["gpus"],
     params:
         base=base_model_path,
         launcher=finetune_launcher,
         flags=finetune_flags,
-        script=f"{workflow.basedir}/scripts/finetune.py",
         checkpoints=lambda wc: f"{RESULTS}/checkpoints/{wc.model}/{wc.experiment}/seed_{wc.seed}",
     shell:
-        "{params.launcher} {params.script} --base {params.base:q} --trainset {input.trainset:q}"
+        "{params.launcher} {input.script} --base {params.base:q} --trainset {input.trainset:q}"
         " --train-config {input.train_config:q} --seed {wildcards.seed}"
         " --out {output.model:q} --summary {output.summary:q}"
         " --checkpoints {params.checkpoints:q} --threads {threads} {params.flags}"
@@ -122,7 +126,7 @@ rule score:
     input:
         model=f"{RESULTS}/models/{{model}}/{{experiment}}/seed_{{seed}}",
         eval=f"{RESULTS}/eval/all.jsonl",
-        code=lib("scoring", "chat"),
+        code=code("score"),
     output:
         f"{RESULTS}/scores/{{model}}/{{experiment}}/seed_{{seed}}.tsv",
     log:
@@ -133,9 +137,9 @@ rule score:
         "../envs/training.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
-        gpu=1 if config["score"]["device"].startswith("cuda") else 0,
+        mem_mb=scaled(4000),
+        runtime=scaled(30),
+        gpu=gpus_for(config["score"]["device"]),
     params:
         score=config["score"],
         model=lambda wc, input: input.model,
@@ -147,7 +151,7 @@ use rule score as score_pretrained with:
     input:
         model=base_model_input,
         eval=f"{RESULTS}/eval/all.jsonl",
-        code=lib("scoring", "chat"),
+        code=code("score"),
     output:
         f"{RESULTS}/scores/{{model}}/pretrained.tsv",
     log:
@@ -163,6 +167,7 @@ rule score_summary:
     input:
         scores=lambda wc: model_scores(wc.model),
         pretrained=f"{RESULTS}/scores/{{model}}/pretrained.tsv",
+        code=code("score_summary"),
     output:
         f"{RESULTS}/scores/{{model}}/summary.tsv",
     log:
@@ -170,8 +175,8 @@ rule score_summary:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=2000,
-        runtime=5,
+        mem_mb=scaled(2000),
+        runtime=scaled(5),
     params:
         experiments=all_experiments(),
         seeds=SEEDS,

@@ -4,7 +4,7 @@ from sftmix.logutil import setup_logging
 from sftmix.records import read_jsonl, write_json, write_jsonl
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
-rows = [r for path in snakemake.input for r in read_jsonl(path)]  # noqa: F821
+rows = [r for path in snakemake.input.shards for r in read_jsonl(path)]  # noqa: F821
 rows.sort(key=lambda r: r["id"])
 write_jsonl(snakemake.output.tags, rows)  # noqa: F821
 untagged = sum(1 for r in rows if not r["tags"])

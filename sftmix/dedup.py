@@ -50,13 +50,6 @@ __all__ = [
     "near_dedup_reference",
 ]
 
-# Defaults of the near pass (see dedup_records for why these values).
-DEFAULT_THRESHOLD = 0.8
-DEFAULT_NUM_PERM = 128
-DEFAULT_SHINGLE_UNIT = "char"
-DEFAULT_SHINGLE_SIZE = 5
-DEFAULT_SEED = 1
-
 SHINGLE_UNITS = ("char", "word")
 # Shingle occurrences processed per vectorized block (one uint32/uint64 buffer of this length).
 _BLOCK_OCCURRENCES = 1 << 17
@@ -503,10 +496,8 @@ def _near_greedy(texts: Sequence[str], *, threshold: float, num_perm: int, shing
     return dups
 
 
-def near_dedup_reference(records: list[Record], *, threshold: float = DEFAULT_THRESHOLD,
-                         num_perm: int = DEFAULT_NUM_PERM, shingle_unit: str = DEFAULT_SHINGLE_UNIT,
-                         shingle_size: int = DEFAULT_SHINGLE_SIZE, seed: int = DEFAULT_SEED,
-                         scheme: str | None = None) -> tuple[list[Record], list[dict[str, Any]]]:
+def near_dedup_reference(records: list[Record], *, threshold: float, num_perm: int, shingle_unit: str,
+                         shingle_size: int, seed: int, scheme: str | None = None) -> tuple[list[Record], list[dict[str, Any]]]:
     """Plain per-record datasketch near dedup (no exact pass): the reference for the fast path.
 
     For each record in input order: ``m = MinHash(num_perm, seed)``, ``m.update`` with the
@@ -536,14 +527,14 @@ def near_dedup_reference(records: list[Record], *, threshold: float = DEFAULT_TH
     return kept, dup_rows
 
 
-def dedup_records(records: list[Record], *, exact: bool = True, near: bool = True,
-                  threshold: float = DEFAULT_THRESHOLD, num_perm: int = DEFAULT_NUM_PERM,
-                  shingle_unit: str = DEFAULT_SHINGLE_UNIT, shingle_size: int = DEFAULT_SHINGLE_SIZE,
-                  seed: int = DEFAULT_SEED, workers: int = 1, progress: bool = False,
-                  chunk_size: int = 10000, scheme: str | None = None,
-                  verify: str = "minhash", lsh_threshold: float | None = None,
+def dedup_records(records: list[Record], *, exact: bool, near: bool, threshold: float, num_perm: int,
+                  shingle_unit: str, shingle_size: int, seed: int, verify: str, lsh_threshold: float | None,
+                  workers: int = 1, progress: bool = False, chunk_size: int = 10000, scheme: str | None = None,
                   ) -> tuple[list[Record], list[dict[str, Any]]]:
     """Exact then near deduplication of canonical records.
+
+    The algorithm's parameters are the config's ``dedup`` section (plus the run's ``seed``); their
+    defaults live in the config schema only.
 
     Returns ``(kept_records_in_input_order, duplicate_map)``; ``duplicate_map`` has one row
     per removed record, in input order::

@@ -1,18 +1,22 @@
-"""Experiments as data: which records a fine-tune sees.
+"""The experiment registry: every fine-tune the workflow runs is a named experiment of a family.
 
-Beyond IID's interventions on the base instruction set D (the union of every category's base set):
+One place answers, for every experiment name: its family, the grammar of its name, the config
+that declares it, how its training set is laid out (shared by all base models, or per model),
+its training budget, its seeds and the models it trains. The rules derive their wildcard
+constraints, target lists and fine-tune flags from here; scripts and reports build and parse names
+with the functions here. A new family is one :class:`Family` entry (``register``) plus the rule
+and library function that build its training sets.
 
-* ``base``       D
-* ``add_<c>``    D plus category c's added pool C~_c (Eq. 1's M^{U C~_c})
-* ``drop_<c>``   D without category c's base set (the dependency taxonomy's D_train \\ C_c)
+Beyond IID's families (the study this registry started with):
 
-Optimization experiments (built per model, from that model's gamma, taxonomy and quality scores):
-
-* ``mix_<method>_<size>``  a category mixture of ``size`` records from the candidate pool
-  (``random``, ``uniform``, ``deita``, ``instag``, ``ifd``, ``length`` or ``eecpo``; see
-  :mod:`sftmix.optimize`)
-* ``sched_<name>``         a training schedule over D (``dtcsft``, ``mixplus``, ``baseline``; see
-  :mod:`sftmix.curriculum`), trained in its staged order, one pass
+* ``interaction``  ``base`` = D (the union of every category's base set); ``add_<c>`` = D plus
+  category c's added pool C~_c (Eq. 1's M^{U C~_c}); ``drop_<c>`` = D without category c's base set
+  (the dependency taxonomy's D_train \\ C_c). Shared by all models.
+* ``mixture``      ``mix_<method>_<size>``: a category mixture of ``size`` records from the
+  candidate pool (``random``, ``uniform``, ``deita``, ``instag``, ``ifd``, ``length`` or ``eecpo``;
+  see :mod:`sftmix.optimize`). Per model (its gamma and quality scores drive it).
+* ``schedule``     ``sched_<name>``: a training schedule over D (``dtcsft``, ``mixplus``,
+  ``baseline``; see :mod:`sftmix.curriculum`), trained once in its staged order. Per model.
 
 The fine-tune rule does not care where a training set came from.
 """
@@ -20,12 +24,17 @@ The fine-tune rule does not care where a training set came from.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from .records import Record
 
-EXPERIMENT_RE = re.compile(r"^(base|add_[a-z0-9_]+|drop_[a-z0-9_]+|mix_[a-z]+_[0-9]+|sched_[a-z]+)$")
+Config = Mapping[str, Any]
+
 MIXTURE_METHODS = ("random", "uniform", "deita", "instag", "ifd", "length", "eecpo")
 SCHEDULES = ("dtcsft", "mixplus", "baseline")
+BUDGETS = ("steps", "staged")
 
 
 def slugify(name: str) -> str:
@@ -33,52 +42,133 @@ def slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def interaction_experiments(slugs: list[str], *, base: bool = True, add: bool = True, drop: bool = True) -> list[str]:
-    """The 1 + 2N experiments of the interaction analysis, in a stable order."""
-    out = ["base"] if base else []
-    out += [f"add_{s}" for s in slugs] if add else []
-    out += [f"drop_{s}" for s in slugs] if drop else []
-    return out
+@dataclass(frozen=True)
+class Family:
+    """One family of experiments.
+
+    ``pattern`` is the regular expression of its names (no anchors); ``declare`` maps the
+    validated config to the family's experiment names (empty when the config turns it off);
+    ``per_model`` says whether a training set is built per base model (from that model's own
+    analyses) or shared by all; ``budget`` is ``steps`` (the train section's steps/epochs over a
+    shuffled set) or ``staged`` (one pass over the set's stages in order, see
+    :func:`sftmix.sft.training_order`)."""
+
+    name: str
+    pattern: str
+    declare: Callable[[Config], list[str]]
+    per_model: bool
+    budget: str = "steps"
+    study: str = "beyond_iid"
+    doc: str = ""
+    seeds: Callable[[Config], list[int]] = field(default=lambda cfg: list(cfg["train"]["seeds"]))
+    models: Callable[[Config], list[str]] = field(default=lambda cfg: list(cfg["models"]))
+
+    def __post_init__(self) -> None:
+        if self.budget not in BUDGETS:
+            raise ValueError(f"family {self.name}: budget must be one of {BUDGETS}, not {self.budget!r}")
+        re.compile(self.pattern)
+
+    def matches(self, experiment: str) -> bool:
+        return re.fullmatch(self.pattern, experiment) is not None
 
 
-def mixture_experiments(methods: list[str], sizes: list[int]) -> list[str]:
-    """``mix_<method>_<size>`` for every method and size (size-major, methods in given order)."""
-    unknown = sorted(set(methods) - set(MIXTURE_METHODS))
-    if unknown:
-        raise ValueError(f"optimize.methods: unknown {unknown}; choose from {list(MIXTURE_METHODS)}")
-    return [f"mix_{m}_{int(n)}" for n in sizes for m in methods]
+REGISTRY: dict[str, Family] = {}
 
 
-def schedule_experiments(names: list[str]) -> list[str]:
-    unknown = sorted(set(names) - set(SCHEDULES))
-    if unknown:
-        raise ValueError(f"curriculum.schedules: unknown {unknown}; choose from {list(SCHEDULES)}")
-    return [f"sched_{n}" for n in names]
+def register(family: Family) -> Family:
+    """Add ``family`` to the registry (its name and its name grammar must be new)."""
+    if family.name in REGISTRY:
+        raise ValueError(f"experiment family {family.name!r} is already registered")
+    REGISTRY[family.name] = family
+    return family
+
+
+def unregister(name: str) -> None:
+    REGISTRY.pop(name)
+
+
+def family_of(experiment: str) -> Family:
+    """The family whose grammar ``experiment`` matches (exactly one)."""
+    hits = [f for f in REGISTRY.values() if f.matches(experiment)]
+    if len(hits) != 1:
+        why = "no family" if not hits else f"several families {[f.name for f in hits]}"
+        raise ValueError(f"unknown experiment {experiment!r}: {why} matches it")
+    return hits[0]
 
 
 def experiment_family(name: str) -> str:
-    """``interaction`` (base, add_*, drop_*), ``mixture`` (mix_*) or ``schedule`` (sched_*)."""
-    if not EXPERIMENT_RE.match(name):
-        raise ValueError(f"unknown experiment {name!r}")
-    if name.startswith("mix_"):
-        return "mixture"
-    if name.startswith("sched_"):
-        return "schedule"
-    return "interaction"
+    """The name of ``name``'s family (``interaction``, ``mixture``, ``schedule``, ...)."""
+    return family_of(name).name
 
 
-def parse_mixture(name: str) -> tuple[str, int]:
-    """``"mix_eecpo_440"`` -> ``("eecpo", 440)``."""
-    m = re.fullmatch(r"mix_([a-z]+)_([0-9]+)", name)
-    if not m or m.group(1) not in MIXTURE_METHODS:
-        raise ValueError(f"unknown mixture experiment {name!r}")
-    return m.group(1), int(m.group(2))
+def name_pattern(families: list[str] | None = None) -> str:
+    """One regular expression of every registered family's names (a wildcard constraint)."""
+    chosen = [REGISTRY[f] for f in families] if families is not None else list(REGISTRY.values())
+    return "|".join(f"(?:{f.pattern})" for f in chosen)
+
+
+def declared_experiments(config: Config, families: list[str] | None = None) -> list[str]:
+    """Every experiment the config declares, family by family in registry order."""
+    names = [f.name for f in REGISTRY.values()] if families is None else families
+    return [e for n in names for e in REGISTRY[n].declare(config)]
+
+
+def finetune_flags(experiment: str) -> str:
+    """Command-line flags of scripts/finetune.py that the family's budget implies."""
+    return "--schedule" if family_of(experiment).budget == "staged" else ""
+
+
+def trainset_file(results: str, model: str, experiment: str) -> str:
+    """Where an experiment's training set lives: shared sets once, per-model sets per model."""
+    if family_of(experiment).per_model:
+        return f"{results}/trainsets/{model}/{experiment}.jsonl"
+    return f"{results}/trainsets/{experiment}.jsonl"
+
+
+# ---- interaction (Eq. 1 and the dependency taxonomy) ------------------------------------
+
+BASE = "base"
+
+
+def add_name(slug: str) -> str:
+    return f"add_{slug}"
+
+
+def drop_name(slug: str) -> str:
+    return f"drop_{slug}"
+
+
+def analysed_categories(config: Config) -> list[str]:
+    """Categories with add/drop experiments (``experiments.categories``, or all of them), in the
+    order of ``categories``."""
+    cats = list(config["categories"])
+    chosen = config["experiments"]["categories"]
+    if chosen is None:
+        return cats
+    unknown = sorted(set(chosen) - set(cats))
+    if unknown:
+        raise ValueError(f"experiments.categories: unknown categories {unknown}")
+    return [c for c in cats if c in set(chosen)]
+
+
+def interaction_experiments(slugs: list[str], *, base: bool = True, add: bool = True, drop: bool = True) -> list[str]:
+    """The 1 + 2N experiments of the interaction analysis, in a stable order."""
+    out = [BASE] if base else []
+    out += [add_name(s) for s in slugs] if add else []
+    out += [drop_name(s) for s in slugs] if drop else []
+    return out
+
+
+def _declare_interaction(config: Config) -> list[str]:
+    ex = config["experiments"]
+    slugs = [slugify(c) for c in analysed_categories(config)]
+    return interaction_experiments(slugs, base=ex["base"], add=ex["add"], drop=ex["drop"])
 
 
 def parse_experiment(name: str) -> tuple[str, str | None]:
     """``"add_translation"`` -> ``("add", "translation")``; ``"base"`` -> ``("base", None)``."""
-    if name == "base":
-        return "base", None
+    if name == BASE:
+        return BASE, None
     kind, _, slug = name.partition("_")
     if kind not in ("add", "drop") or not slug:
         raise ValueError(f"unknown interaction experiment {name!r}")
@@ -95,3 +185,84 @@ def build_trainset(experiment: str, base_sets: dict[str, list[Record]],
     if kind == "add":
         records += added_sets[slug]
     return sorted(records, key=lambda r: r["id"])
+
+
+# ---- mixtures (EE-CPO, Eq. 5, and its baselines) ----------------------------------------
+
+
+def mixture_name(method: str, size: int) -> str:
+    return f"mix_{method}_{int(size)}"
+
+
+def mixture_experiments(methods: list[str], sizes: list[int]) -> list[str]:
+    """``mix_<method>_<size>`` for every method and size (size-major, methods in given order)."""
+    unknown = sorted(set(methods) - set(MIXTURE_METHODS))
+    if unknown:
+        raise ValueError(f"optimize.methods: unknown {unknown}; choose from {list(MIXTURE_METHODS)}")
+    return [mixture_name(m, n) for n in sizes for m in methods]
+
+
+def parse_mixture(name: str) -> tuple[str, int]:
+    """``"mix_eecpo_440"`` -> ``("eecpo", 440)``."""
+    m = re.fullmatch(r"mix_([a-z]+)_([0-9]+)", name)
+    if not m or m.group(1) not in MIXTURE_METHODS:
+        raise ValueError(f"unknown mixture experiment {name!r}")
+    return m.group(1), int(m.group(2))
+
+
+def _declare_mixtures(config: Config) -> list[str]:
+    opt = config["optimize"]
+    if not opt["enabled"]:
+        return []
+    if not config["experiments"]["add"]:
+        raise ValueError("optimize.enabled: EE-CPO needs gamma; set experiments.add: true")
+    return mixture_experiments(opt["methods"], opt["sizes"])
+
+
+def mixture_rows(config: Config) -> list[dict[str, Any]]:
+    """Report rows of the mixtures: every method at every size, against EE-CPO of that size."""
+    opt = config["optimize"]
+    rows = []
+    for name in _declare_mixtures(config):
+        method, size = parse_mixture(name)
+        ref = mixture_name("eecpo", size) if "eecpo" in opt["methods"] else None
+        rows.append({"experiment": name, "method": method, "size": size, "reference": ref})
+    return rows
+
+
+# ---- schedules (DT-CSFT, Mix+, the 3-epoch baseline) ------------------------------------
+
+
+def schedule_name(schedule: str) -> str:
+    return f"sched_{schedule}"
+
+
+def schedule_experiments(names: list[str]) -> list[str]:
+    unknown = sorted(set(names) - set(SCHEDULES))
+    if unknown:
+        raise ValueError(f"curriculum.schedules: unknown {unknown}; choose from {list(SCHEDULES)}")
+    return [schedule_name(n) for n in names]
+
+
+def _declare_schedules(config: Config) -> list[str]:
+    cur = config["curriculum"]
+    if not cur["enabled"]:
+        return []
+    if not config["experiments"]["drop"]:
+        raise ValueError("curriculum.enabled: DT-CSFT needs the taxonomy; set experiments.drop: true")
+    return schedule_experiments(cur["schedules"])
+
+
+def schedule_rows(config: Config) -> list[dict[str, Any]]:
+    """Report rows of the schedules, against the 3-epoch baseline when it is run."""
+    names = _declare_schedules(config)
+    ref = schedule_name("baseline") if schedule_name("baseline") in names else None
+    return [{"experiment": n, "schedule": n.removeprefix("sched_"), "reference": ref} for n in names]
+
+
+register(Family("interaction", r"base|(?:add|drop)_[a-z0-9_]+", _declare_interaction, per_model=False,
+                doc="base, add_<category>, drop_<category>: Eq. 1 and the dependency taxonomy"))
+register(Family("mixture", r"mix_[a-z]+_[0-9]+", _declare_mixtures, per_model=True,
+                doc="mix_<method>_<size>: EE-CPO (Eq. 5) and its baselines at equal size"))
+register(Family("schedule", r"sched_[a-z]+", _declare_schedules, per_model=True, budget="staged",
+                doc="sched_<name>: DT-CSFT, Mix+ and the baseline, trained in staged order"))

@@ -28,18 +28,6 @@ from .records import (
     user_text,
 )
 
-DEFAULT_FILTER: dict[str, Any] = {
-    "min_response_chars": 1,
-    "trivial_responses": ["n/a", "na", "none", "ok", "okay", "...", "-", "?", "null", "todo"],
-    "min_instruction_chars": 3,
-    "max_instruction_chars": 8000,
-    "max_response_chars": 16000,
-    "max_turns": 40,
-    "max_garbled_ratio": 0.1,
-    "drop_echo": True,
-}
-
-
 def garbled_ratio(text: str) -> float:
     """Share of characters that are U+FFFD or control characters other than newline/tab."""
     if not text:
@@ -50,7 +38,7 @@ def garbled_ratio(text: str) -> float:
 
 def check_record(rec: Record, cfg: dict[str, Any]) -> str | None:
     """The first failing rule's reason, or None if the record passes."""
-    c = {**DEFAULT_FILTER, **cfg}
+    c = cfg  # the validated filter section: every default comes from the config schema
     answers = [m["content"] for m in rec["messages"] if m["role"] == "assistant"]
     if not answers or any(not a.strip() for a in answers):
         return "empty_response"

@@ -33,14 +33,6 @@ from .records import Record
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TRAIN: dict[str, Any] = {
-    "epochs": 3, "max_steps": None, "order": "permutation", "batch_size": 8, "grad_accum": 1,
-    "lr": 2e-5, "scheduler": "cosine", "warmup_ratio": 0.03, "weight_decay": 0.0, "max_length": 512,
-    "bf16": False, "save_steps": 50, "keep_checkpoints": False, "gradient_checkpointing": False,
-    "trust_remote_code": False,
-}
-
-
 def _key(*parts: object) -> str:
     return hashlib.sha256(":".join(str(p) for p in parts).encode()).hexdigest()
 
@@ -191,13 +183,14 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
              seed: int, checkpoint_dir: str | Path, threads: int = 1) -> dict[str, Any]:
     """Fine-tune ``base_model`` (local dir or hub id) on ``records``; save to ``out_dir``.
 
-    Returns a summary (steps, examples, tokens, losses, runtime, resume point) that the rule
+    ``cfg`` is the config's validated ``train`` section (the schema holds every default; a
+    missing key is a ``KeyError`` naming it). Returns a summary (steps, examples, tokens, losses, runtime, resume point) that the rule
     writes next to the model.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments, set_seed
 
-    c = {**DEFAULT_TRAIN, **cfg}
+    c = dict(cfg)  # the validated train section: every default comes from the config schema
     torch.set_num_threads(max(1, threads))
     set_seed(seed)
     t0 = time.time()

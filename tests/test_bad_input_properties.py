@@ -17,9 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sftmix.filters import DEFAULT_FILTER, filter_records
+from sftmix.filters import filter_records
 from sftmix.ingest import FORMATS, ingest, iter_json_array, iter_jsonl
 from sftmix.records import read_jsonl, write_jsonl
+
+from .defaults import defaults
 
 MAX_CHARS = 400
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -95,7 +97,7 @@ def _check_jsonl(tmp: Path, fmt: str, lines: list[bytes]) -> None:
     records = _roundtrip(tmp, "records.jsonl", records)
     _roundtrip(tmp, "quarantine.jsonl", quarantine)
 
-    kept, fq, fcounts = filter_records(records, DEFAULT_FILTER)
+    kept, fq, fcounts = filter_records(records, defaults("filter"))
     assert fcounts.n_in == len(records) == len(kept) + len(fq)
     _check_quarantine(fq, "filter")
     _roundtrip(tmp, "kept.jsonl", kept)

@@ -11,13 +11,23 @@ from datasketch import MinHash
 
 import sftmix.dedup as dd
 from sftmix.dedup import (
-    dedup_records,
+    dedup_records as _dedup_records,
     minhash_signatures,
     near_dedup_reference,
     normalize_text,
     record_text,
     shingle_set,
 )
+
+from .defaults import defaults
+
+# The schema's dedup defaults, verified by MinHash estimate (the reference these tests compare
+# against estimates too); the library itself has no defaults of its own.
+DEDUP = defaults("dedup", verify="minhash", seed=1)
+
+
+def dedup_records(records, **kw):
+    return _dedup_records(records, **{**DEDUP, **kw})
 
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pa", "qu", "do", "fe",
              "gi", "ha", "ju", "be", "wo", "xi", "ar", "en", "or", "ul", "st"]

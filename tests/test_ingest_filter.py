@@ -10,6 +10,8 @@ from sftmix.filters import filter_records
 from sftmix.ingest import ingest, iter_source
 from sftmix.world import FORMAT_EXT, generate_world, write_source
 
+from .defaults import defaults
+
 MAX = 2000
 
 
@@ -45,7 +47,7 @@ def test_each_malformed_kind_is_quarantined_with_its_reason(tmp_path):
                    4: "wrong_type:output", 5: "overlong_record", 6: "not_an_object"}
     assert counts.n_in == 10 and counts.kept == 4 and counts.quarantined == 6
     assert "in=10 = kept=4 + quarantined=6" in counts.line()
-    kept, fq, fcounts = filter_records(recs, {})
+    kept, fq, fcounts = filter_records(recs, defaults("filter"))
     assert {q["id"]: q["reason"] for q in fq} == {"src-0000007": "empty_response",
                                                   "src-0000008": "trivial_response",
                                                   "src-0000009": "garbled"}

@@ -14,6 +14,9 @@ from sftmix.basemodel import build_model, train_tokenizer
 from sftmix.chat import IGNORE_INDEX, encode_conversation
 from sftmix.sft import finetune, permutation_order, training_order
 
+from . import smk
+from .defaults import defaults
+
 ARCH = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "max_length": 128}
 
 
@@ -82,7 +85,7 @@ def test_staged_order_shuffles_only_inside_stages():
 def test_finetune_fixed_steps_and_resume(tiny, tmp_path):
     base, _ = tiny
     recs = [rec(i, turns=1 + i % 2) for i in range(40)]
-    cfg = {"max_steps": 6, "batch_size": 4, "lr": 1e-3, "save_steps": 3, "max_length": 64}
+    cfg = defaults("train", max_steps=6, batch_size=4, lr=1e-3, save_steps=3, max_length=64)
     ck = tmp_path / "ck"
     s1 = finetune(str(base), recs, tmp_path / "m1", {**cfg, "keep_checkpoints": True}, seed=1, checkpoint_dir=ck)
     assert s1["steps"] == 6 and s1["n_trained_examples"] == 24
@@ -121,7 +124,7 @@ def _varied(n=40):
 
 def test_gradient_accumulation_equals_the_larger_batch(tiny, tmp_path):
     base, _ = tiny
-    cfg = {"max_steps": 4, "lr": 1e-3, "save_steps": 0, "max_length": 64}
+    cfg = defaults("train", max_steps=4, lr=1e-3, save_steps=0, max_length=64)
     a = finetune(str(base), _varied(), tmp_path / "acc", {**cfg, "batch_size": 4, "grad_accum": 2}, seed=1,
                  checkpoint_dir=tmp_path / "ck_a")
     b = finetune(str(base), _varied(), tmp_path / "big", {**cfg, "batch_size": 8}, seed=1,
@@ -135,9 +138,8 @@ def test_gradient_accumulation_equals_the_larger_batch(tiny, tmp_path):
 def test_bf16_training_on_cpu(tiny, tmp_path):
     """bf16 is a GPU setting; the same code path runs (slowly) on the CPU, so it is tested here."""
     base, _ = tiny
-    s = finetune(str(base), _varied(16), tmp_path / "m", {"max_steps": 3, "batch_size": 4, "lr": 1e-3,
-                                                         "save_steps": 0, "max_length": 64, "bf16": True},
-                 seed=1, checkpoint_dir=tmp_path / "ck")
+    cfg = defaults("train", max_steps=3, batch_size=4, lr=1e-3, save_steps=0, max_length=64, bf16=True)
+    s = finetune(str(base), _varied(16), tmp_path / "m", cfg, seed=1, checkpoint_dir=tmp_path / "ck")
     assert s["dtype"] == "bfloat16" and all(math.isfinite(h["loss"]) for h in s["loss_history"])
     assert {t.dtype for t in _weights(tmp_path / "m").values()} == {torch.bfloat16}
 
@@ -147,7 +149,7 @@ def test_torchrun_two_processes_equal_one_process_with_twice_the_batch(tiny, tmp
     batch 4 train the same examples in the same order as one process of batch 8, to fp32 rounding."""
     base, _ = tiny
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _varied()))
-    cfg = {"max_steps": 4, "lr": 1e-3, "save_steps": 2, "max_length": 64}
+    cfg = defaults("train", max_steps=4, lr=1e-3, save_steps=2, max_length=64)
     runs = {"ddp": (["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"], 4),
             "one": ([], 8)}
     for name, (launcher, batch) in runs.items():
@@ -156,9 +158,15 @@ def test_torchrun_two_processes_equal_one_process_with_twice_the_batch(tiny, tmp
                "--trainset", str(tmp_path / "train.jsonl"), "--train-config", str(tmp_path / f"{name}.json"),
                "--seed", "1", "--out", str(tmp_path / name), "--summary", str(tmp_path / f"{name}.summary.json"),
                "--checkpoints", str(tmp_path / f"ck_{name}")]
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        # Guarded like every process of a test run (tests/netguard/sitecustomize.py), launcher and
+        # workers: torchrun --standalone's rendezvous store and gloo talk TCP on 127.0.0.1 from C++,
+        # which the Python-level guard does not see, so no loopback exemption is needed; a Python
+        # connect or name lookup from either would be refused and recorded here.
+        env = smk.guarded_env(tmp_path / f"guard_{name}", {"OMP_NUM_THREADS": "1"})
+        (tmp_path / f"guard_{name}").mkdir()
         p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
         assert p.returncode == 0, p.stderr[-3000:]
+        assert smk.network_attempts(tmp_path / f"guard_{name}") == []
     ddp, one = (json.loads((tmp_path / f"{n}.summary.json").read_text()) for n in ("ddp", "one"))
     assert ddp["world_size"] == 2 and one["world_size"] == 1
     assert ddp["examples_per_step"] == one["examples_per_step"] == 8

@@ -1,0 +1,101 @@
+"""Config files: overlays and the schema's defaults.
+
+Every default lives in the JSON schema (``config/schemas/config.schema.yaml``), each with its
+description. A config file says only what differs: from the schema's defaults, or, with
+``extends: <path>``, from another config file (``config/smoke.yaml`` is the embedded default,
+``config/config.yaml``, made tiny). Paths in ``extends`` are relative to the workflow's folder.
+Mappings merge key by key; a list or scalar in the overlay replaces the base's.
+
+The Snakefile resolves ``extends`` and lets Snakemake validate and fill the defaults; tests and
+tools use :func:`load_config`, which does both the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+EXTENDS = "extends"
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """``overlay`` over ``base``: mappings merge recursively, anything else in ``overlay`` wins."""
+    out = copy.deepcopy(dict(base))
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config file must be a mapping")
+    return data
+
+
+def resolve_extends(config: Mapping[str, Any], root: str | Path, _chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``config`` over the file its ``extends`` names (itself resolved), without the key."""
+    parent = config.get(EXTENDS)
+    out = {k: v for k, v in config.items() if k != EXTENDS}
+    if parent is None:
+        return copy.deepcopy(out)
+    path = (Path(root) / parent).resolve()
+    if str(path) in _chain:
+        raise ValueError(f"extends: cycle through {path}")
+    if not path.is_file():
+        raise ValueError(f"extends: {parent!r} is not a file under {root}")
+    base = resolve_extends(read_yaml(path), root, (*_chain, str(path)))
+    return deep_merge(base, out)
+
+
+def _validator(schema: Mapping[str, Any]):
+    from jsonschema import Draft202012Validator, validators
+
+    check_properties = Draft202012Validator.VALIDATORS["properties"]
+
+    def fill_defaults(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from check_properties(validator, properties, instance, subschema)
+
+    return validators.extend(Draft202012Validator, {"properties": fill_defaults})(schema)
+
+
+def with_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A validated copy of ``config`` with every schema default filled in; an invalid config
+    raises ``ValueError`` naming the key (``dedup.thresold: ...``)."""
+    out = copy.deepcopy(dict(config))
+    errors = sorted(_validator(schema).iter_errors(out), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        where = ".".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise ValueError(f"{where}: {e.message}")
+    return out
+
+
+def load_schema(path: str | Path) -> dict[str, Any]:
+    return read_yaml(path)
+
+
+def load_config(path: str | Path, schema_path: str | Path, root: str | Path) -> dict[str, Any]:
+    """The config a workflow run sees for ``--configfile path``: overlays resolved, validated,
+    defaults filled."""
+    return with_defaults(resolve_extends(read_yaml(path), root), load_schema(schema_path))
+
+
+def section_defaults(schema: Mapping[str, Any], section: str) -> dict[str, Any]:
+    """The schema's defaults of one top-level section (e.g. ``train``), as a run would see them
+    when the config leaves the section out."""
+    sub = schema["properties"][section]
+    value = copy.deepcopy(sub.get("default", {}))
+    return with_defaults({section: value}, {"type": "object", "properties": {section: sub}})[section]
