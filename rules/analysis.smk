@@ -3,7 +3,7 @@
 
 rule gamma:
     input:
-        scores=lambda wc: scores_of(wc.model, "add_"),
+        scores=lambda wc: scores_of(wc.model, ("base", "add")),
         code=code("gamma"),
     output:
         tsv=f"{RESULTS}/analysis/{{model}}/gamma.tsv",
@@ -31,7 +31,7 @@ rule gamma:
 rule dependency:
     input:
         # drop_* carry the tests; every replicated experiment (add_* too) informs the noise
-        scores=lambda wc: scores_of(wc.model, ("drop_", "add_")),
+        scores=lambda wc: scores_of(wc.model, ("base", "drop", "add")),
         code=code("dependency"),
     output:
         json=f"{RESULTS}/analysis/{{model}}/dependency.json",
@@ -71,7 +71,7 @@ rule validate_dependency:
         runtime=scaled(5),
     params:
         categories=lambda wc: [
-            c for c in CATEGORIES if f"drop_{slug(c)}" in experiments()
+            c for c in CATEGORIES if registry.drop_name(slug(c)) in experiments()
         ],
     script:
         "../scripts/validate_dependency.py"

@@ -152,6 +152,9 @@ def all_experiments():
 
 
 EXPERIMENT_PATTERN = registry.name_pattern()
+# the rules' output patterns of per-model training sets: the families' own name templates
+MIXTURE = registry.template("mixture")
+SCHEDULE = registry.template("schedule")
 
 
 def trainset_path(wildcards):
@@ -189,10 +192,9 @@ def quality_params(wildcards):
 def trainset_inputs(wildcards):
     """Subset files an interaction experiment reads (all base sets; one added pool for add_*)."""
     files = {"base": subset_files("base")}
-    if wildcards.experiment.startswith("add_"):
-        files["added"] = [
-            f"{RESULTS}/subsets/{wildcards.experiment[len('add_'):]}/added.jsonl"
-        ]
+    kind, cat = registry.parse_experiment(wildcards.experiment)
+    if kind == "add":
+        files["added"] = [f"{RESULTS}/subsets/{cat}/added.jsonl"]
     return files
 
 
@@ -242,12 +244,11 @@ def training_targets():
 # ---- analyses --------------------------------------------------------------------------
 
 
-def scores_of(model, prefix):
-    """Score tables of `base` and every experiment starting with `prefix` (add_ / drop_, or a
-    tuple of both)."""
+def scores_of(model, kinds):
+    """Score tables of the interaction experiments of these kinds (base, add, drop)."""
     return expand(
         f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv",
-        experiment=[e for e in experiments() if e == "base" or e.startswith(prefix)],
+        experiment=[e for e in experiments() if registry.interaction_kind(e) in kinds],
         seed=SEEDS,
     )
 

@@ -83,13 +83,13 @@ rule mixture:
         plan=eecpo_plan_input,
         code=code("mixture"),
     output:
-        records=f"{RESULTS}/trainsets/{{model}}/mix_{{method}}_{{size}}.jsonl",
-        summary=f"{RESULTS}/trainsets/{{model}}/mix_{{method}}_{{size}}.json",
+        records=f"{RESULTS}/trainsets/{{model}}/{MIXTURE}.jsonl",
+        summary=f"{RESULTS}/trainsets/{{model}}/{MIXTURE}.json",
     log:
-        f"{LOGS}/trainsets/{{model}}/mix_{{method}}_{{size}}.log",
+        f"{LOGS}/trainsets/{{model}}/{MIXTURE}.log",
     wildcard_constraints:
-        method="[a-z]+",
-        size=r"\d+",
+        method=registry.field_pattern("mixture", "method"),
+        size=registry.field_pattern("mixture", "size"),
     conda:
         "../envs/data.yaml"
     resources:
@@ -111,12 +111,12 @@ rule schedule:
         pool=f"{RESULTS}/pool/records.jsonl",
         code=code("schedule"),
     output:
-        records=f"{RESULTS}/trainsets/{{model}}/sched_{{name}}.jsonl",
-        summary=f"{RESULTS}/trainsets/{{model}}/sched_{{name}}.json",
+        records=f"{RESULTS}/trainsets/{{model}}/{SCHEDULE}.jsonl",
+        summary=f"{RESULTS}/trainsets/{{model}}/{SCHEDULE}.json",
     log:
-        f"{LOGS}/trainsets/{{model}}/sched_{{name}}.log",
+        f"{LOGS}/trainsets/{{model}}/{SCHEDULE}.log",
     wildcard_constraints:
-        name="[a-z]+",
+        name=registry.field_pattern("schedule", "name"),
     conda:
         "../envs/data.yaml"
     resources:

@@ -42,19 +42,34 @@ def slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
+def _template_regex(template: str, fields: Mapping[str, str], named: bool) -> str:
+    """``mix_{method}_{size}`` -> a regular expression of its names (groups named by field)."""
+    out, pos = [], 0
+    for m in re.finditer(r"\{(\w+)\}", template):
+        out.append(re.escape(template[pos:m.start()]))
+        field_re = fields[m.group(1)]
+        out.append(f"(?P<{m.group(1)}>{field_re})" if named else f"(?:{field_re})")
+        pos = m.end()
+    out.append(re.escape(template[pos:]))
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class Family:
     """One family of experiments.
 
-    ``pattern`` is the regular expression of its names (no anchors); ``declare`` maps the
-    validated config to the family's experiment names (empty when the config turns it off);
-    ``per_model`` says whether a training set is built per base model (from that model's own
-    analyses) or shared by all; ``budget`` is ``steps`` (the train section's steps/epochs over a
-    shuffled set) or ``staged`` (one pass over the set's stages in order, see
-    :func:`sftmix.sft.training_order`)."""
+    ``templates`` are the family's name grammar (``mix_{method}_{size}``; a name is one template
+    with its fields filled), ``fields`` the regular expression of each field: the rules use both
+    as their output patterns and wildcard constraints, and names are built (:meth:`name`) and
+    parsed (:meth:`parse`) from them, nowhere else. ``declare`` maps the validated config to the
+    family's experiment names (empty when the config turns it off); ``per_model`` says whether a
+    training set is built per base model (from that model's own analyses) or shared by all;
+    ``budget`` is ``steps`` (the train section's steps/epochs over a shuffled set) or ``staged``
+    (one pass over the set's stages in order, see :func:`sftmix.sft.training_order`)."""
 
     name: str
-    pattern: str
+    templates: tuple[str, ...]
+    fields: Mapping[str, str]
     declare: Callable[[Config], list[str]]
     per_model: bool
     budget: str = "steps"
@@ -66,10 +81,31 @@ class Family:
     def __post_init__(self) -> None:
         if self.budget not in BUDGETS:
             raise ValueError(f"family {self.name}: budget must be one of {BUDGETS}, not {self.budget!r}")
-        re.compile(self.pattern)
+        for t in self.templates:
+            re.compile(_template_regex(t, self.fields, named=True))
+
+    @property
+    def pattern(self) -> str:
+        """Every name of the family, as one regular expression (no anchors, no named groups)."""
+        return "|".join(_template_regex(t, self.fields, named=False) for t in self.templates)
 
     def matches(self, experiment: str) -> bool:
         return re.fullmatch(self.pattern, experiment) is not None
+
+    def parse(self, experiment: str) -> tuple[str, dict[str, str]]:
+        """(template, fields) of one of the family's names."""
+        for t in self.templates:
+            m = re.fullmatch(_template_regex(t, self.fields, named=True), experiment)
+            if m:
+                return t, m.groupdict()
+        raise ValueError(f"{experiment!r} is not a {self.name} experiment")
+
+    def name_of(self, template: int, **values: Any) -> str:
+        """The name ``templates[template]`` gives for ``values`` (checked against the grammar)."""
+        out = self.templates[template].format(**values)
+        if not self.matches(out):
+            raise ValueError(f"{out!r} does not fit the {self.name} grammar {self.templates[template]!r}")
+        return out
 
 
 REGISTRY: dict[str, Family] = {}
@@ -128,14 +164,16 @@ def trainset_file(results: str, model: str, experiment: str) -> str:
 # ---- interaction (Eq. 1 and the dependency taxonomy) ------------------------------------
 
 BASE = "base"
+INTERACTION_TEMPLATES = ("base", "add_{category}", "drop_{category}")
+INTERACTION_KINDS = ("base", "add", "drop")  # one per template, in the same order
 
 
 def add_name(slug: str) -> str:
-    return f"add_{slug}"
+    return REGISTRY["interaction"].name_of(1, category=slug)
 
 
 def drop_name(slug: str) -> str:
-    return f"drop_{slug}"
+    return REGISTRY["interaction"].name_of(2, category=slug)
 
 
 def analysed_categories(config: Config) -> list[str]:
@@ -167,12 +205,16 @@ def _declare_interaction(config: Config) -> list[str]:
 
 def parse_experiment(name: str) -> tuple[str, str | None]:
     """``"add_translation"`` -> ``("add", "translation")``; ``"base"`` -> ``("base", None)``."""
-    if name == BASE:
-        return BASE, None
-    kind, _, slug = name.partition("_")
-    if kind not in ("add", "drop") or not slug:
-        raise ValueError(f"unknown interaction experiment {name!r}")
-    return kind, slug
+    try:
+        template, values = REGISTRY["interaction"].parse(name)
+    except ValueError:
+        raise ValueError(f"unknown interaction experiment {name!r}") from None
+    return INTERACTION_KINDS[INTERACTION_TEMPLATES.index(template)], values.get("category")
+
+
+def interaction_kind(name: str) -> str | None:
+    """``base``, ``add`` or ``drop`` for an interaction experiment, None for any other family."""
+    return parse_experiment(name)[0] if REGISTRY["interaction"].matches(name) else None
 
 
 def build_trainset(experiment: str, base_sets: dict[str, list[Record]],
@@ -191,7 +233,7 @@ def build_trainset(experiment: str, base_sets: dict[str, list[Record]],
 
 
 def mixture_name(method: str, size: int) -> str:
-    return f"mix_{method}_{int(size)}"
+    return REGISTRY["mixture"].name_of(0, method=method, size=int(size))
 
 
 def mixture_experiments(methods: list[str], sizes: list[int]) -> list[str]:
@@ -204,10 +246,13 @@ def mixture_experiments(methods: list[str], sizes: list[int]) -> list[str]:
 
 def parse_mixture(name: str) -> tuple[str, int]:
     """``"mix_eecpo_440"`` -> ``("eecpo", 440)``."""
-    m = re.fullmatch(r"mix_([a-z]+)_([0-9]+)", name)
-    if not m or m.group(1) not in MIXTURE_METHODS:
+    try:
+        _, v = REGISTRY["mixture"].parse(name)
+    except ValueError:
+        v = {}
+    if v.get("method") not in MIXTURE_METHODS:
         raise ValueError(f"unknown mixture experiment {name!r}")
-    return m.group(1), int(m.group(2))
+    return v["method"], int(v["size"])
 
 
 def _declare_mixtures(config: Config) -> list[str]:
@@ -234,7 +279,12 @@ def mixture_rows(config: Config) -> list[dict[str, Any]]:
 
 
 def schedule_name(schedule: str) -> str:
-    return f"sched_{schedule}"
+    return REGISTRY["schedule"].name_of(0, name=schedule)
+
+
+def parse_schedule(name: str) -> str:
+    """``"sched_dtcsft"`` -> ``"dtcsft"``."""
+    return REGISTRY["schedule"].parse(name)[1]["name"]
 
 
 def schedule_experiments(names: list[str]) -> list[str]:
@@ -257,12 +307,22 @@ def schedule_rows(config: Config) -> list[dict[str, Any]]:
     """Report rows of the schedules, against the 3-epoch baseline when it is run."""
     names = _declare_schedules(config)
     ref = schedule_name("baseline") if schedule_name("baseline") in names else None
-    return [{"experiment": n, "schedule": n.removeprefix("sched_"), "reference": ref} for n in names]
+    return [{"experiment": n, "schedule": parse_schedule(n), "reference": ref} for n in names]
 
 
-register(Family("interaction", r"base|(?:add|drop)_[a-z0-9_]+", _declare_interaction, per_model=False,
-                doc="base, add_<category>, drop_<category>: Eq. 1 and the dependency taxonomy"))
-register(Family("mixture", r"mix_[a-z]+_[0-9]+", _declare_mixtures, per_model=True,
-                doc="mix_<method>_<size>: EE-CPO (Eq. 5) and its baselines at equal size"))
-register(Family("schedule", r"sched_[a-z]+", _declare_schedules, per_model=True, budget="staged",
-                doc="sched_<name>: DT-CSFT, Mix+ and the baseline, trained in staged order"))
+register(Family("interaction", INTERACTION_TEMPLATES, {"category": "[a-z0-9_]+"}, _declare_interaction,
+                per_model=False, doc="base, add_<category>, drop_<category>: Eq. 1 and the dependency taxonomy"))
+register(Family("mixture", ("mix_{method}_{size}",), {"method": "[a-z]+", "size": "[0-9]+"}, _declare_mixtures,
+                per_model=True, doc="mix_<method>_<size>: EE-CPO (Eq. 5) and its baselines at equal size"))
+register(Family("schedule", ("sched_{name}",), {"name": "[a-z]+"}, _declare_schedules, per_model=True,
+                budget="staged", doc="sched_<name>: DT-CSFT, Mix+ and the baseline, trained in staged order"))
+
+
+def template(family: str, index: int = 0) -> str:
+    """A family's name template, for a rule's output pattern (its fields are the wildcards)."""
+    return REGISTRY[family].templates[index]
+
+
+def field_pattern(family: str, name: str) -> str:
+    """The regular expression of one field of a family's names (a wildcard constraint)."""
+    return REGISTRY[family].fields[name]

@@ -1,0 +1,233 @@
+"""The structure the workflow relies on: one experiment registry, library inputs that follow the
+imports, defaults only in the schema, overlay configs, resources that grow on retry."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sftmix import experiments as registry
+from sftmix.codedeps import library_files
+from sftmix.config import deep_merge, load_config, load_schema, resolve_extends, with_defaults
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "config/schemas/config.schema.yaml"
+SCRIPTS = sorted((ROOT / "scripts").glob("*.py"))
+PKG = ROOT / "sftmix"
+
+
+def rule_scripts() -> dict[str, tuple[str, str | None]]:
+    """rule -> (script it runs, the script named in its ``code=code(...)`` input), read from rules/."""
+    out = {}
+    for smk in sorted((ROOT / "rules").glob("*.smk")):
+        for block in re.split(r"(?m)^(?=rule |use rule )", smk.read_text()):
+            head = re.match(r"rule (\w+):", block)
+            if not head:
+                continue
+            script = re.search(r'script:\s*\n\s*"\.\./scripts/(\w+)\.py"', block)
+            shell = re.search(r'f"\{workflow\.basedir\}/scripts/(\w+)\.py"', block)
+            declared = re.search(r'code=code\("(\w+)"\)', block)
+            name = (script or shell).group(1) if (script or shell) else None
+            out[head.group(1)] = (name, declared.group(1) if declared else None)
+    return out
+
+
+# ---- the experiment registry -------------------------------------------------------------
+
+
+def test_every_family_owns_exactly_its_names(smoke_config):
+    cfg = load_config(ROOT / "config/config.yaml", SCHEMA, ROOT)
+    names = registry.declared_experiments(cfg)
+    assert len(names) == len(set(names)) == 1 + 2 * 11 + 12 + 3
+    pattern = re.compile(f"^(?:{registry.name_pattern()})$")
+    for name in names:
+        fam = registry.family_of(name)
+        assert pattern.match(name) and name in fam.declare(cfg)
+    assert registry.trainset_file("r", "m", "add_translation") == "r/trainsets/add_translation.jsonl"
+    assert registry.trainset_file("r", "m", "mix_ifd_40") == "r/trainsets/m/mix_ifd_40.jsonl"
+    assert registry.finetune_flags("sched_dtcsft") == "--schedule" and registry.finetune_flags("base") == ""
+    assert [r["reference"] for r in registry.mixture_rows(smoke_config)] == ["mix_eecpo_40"] * 6
+    with pytest.raises(ValueError, match="no family"):
+        registry.family_of("mix_best")
+
+
+def test_a_new_family_is_one_registry_entry():
+    """Registering a family is all the workflow needs to know its names: the wildcard constraint,
+    the target list, the training-set path and the fine-tune flags follow (its set builder is
+    the rule that writes ``trainset_file``)."""
+    cfg = load_config(ROOT / "config/smoke.yaml", SCHEMA, ROOT)
+    before = registry.declared_experiments(cfg)
+    fam = registry.register(registry.Family(
+        "toy", ("toy_{n}",), {"n": "[0-9]+"}, lambda c: [f"toy_{n}" for n in c["optimize"]["sizes"]],
+        per_model=True, study="toy", doc="a family added by a test"))
+    try:
+        assert registry.declared_experiments(cfg) == before + ["toy_40"]
+        assert re.fullmatch(registry.name_pattern(), "toy_40") and registry.experiment_family("toy_40") == "toy"
+        assert registry.trainset_file("results/smoke", "tiny", "toy_40") == "results/smoke/trainsets/tiny/toy_40.jsonl"
+        assert registry.finetune_flags("toy_40") == "" and fam.seeds(cfg) == [1, 2] and fam.models(cfg) == ["tiny"]
+        assert fam.parse("toy_40") == ("toy_{n}", {"n": "40"}) and fam.name_of(0, n=7) == "toy_7"
+        with pytest.raises(ValueError, match="grammar"):
+            fam.name_of(0, n="x")
+        with pytest.raises(ValueError, match="already registered"):
+            registry.register(fam)
+    finally:
+        registry.unregister("toy")
+    assert registry.declared_experiments(cfg) == before
+
+
+def test_no_rule_or_script_spells_the_name_grammar():
+    """Experiment names are built and parsed in sftmix.experiments only."""
+    offenders = []
+    for path in [*(ROOT / "rules").glob("*.smk"), *SCRIPTS]:
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"""["'](?:add|drop|mix|sched)_(?:\{|["'])|(?:add|drop|mix|sched)_\[a-z""", line):
+                offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
+
+
+# ---- library inputs ------------------------------------------------------------------------
+
+_HARNESS = """
+import json, runpy, sys
+class Stop(Exception): pass
+class Dummy:
+    def __getattr__(self, name): raise Stop(name)
+    def __getitem__(self, key): raise Stop(key)
+out = {}
+for script in sys.argv[1:]:
+    for m in [m for m in sys.modules if m == "sftmix" or m.startswith("sftmix.")]:
+        del sys.modules[m]
+    try:
+        runpy.run_path(script, init_globals={"snakemake": Dummy()}, run_name="__main__")
+    except (Stop, SystemExit):
+        pass
+    out[script] = sorted(m for m in sys.modules if m == "sftmix" or m.startswith("sftmix."))
+print(json.dumps(out))
+"""
+
+
+def runtime_imports() -> dict[str, set[str]]:
+    """script name -> library files it really imports, found by running each script until it first
+    touches the ``snakemake`` object (an independent check of the static import scan)."""
+    proc = subprocess.run([sys.executable, "-c", _HARNESS, *map(str, SCRIPTS)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600, check=True)
+    out = {}
+    for script, modules in json.loads(proc.stdout.strip().splitlines()[-1]).items():
+        files = set()
+        for m in modules:
+            base = PKG.joinpath(*m.split(".")[1:])
+            files.add(str(base / "__init__.py") if (base / "__init__.py").exists() else str(base.with_suffix(".py")))
+        out[Path(script).stem] = files
+    return out
+
+
+def test_every_rule_declares_the_library_its_script_imports():
+    """A rule's ``code`` input names its own script, and what that gives (the static import closure)
+    covers every library module the script really imports when it runs. Fails when a script imports a
+    module its rule does not declare."""
+    rules = rule_scripts()
+    missing_code = [r for r, (script, declared) in rules.items() if script and declared != script]
+    assert not missing_code, f"rules whose code input does not name their script: {missing_code}"
+    real = runtime_imports()
+    assert set(real) == {p.stem for p in SCRIPTS}
+    assert any(len(v) > 4 for v in real.values())  # the harness really imported the library
+    for script, files in real.items():
+        declared = set(library_files(ROOT / "scripts" / f"{script}.py", PKG))
+        assert files <= declared, f"scripts/{script}.py imports undeclared {sorted(files - declared)}"
+
+
+def test_static_closure_follows_relative_imports_and_packages(tmp_path):
+    pkg = tmp_path / "sftmix"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from .b import x\n")
+    (pkg / "b.py").write_text("def f():\n    from . import c\n")
+    (pkg / "c.py").write_text("import os\n")
+    (pkg / "sub" / "__init__.py").write_text("from .d import y\n")
+    (pkg / "sub" / "d.py").write_text("from ..c import z\n")
+    (pkg / "unused.py").write_text("")
+    script = tmp_path / "s.py"
+    script.write_text("import json\nfrom sftmix.a import x\nfrom sftmix import sub\n")
+    got = {Path(p).relative_to(pkg).as_posix() for p in library_files(script, pkg)}
+    assert got == {"__init__.py", "a.py", "b.py", "c.py", "sub/__init__.py", "sub/d.py"}
+
+
+# ---- config: defaults in the schema, overlays ----------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "paper.yaml"])
+def test_library_loader_equals_snakemake_validation(name):
+    """Tests and tools load configs with sftmix.config; the workflow with Snakemake's validate.
+    Both must give the same config."""
+    from snakemake.utils import validate
+
+    raw = resolve_extends(yaml.safe_load((ROOT / "config" / name).read_text()), ROOT)
+    validate(raw, str(SCHEMA))
+    assert load_config(ROOT / "config" / name, SCHEMA, ROOT) == raw
+
+
+def test_overlays_merge_mappings_and_replace_lists(tmp_path):
+    (tmp_path / "base.yaml").write_text("run: a\ntrain: {lr: 0.1, seeds: [1, 2]}\n")
+    (tmp_path / "mid.yaml").write_text("extends: base.yaml\ntrain: {seeds: [3]}\n")
+    cfg = resolve_extends({"extends": "mid.yaml", "train": {"max_steps": 5}}, tmp_path)
+    assert cfg == {"run": "a", "train": {"lr": 0.1, "seeds": [3], "max_steps": 5}}
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    with pytest.raises(ValueError, match="cycle"):
+        resolve_extends({"extends": "loop.yaml"}, tmp_path)
+    with pytest.raises(ValueError, match="not a file"):
+        resolve_extends({"extends": "absent.yaml"}, tmp_path)
+    assert deep_merge({"a": {"b": 1}}, {"a": [1]}) == {"a": [1]}
+
+
+def test_smoke_config_is_an_overlay_of_the_default():
+    smoke = yaml.safe_load((ROOT / "config/smoke.yaml").read_text())
+    assert smoke["extends"] == "config/config.yaml"
+    lines = [ln for ln in (ROOT / "config/smoke.yaml").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert len(lines) < 40, "the smoke overlay should say only what differs from config/config.yaml"
+
+
+def test_config_errors_name_the_key():
+    schema = load_schema(SCHEMA)
+    cfg = load_config(ROOT / "config/smoke.yaml", SCHEMA, ROOT)
+    with pytest.raises(ValueError, match=r"^dedup: Additional properties .*'thresold'"):
+        with_defaults({**cfg, "dedup": {"thresold": 0.5}}, schema)
+    with pytest.raises(ValueError, match=r"^train\.lr: "):
+        with_defaults({**cfg, "train": {**cfg["train"], "lr": "fast"}}, schema)
+
+
+def test_library_holds_no_copy_of_a_schema_default():
+    """The config sections the library reads take their defaults from the schema only: no module
+    keeps a dict of defaults for them, and config-backed parameters of the entry points have none."""
+    import inspect
+
+    from sftmix import dedup, filters, sft
+
+    for mod in (sft, filters, dedup):
+        text = Path(mod.__file__).read_text()
+        assert not re.search(r"^DEFAULT_[A-Z_]+\s*(?::[^=]+)?=", text, re.M), mod.__name__
+    params = inspect.signature(dedup.dedup_records).parameters
+    for key in load_schema(SCHEMA)["properties"]["dedup"]["properties"]:
+        assert params[key].default is inspect.Parameter.empty, f"dedup_records({key}=...) has its own default"
+
+
+# ---- resources -------------------------------------------------------------------------------
+
+
+def test_rule_resources_grow_with_each_attempt():
+    """No rule pins mem_mb or runtime to a number: a retry after a timeout or an out-of-memory kill
+    gets more (the profile's ``runtime: 30 * attempt`` scaling would otherwise be overridden)."""
+    fixed = []
+    for smk in (ROOT / "rules").glob("*.smk"):
+        for n, line in enumerate(smk.read_text().splitlines(), 1):
+            m = re.match(r"\s+(mem_mb|runtime)=(.*),$", line)
+            if m and not m.group(2).startswith("scaled("):
+                fixed.append(f"{smk.name}:{n}: {line.strip()}")
+    assert not fixed, fixed
+    common = (ROOT / "rules/common.smk").read_text()
+    assert "lambda wildcards, attempt: amount * attempt" in common
