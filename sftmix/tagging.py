@@ -15,8 +15,6 @@ Every tagger returns, per text, a list of ``(tag, score)``; LLM backends give sc
 
 from __future__ import annotations
 
-import ast
-import json
 import logging
 import os
 import re
@@ -24,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
 
+import json_repair
 import numpy as np
 
 from .openai_api import chat_url, post_chat_completion, request_headers
@@ -33,7 +32,7 @@ log = logging.getLogger(__name__)
 
 MAX_TAG_CHARS = 60
 _FALLBACK_MAX_WORDS = 6
-_MAX_PARSE_CHARS = 8000  # answers are a few hundred characters; bounds the bracket scan
+_MAX_PARSE_CHARS = 8000  # answers are a few hundred characters; bounds the repair work
 
 DEFAULT_TAG_PROMPT = """You are a helpful assistant. Please identify the skills and knowledge that are \
 needed to complete the user instruction below, as tags. Give fine-grained, specific tags \
@@ -52,10 +51,15 @@ replacement, not ``str.format``: literal braces in a template are safe)."""
 # parsing LLM answers
 # --------------------------------------------------------------------------------------------
 
-_FENCE_RE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
-_TAG_FIELD_RE = re.compile(r"""["']tag["']\s*:\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
-_QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
-_TRAILING_COMMA_RE = re.compile(r",\s*([\]}])")
+_FENCE_RE = re.compile(r"```[ \t]*[A-Za-z0-9_+-]*[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
+# where JSON starts: a bracket opening a quoted string or another bracket, or an object with a
+# bare key. Bracketed asides in prose ("(e.g. [list])") are not JSON; json-repair would read them
+# as lists of strings.
+_JSON_START_RE = re.compile(r"""[\[{]\s*["'\[{]|\{\s*\w+\s*:""")
+# json-repair wraps several top-level values in a list and logs these lines (its API has no flag
+# for it); the first value that holds a tag wins, as trailing chatter may hold brackets too
+_SEVERAL_VALUES_LOG = "The parser returned early"
+_ONE_VALUE_LOG = "There were no more elements"
 _BULLET_RE = re.compile(r"^\s*(?:[-*+\u2022\u2023\u25cf>]+|\(?\d{1,3}[.)\]:]|\(?[a-zA-Z][.)])\s*")
 _WS_RE = re.compile(r"\s+")
 _LETTER_RE = re.compile(r"[^\W\d_]", re.UNICODE)  # a tag must contain a letter
@@ -106,83 +110,40 @@ def _strings_from(obj: Any, depth: int = 0) -> list[str]:
     return []
 
 
-def _balanced_spans(text: str, max_starts: int = 200) -> Iterable[str]:
-    """Substrings starting at each '[' or '{' and ending at its matching bracket, left to right.
+def _json_values(text: str) -> list[Any]:
+    """The top-level values ``json_repair`` reads from the first JSON opening on, in order.
 
-    Quotes are respected (both kinds; backslash escapes). Unbalanced openings are skipped. At most
-    ``max_starts`` openings are examined (bounds the work on bracket-heavy garbage)."""
-    i, n = 0, len(text)
-    pairs = {"[": "]", "{": "}"}
-    starts = 0
-    while i < n:
-        if text[i] not in pairs:
-            i += 1
-            continue
-        starts += 1
-        if starts > max_starts:
-            return
-        stack = [pairs[text[i]]]
-        quote: str | None = None
-        j = i + 1
-        while j < n and stack:
-            c = text[j]
-            if quote:
-                if c == "\\":
-                    j += 1
-                elif c == quote:
-                    quote = None
-            elif c in "\"'":
-                # an apostrophe inside a word (don't, it's) is not a quote
-                if c == "'" and 0 < j < n - 1 and text[j - 1].isalnum() and text[j + 1].isalnum():
-                    pass
-                else:
-                    quote = c
-            elif c in pairs:
-                stack.append(pairs[c])
-            elif c == stack[-1]:
-                stack.pop()
-            elif c in "]}":
-                break  # mismatched bracket
-            j += 1
-        if not stack:
-            yield text[i:j]
-        i += 1  # also try inner spans: an outer span may fail where an inner one parses
-
-
-def _load_structured(snippet: str) -> Any:
-    """json, then json without trailing commas, then ``ast.literal_eval``; None if all fail."""
-    for candidate in (snippet, _TRAILING_COMMA_RE.sub(r"\1", snippet)):
-        try:
-            return json.loads(candidate)
-        except (ValueError, RecursionError):
-            pass
+    json-repair mends trailing commas, single quotes, missing quotes/brackets (truncation),
+    comments and code fences, and skips chatter around the JSON. ``[]`` when there is no JSON
+    opening or the parser gives up."""
+    start = _JSON_START_RE.search(text)
+    if not start:
+        return []
     try:
-        return ast.literal_eval(snippet)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None
+        value, repairs = json_repair.loads(text[start.start():], logging=True)
+    except Exception:  # noqa: BLE001 - e.g. RecursionError on "[[[[..."; the list fallback follows
+        return []
+    notes = [str(r.get("text", "")) for r in repairs if isinstance(r, dict)]
+    several = any(n.startswith(_SEVERAL_VALUES_LOG) for n in notes) and not any(
+        n.startswith(_ONE_VALUE_LOG) for n in notes)
+    return list(value) if several and isinstance(value, list) else [value]
 
 
-def _from_structured(text: str) -> list[str]:
-    for span in _balanced_spans(text):
-        obj = _load_structured(span)
-        if obj is None:
-            continue
-        found = [s for s in _strings_from(obj) if clean_tag(s)]
+def _from_json(text: str) -> list[str]:
+    """The tag strings of the first JSON value that holds any.
+
+    An answer cut off inside a string (the generation limit) ends with that string's text; the
+    half-written tag json-repair closed is dropped (``["math", "alge`` gives ``["math"]``)."""
+    values = _json_values(text)
+    for i, value in enumerate(values):
+        if not isinstance(value, list | dict):
+            continue  # a bare string or number is not a tag list
+        found = [s for s in _strings_from(value) if clean_tag(s)]
+        if found and i == len(values) - 1 and text.rstrip().endswith(found[-1].rstrip()):
+            found.pop()
         if found:
             return found
     return []
-
-
-def _from_truncated(text: str) -> list[str]:
-    """A JSON list cut off by the token limit: keep the complete quoted strings after '['."""
-    start = text.find("[")
-    if start < 0:
-        return []
-    rest = text[start:]
-    tags = [a or b for a, b in _TAG_FIELD_RE.findall(rest)]
-    if tags:
-        return tags
-    return _QUOTED_RE.findall(rest)
 
 
 def _from_plain_list(text: str) -> list[str]:
@@ -218,12 +179,13 @@ def parse_tags(text: str, max_tags: int = 10) -> list[str]:
 
     Tried in order, the first that yields a tag wins:
 
-    1. the contents of fenced code blocks (```json ... ```), then the whole text, scanned for
-       bracketed JSON / Python literals: a list of strings, InsTag style
-       ``[{"tag": ..., "explanation": ...}]``, or ``{"tags": [...]}``; trailing commas and single
-       quotes are tolerated (``ast.literal_eval`` fallback); leading/trailing chatter is ignored;
-    2. a list truncated by the generation limit (complete quoted strings after ``[``);
-    3. a comma/semicolon/newline-separated (bullet) list.
+    1. JSON, mended by ``json_repair`` (trailing commas, single quotes, code fences, comments,
+       truncation, chatter before and after): a list of strings, InsTag style
+       ``[{"tag": ..., "explanation": ...}]``, or ``{"tags": [...]}``; when the answer holds
+       several JSON values, the first one with a tag; a tag cut off by the generation limit is
+       dropped;
+    2. a comma/semicolon/newline-separated (bullet) list (the first code block's body when there
+       is one).
 
     Tags are lowercased and stripped, whitespace collapsed, capped at 60 characters; empties and
     duplicates are dropped (first occurrence kept). ``[]`` when nothing usable is found.
@@ -232,20 +194,10 @@ def parse_tags(text: str, max_tags: int = 10) -> list[str]:
         if not isinstance(text, str) or not text.strip():
             return []
         text = text[:_MAX_PARSE_CHARS]
-        raw: list[str] = []
-        fenced = [body for _lang, body in _FENCE_RE.findall(text)]
-        for chunk in [*fenced, text]:
-            raw = _from_structured(chunk)
-            if raw:
-                break
+        raw = _from_json(text)
         if not raw:
-            for chunk in [*fenced, text]:
-                raw = _from_truncated(chunk)
-                if raw:
-                    break
-        if not raw:
-            body = fenced[0] if fenced else text
-            raw = _from_plain_list(body)
+            fenced = _FENCE_RE.findall(text)
+            raw = _from_plain_list(fenced[0] if fenced else text)
         out: list[str] = []
         seen: set[str] = set()
         for item in raw:
@@ -427,11 +379,12 @@ class LLMTagger:
 class OpenAITagger:
     """Tags through an OpenAI-compatible ``POST {base_url}/chat/completions`` (e.g. vLLM).
 
-    Standard library only (``urllib``); temperature 0. The API key is read from the environment
-    variable ``api_key_env`` (none sent when unset or ``api_key_env`` is None) and is never logged
-    or put in an exception message. HTTP 5xx/429, connection errors and timeouts are retried up to
-    ``retries`` times with exponential backoff (``backoff * 2**attempt`` seconds); other HTTP errors
-    and exhausted retries raise ``RuntimeError``. ``max_workers`` > 1 sends requests concurrently.
+    ``urllib`` with retries by ``tenacity`` (:func:`sftmix.openai_api.post_chat_completion`);
+    temperature 0. The API key is read from the environment variable ``api_key_env`` (none sent
+    when unset or ``api_key_env`` is None) and is never logged or put in an exception message.
+    HTTP 5xx/429, connection errors, timeouts and invalid JSON are retried up to ``retries`` times
+    with exponential backoff (``backoff * 2**(attempt-1)`` seconds); other HTTP errors and
+    exhausted retries raise ``RuntimeError``. ``max_workers`` > 1 sends requests concurrently.
     """
 
     def __init__(self, base_url: str, model: str, prompt_template: str = DEFAULT_TAG_PROMPT,
@@ -470,6 +423,35 @@ class OpenAITagger:
         else:
             answers = [self.complete(t) for t in texts]
         return [[(t, 1.0) for t in parse_tags(a, self.max_tags)] for a in answers]
+
+
+def tagger_from_config(cfg: dict[str, Any]) -> Tagger:
+    """The tagger the ``tag`` config section asks for (``backend``: embedding, llm or openai).
+
+    Raises ``ValueError`` when a setting the backend needs is missing. The openai backend warns
+    (without failing) when the key's environment variable is unset: then no key is sent."""
+    prompt = cfg.get("prompt") or DEFAULT_TAG_PROMPT
+    if cfg["backend"] == "embedding":
+        from .embedding import load_embedding_model
+
+        if not cfg["vocabulary"]:
+            raise ValueError("tag.vocabulary: the embedding backend needs a tag vocabulary")
+        model = load_embedding_model(cfg["embedding_model"], device=cfg["device"])
+        return EmbeddingTagger(model, cfg["vocabulary"], top_k=cfg["top_k"],
+                               min_similarity=cfg["min_similarity"], batch_size=cfg["batch_size"])
+    if cfg["backend"] == "llm":
+        if not cfg.get("llm_model"):
+            raise ValueError("tag.llm_model: the llm backend needs a model (local dir or hub id)")
+        return LLMTagger(cfg["llm_model"], prompt, max_new_tokens=cfg["max_new_tokens"],
+                         batch_size=cfg["batch_size"], device=cfg["device"],
+                         trust_remote_code=cfg["trust_remote_code"])
+    for key in ("openai_base_url", "openai_model"):
+        if not cfg.get(key):
+            raise ValueError(f"tag.{key}: required by the openai backend")
+    if not os.environ.get(cfg["openai_api_key_env"]):
+        log.warning("tag: environment variable %s is not set; sending no API key", cfg["openai_api_key_env"])
+    return OpenAITagger(cfg["openai_base_url"], cfg["openai_model"], prompt,
+                        api_key_env=cfg["openai_api_key_env"], max_tokens=cfg["max_new_tokens"])
 
 
 # --------------------------------------------------------------------------------------------
