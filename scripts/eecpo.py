@@ -1,14 +1,15 @@
 """Rule eecpo: alpha from the quality selection and EE-CPO weights (Beyond IID Eq. 5) per size."""
 
+from sftmix.interaction import read_gamma_tsv
 from sftmix.logutil import setup_logging
-from sftmix.optimize import eecpo_plan, plot_weights, read_gamma
+from sftmix.optimize import eecpo_gamma, eecpo_plan, plot_weights
 from sftmix.quality import quality_map, read_quality
 from sftmix.records import read_jsonl, write_json
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 cfg = snakemake.params.optimize  # noqa: F821
 cats = list(snakemake.params.categories)  # noqa: F821
-gamma = read_gamma(snakemake.input.gamma, cats)  # noqa: F821
+gamma = eecpo_gamma(read_gamma_tsv(snakemake.input.gamma), cats)  # noqa: F821
 quality = quality_map(read_quality(snakemake.input.quality), cfg["quality"])  # noqa: F821
 pool = list(read_jsonl(snakemake.input.pool))  # noqa: F821
 plan = eecpo_plan(gamma, cats, pool, quality, cfg["sizes"], lower=cfg["lower"], upper=cfg["upper"],

@@ -1,11 +1,9 @@
 """Rule mixture: one equal-size training set per method (EE-CPO and its baselines)."""
 
-import json
-
 from sftmix.logutil import setup_logging
 from sftmix.optimize import QUALITY_METHODS, build_mixture, mixture_composition
 from sftmix.quality import quality_map, read_quality
-from sftmix.records import read_jsonl, write_json, write_jsonl
+from sftmix.records import read_json, read_jsonl, write_json, write_jsonl
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 rank_by = snakemake.params.rank_by  # noqa: F821
@@ -13,10 +11,7 @@ cats = list(snakemake.params.categories)  # noqa: F821
 method, size = snakemake.wildcards.method, int(snakemake.wildcards.size)  # noqa: F821
 rows = read_quality(snakemake.input.quality)  # noqa: F821
 quality = {m: quality_map(rows, m) for m in QUALITY_METHODS if m in (method, rank_by)}
-plan = None
-if snakemake.input.get("plan"):  # noqa: F821
-    with open(snakemake.input.plan, encoding="utf-8") as fh:  # noqa: F821
-        plan = json.load(fh)
+plan = read_json(snakemake.input.plan) if snakemake.input.get("plan") else None  # noqa: F821
 pool = list(read_jsonl(snakemake.input.pool))  # noqa: F821
 for name, q in quality.items():
     n_unranked = sum(1 for r in pool if r["id"] not in q)

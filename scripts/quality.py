@@ -15,6 +15,7 @@ scorer_path = str(scorer_path) if scorer_path else None
 if all(os.path.isdir(p) for p in (model_path, scorer_path) if p is not None):
     offline_env()
 limit_threads(snakemake.threads)  # noqa: F821
+from sftmix.normalize import mapping_from_rows, read_tag_map  # noqa: E402
 from sftmix.quality import (  # noqa: E402
     DEFAULT_DEITA_TEMPLATE,
     deita_scores,
@@ -22,13 +23,12 @@ from sftmix.quality import (  # noqa: E402
     instag_scores,
     length_scores,
     quality_table,
-    read_tag_map,
     write_quality,
 )
 from sftmix.scoring import load_causal_lm  # noqa: E402
 
 records = list(read_jsonl(snakemake.input.pool))  # noqa: F821
-tag_map = read_tag_map(snakemake.input.tag_map)  # noqa: F821
+tag_map = mapping_from_rows(read_tag_map(snakemake.input.tag_map))  # noqa: F821
 log.info("quality: %d records in, %d tags in the tag map", len(records), len(tag_map))
 dtype = cfg.get("dtype", "float32")
 common = {"batch_size": int(cfg["batch_size"]), "max_length": int(cfg["max_length"]), "device": cfg["device"]}

@@ -1,8 +1,7 @@
 """Rule schedule: DT-CSFT / Mix+ / baseline training sequence over D (staged records)."""
 
-import csv
-
 from sftmix.curriculum import schedule_summary
+from sftmix.dependency import read_taxonomy
 from sftmix.logutil import setup_logging
 from sftmix.optimize import build_schedule
 from sftmix.records import read_jsonl, write_json, write_jsonl
@@ -11,8 +10,7 @@ log = setup_logging(snakemake.log[0])  # noqa: F821
 cfg = snakemake.params.curriculum  # noqa: F821
 name = snakemake.wildcards.name  # noqa: F821
 d = sorted((r for p in snakemake.input.base for r in read_jsonl(p)), key=lambda r: r["id"])  # noqa: F821
-with open(snakemake.input.layers, encoding="utf-8") as fh:  # noqa: F821
-    layers = {row["category"]: row["layer"] for row in csv.DictReader(fh, delimiter="\t")}
+layers = read_taxonomy(snakemake.input.layers)  # noqa: F821
 pool = list(read_jsonl(snakemake.input.pool))  # noqa: F821
 schedule = build_schedule(name, d, layers, pool, seed=snakemake.params.seed, epochs=cfg["epochs"],  # noqa: F821
                           k=cfg["k"])

@@ -1,20 +1,9 @@
 """Rule score_summary: per (experiment, seed, category) mean response NLL, one table per model."""
 
-from pathlib import Path
-
 from sftmix.logutil import setup_logging
-from sftmix.scoring import read_scores
-from sftmix.summary import summarize_scores
+from sftmix.summary import summarize_scores, summary_tables, write_summary
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
-tables = {("pretrained", "-"): read_scores(snakemake.input.pretrained)}  # noqa: F821
-for path in snakemake.input.scores:  # noqa: F821
-    p = Path(path)
-    tables[(p.parent.name, p.stem.removeprefix("seed_"))] = read_scores(path)
-rows = summarize_scores(tables)
-with open(snakemake.output[0], "w", encoding="utf-8") as fh:  # noqa: F821
-    cols = ["experiment", "seed", "category", "n_items", "mean_nll", "sd_nll", "mean_ppl"]
-    fh.write("\t".join(cols) + "\n")
-    for r in rows:
-        fh.write("\t".join(f"{r[c]:.6f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + "\n")
-log.info("score summary: %d rows from %d score tables", len(rows), len(tables))
+tables = summary_tables(snakemake.input.pretrained, snakemake.input.scores)  # noqa: F821
+n = write_summary(snakemake.output[0], summarize_scores(tables))  # noqa: F821
+log.info("score summary: %d rows from %d score tables", n, len(tables))

@@ -23,16 +23,26 @@ Two steps:
    * otherwise the tag is **unmapped**.
 
 2. :func:`assign_category` votes per record (see its docstring for the tie rule).
+
+:func:`categorize_stage` runs both steps over the deduplicated corpus (the ``categorize`` rule) and
+:func:`write_categorize_outputs` writes its files.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .normalize import apply_normalization_scored
+from .records import Record, StageCounts, quarantine_row, write_json, write_jsonl, write_typed_tsv
+
+log = logging.getLogger(__name__)
 
 _WS_RE = re.compile(r"\s+")
 _TIE_TOL = 1e-9
@@ -212,3 +222,67 @@ def categorize_records(tag_rows: Iterable[Mapping[str, Any]], tag_map: Mapping[s
         rows.append({"id": row["id"], "category": cat,
                      "tags": [[t, s] for t, s in _as_pairs(tags)], "rule": rule})
     return rows, reasons
+
+
+def categorize_stage(records: Iterable[Record], tag_rows: Iterable[Mapping[str, Any]],
+                     mapping: Mapping[str, str], categories: Mapping[str, Mapping[str, Any]], *,
+                     embed_fn: Callable[[list[str]], np.ndarray] | None = None,
+                     min_similarity: float = 0.5) -> dict[str, Any]:
+    """The categorize stage: one configured category per record from its normalized tags.
+
+    ``tag_rows``: ``{"id", "tags": [[tag, score], ...]}`` (raw tags, as the tagger wrote them);
+    ``mapping``: raw tag -> normalized tag (``tag_map.tsv``; raw tags not in it, i.e. dropped by
+    normalization, do not vote). The normalized tags are mapped to categories with
+    :func:`build_tag_category_map`; a record's normalized tags (highest score per normalized tag,
+    sorted by score) vote with :func:`assign_category`. Categorized records get
+    ``meta.category`` and ``meta.tags`` (``[tag, score rounded to 4 places]``) and keep their
+    order; the others are quarantined as ``untagged`` (no kept tag) or ``uncategorized``.
+
+    Returns ``{"records", "quarantine", "stage": StageCounts, "per_category": Counter, "rules":
+    Counter (deciding rule per categorized record), "tag_map": {normalized tag: category},
+    "counts": the JSON-ready counts (StageCounts + per_category + rules)}``.
+    """
+    order = list(categories)
+    tag_map = build_tag_category_map(sorted(set(mapping.values())), categories, embed_fn=embed_fn,
+                                     min_similarity=min_similarity)
+    for tag, cat in sorted(tag_map.items()):
+        log.info("  tag %r -> %s", tag, cat)
+    tags_by_id = {r["id"]: r["tags"] for r in tag_rows}
+    stage = StageCounts(stage="categorize")
+    out, quarantine, per_cat, rules = [], [], Counter(), Counter()
+    for rec in records:
+        stage.n_in += 1
+        kept = [t for t in tags_by_id.get(rec["id"], []) if t[0] in mapping]
+        ranked = sorted(((t, sc) for t, sc in apply_normalization_scored(kept, mapping)), key=lambda kv: -kv[1])
+        cat, rule = assign_category(ranked, tag_map, order)
+        if cat is None:
+            reason = "untagged" if not ranked else "uncategorized"
+            stage.quarantine(reason)
+            quarantine.append(quarantine_row("categorize", reason, rec, source=rec["source"],
+                                             record_id=rec["id"], detail=f"tags={ranked}"))
+            continue
+        rec["meta"]["category"] = cat
+        rec["meta"]["tags"] = [[t, round(float(sc), 4)] for t, sc in ranked]
+        out.append(rec)
+        stage.kept += 1
+        per_cat[cat] += 1
+        rules[rule] += 1
+    counts = {**stage.to_dict(), "per_category": dict(per_cat), "rules": dict(rules)}
+    return {"records": out, "quarantine": quarantine, "stage": stage, "per_category": per_cat,
+            "rules": rules, "tag_map": tag_map, "counts": counts}
+
+
+CATEGORY_TABLE_COLUMNS = ("category", "n_records")
+
+
+def write_categorize_outputs(result: Mapping[str, Any], categories: Sequence[str],
+                             outputs: Mapping[str, str | Path]) -> None:
+    """Write a :func:`categorize_stage` result: ``outputs["records"]`` and
+    ``outputs["quarantine"]`` (JSONL), ``outputs["counts"]`` (JSON) and ``outputs["table"]``
+    (TSV ``category n_records``, one row per category in ``categories`` order)."""
+    write_jsonl(outputs["records"], result["records"])
+    write_jsonl(outputs["quarantine"], result["quarantine"])
+    write_json(outputs["counts"], result["counts"])
+    per_cat = result["per_category"]
+    write_typed_tsv(outputs["table"], ({"category": c, "n_records": per_cat.get(c, 0)} for c in categories),
+                    CATEGORY_TABLE_COLUMNS, ints=frozenset({"n_records"}), what="category table")

@@ -32,12 +32,13 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from .experiments import slugify
-from .interaction import (
+from .records import read_typed_tsv, write_typed_tsv
+from .scores import (
     Scores,
-    TableIndex,
     category_items,
+    column_by_id,
     run_noise_sd,
-    seed_matrix,
+    seed_category_means,
     seeds_of,
     table_index,
 )
@@ -50,10 +51,6 @@ def _bh(pvalues: Sequence[float]) -> list[float]:
     if not pvalues:
         return []
     return [float(x) for x in multipletests(list(pvalues), method="fdr_bh")[1]]
-
-
-def _table(rows: Sequence[Mapping[str, Any]], column: str) -> dict[str, float]:
-    return {str(r["id"]): float(r[column]) for r in rows}
 
 
 def _wilcoxon_greater(diff: np.ndarray) -> tuple[float, float]:
@@ -130,7 +127,7 @@ def published_dependency(scores: Scores, categories: Sequence[str], *, seed: str
     if seed not in (scores.get("base") or {}):
         raise ValueError(f"published_dependency: no base table for seed {seed!r}")
     items = category_items(scores, cats)
-    base = _table(scores["base"][seed], "ppl")
+    base = column_by_id(scores["base"][seed], "ppl")
     tests: list[dict[str, Any]] = []
     not_tested = []
     for i in cats:
@@ -138,7 +135,7 @@ def published_dependency(scores: Scores, categories: Sequence[str], *, seed: str
         if not drop:
             not_tested.append(i)
             continue
-        dt = _table(drop, "ppl")
+        dt = column_by_id(drop, "ppl")
         for j in cats:
             if j == i or not items[j]:
                 continue
@@ -149,12 +146,6 @@ def published_dependency(scores: Scores, categories: Sequence[str], *, seed: str
                           "median_diff": float(np.median(fin)) if fin.size else float("nan")})
     out = _adjust_and_orient(tests, cats, alpha)
     return {**out, "not_tested": not_tested, "method": "published", "seed": seed, "alpha": alpha}
-
-
-def _category_means(scores: Scores, experiment: str, ids: Sequence[str], column: str,
-                    index: TableIndex) -> np.ndarray:
-    """Per-seed category means of ``column`` for ``experiment`` over ``ids``."""
-    return seed_matrix(scores, experiment, ids, column, index).mean(axis=1)
 
 
 def calibrated_dependency(scores: Scores, categories: Sequence[str], *, alpha: float = 0.05,
@@ -173,7 +164,7 @@ def calibrated_dependency(scores: Scores, categories: Sequence[str], *, alpha: f
       the mean over category j's eval items of run (e, s); positive = removing i hurts j;
     * noise: every experiment with >= 2 seeds gives pure-noise replicates of its category means;
       their pooled within-experiment variance estimates ``sigma_j^2``, the run-to-run variance of
-      one category mean (:func:`sftmix.interaction.run_noise_sd`; ``pool="all"`` pools over
+      one category mean (:func:`sftmix.scores.run_noise_sd`; ``pool="all"`` pools over
       categories when few experiments are replicated), with ``df_j`` degrees of freedom;
     * test: ``t = (delta_ij - min_effect) / (sigma_j * sqrt(1/S_drop_i + 1/S_base))``, one-sided
       p from Student's t with ``df_j``; BH (``fdr_bh``) over all pairs; hurts = p_adj < alpha;
@@ -205,7 +196,7 @@ def calibrated_dependency(scores: Scores, categories: Sequence[str], *, alpha: f
     else:
         sigma, dfs = dict(noise["sigma"]), dict(noise["df"])
     s_base = len(seeds_of(scores, "base"))
-    base_mean = {j: float(_category_means(scores, "base", items[j], "nll_mean", index).mean())
+    base_mean = {j: float(seed_category_means(scores, "base", items[j], "nll_mean", index).mean())
                  for j in cats if items[j]}
     tests: list[dict[str, Any]] = []
     not_tested = []
@@ -218,7 +209,7 @@ def calibrated_dependency(scores: Scores, categories: Sequence[str], *, alpha: f
         for j in cats:
             if j == i or not items[j]:
                 continue
-            delta = float(_category_means(scores, exp, items[j], "nll_mean", index).mean()) - base_mean[j]
+            delta = float(seed_category_means(scores, exp, items[j], "nll_mean", index).mean()) - base_mean[j]
             se = sigma[j] * math.sqrt(1.0 / s_drop + 1.0 / s_base)
             if dfs[j] <= 0 or not math.isfinite(se):  # no noise estimate: not testable
                 t, p = float("nan"), 1.0
@@ -290,7 +281,7 @@ def seed_false_positive_rate(scores: Scores, categories: Sequence[str], *,
         tables = scores[e]
         if not tables.get(s1) or not tables.get(s2):
             continue
-        a, b = _table(tables[s1], "ppl"), _table(tables[s2], "ppl")
+        a, b = column_by_id(tables[s1], "ppl"), column_by_id(tables[s2], "ppl")
         for j in cats:
             if not items[j]:
                 continue
@@ -415,3 +406,86 @@ def plot_dependency_graph(edges: Iterable[tuple[str, str]], layers: Mapping[str,
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, format="png")
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The dependency stage: both variants, its JSON, the taxonomy TSV, validation against a truth
+# ---------------------------------------------------------------------------------------------
+
+def dependency_analysis(scores: Scores, categories: Sequence[str], *, alpha: float = 0.05,
+                        min_effect: float = 0.0, published_seed: str | int = "1") -> dict[str, Any]:
+    """The dependency stage on one model's score tables: the published test (at
+    ``published_seed``), and with seed replicates the calibrated test and the published test's
+    false-positive rate on the first two seeds.
+
+    Returns ``{"published", "calibrated" (None with one seed), "seed_false_positive_rate" (None
+    with one seed), "main": "calibrated" | "published" (the variant the taxonomy uses), "layers":
+    {category: layer} of the main variant's edges}``.
+    """
+    cats = list(categories)
+    pub = published_dependency(scores, cats, seed=str(published_seed), alpha=alpha)
+    seeds = sorted({s for e in scores.values() for s in e})
+    replicated = len(seeds) > 1
+    cal = calibrated_dependency(scores, cats, alpha=alpha, min_effect=min_effect) if replicated else None
+    fpr = seed_false_positive_rate(scores, cats, seeds=tuple(seeds[:2]), alpha=alpha) if replicated else None
+    main = "calibrated" if cal is not None else "published"
+    layers = taxonomy_layers((cal if cal is not None else pub)["edges"], cats)
+    return {"published": pub, "calibrated": cal, "seed_false_positive_rate": fpr, "main": main,
+            "layers": layers}
+
+
+DEPENDENCY_JSON_KEYS = ("edges", "tests", "mutual", "untested_reverse", "method", "seed", "alpha", "sigma",
+                        "min_effect", "rate", "n_tests", "n_false_positives", "oriented_mutual")
+"""The keys of each variant's result that go into ``dependency.json``."""
+
+
+def dependency_json(analysis: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON-ready ``dependency.json`` of a :func:`dependency_analysis` result: each variant
+    restricted to :data:`DEPENDENCY_JSON_KEYS` (None when not run), the layers and the main
+    variant's name."""
+    def plain(result: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        return None if result is None else {k: v for k, v in result.items() if k in DEPENDENCY_JSON_KEYS}
+
+    return {"published": plain(analysis["published"]), "calibrated": plain(analysis["calibrated"]),
+            "seed_false_positive_rate": plain(analysis["seed_false_positive_rate"]),
+            "layers": analysis["layers"], "main": analysis["main"]}
+
+
+TAXONOMY_COLUMNS = ("category", "layer")
+
+
+def write_taxonomy(path: str | Path, layers: Mapping[str, str], categories: Sequence[str]) -> int:
+    """Write ``taxonomy.tsv``: header ``category layer``, one row per category in ``categories``
+    order (its layer from :func:`taxonomy_layers`). Read it back with :func:`read_taxonomy`.
+    Returns the number of rows."""
+    return write_typed_tsv(path, ({"category": c, "layer": layers[c]} for c in categories),
+                           TAXONOMY_COLUMNS, what="taxonomy TSV")
+
+
+def read_taxonomy(path: str | Path) -> dict[str, str]:
+    """``{category: layer}`` (file order) from a ``taxonomy.tsv`` written by :func:`write_taxonomy`."""
+    return {r["category"]: r["layer"] for r in read_typed_tsv(path, TAXONOMY_COLUMNS, what="taxonomy TSV")}
+
+
+def validate_dependency(dependency: Mapping[str, Any], truth: Mapping[str, Any],
+                        tested: Iterable[str]) -> dict[str, Any]:
+    """Recovered edges of both variants against a planted truth.
+
+    ``dependency``: a :func:`dependency_json` result; ``truth``: ``{"edges": [{"prerequisite",
+    "dependent"}, ...]}`` (the world's ground truth); ``tested``: the categories that have a
+    ``drop_`` experiment (a planted edge counts only when its prerequisite was tested). Returns
+    ``{"true_edges", "tested_prerequisites", "<variant>": edge_scores(...) + {"edges"} for each
+    variant present, "seed_false_positive_rate": rate (when measured)}``.
+    """
+    prerequisites = set(tested)
+    true_edges = [(e["prerequisite"], e["dependent"]) for e in truth["edges"] if e["prerequisite"] in prerequisites]
+    out: dict[str, Any] = {"true_edges": true_edges, "tested_prerequisites": sorted(prerequisites)}
+    for variant in ("published", "calibrated"):
+        if dependency.get(variant) is None:
+            continue
+        pred = [tuple(e) for e in dependency[variant]["edges"]]
+        out[variant] = edge_scores(pred, true_edges)
+        out[variant]["edges"] = pred
+    if dependency.get("seed_false_positive_rate"):
+        out["seed_false_positive_rate"] = dependency["seed_false_positive_rate"]["rate"]
+    return out

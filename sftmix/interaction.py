@@ -32,8 +32,9 @@ Design decisions (all reported in :func:`gamma_matrix`'s result):
   ``unstable`` when the item-bootstrap CI of that mean contains 0 **or** its absolute value is
   below ``min_denominator``. The default ``min_denominator`` is two run-to-run standard errors of
   the denominator: ``2 * sigma_j * sqrt(1/S_add_j + 1/S_base)``, where ``sigma_j`` is the
-  seed-to-seed sd of a category-j mean rho of identical experiments (:func:`run_noise_sd`); with
-  no replicated experiment only the bootstrap criterion applies. Unstable cells keep their value
+  seed-to-seed sd of a category-j mean rho of identical experiments
+  (:func:`sftmix.scores.run_noise_sd`); with no replicated experiment only the bootstrap
+  criterion applies. Unstable cells keep their value
   in ``gamma_raw`` (and their CI) but are NaN in ``gamma``, so no downstream consumer (the EE-CPO
   LP) ever uses an exploding ratio. The diagonal is 1 by definition where stable.
 * **Uncertainty**: percentile bootstrap over category j's eval items (the same resample for
@@ -43,7 +44,6 @@ Design decisions (all reported in :func:`gamma_matrix`'s result):
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -52,8 +52,16 @@ from typing import Any
 import numpy as np
 
 from .experiments import slugify
-
-Scores = Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]]
+from .records import read_typed_tsv, write_typed_tsv
+from .scores import (
+    Scores,
+    category_items,
+    finite_row,
+    run_noise_sd,
+    seed_matrix,
+    seeds_of,
+    table_index,
+)
 
 RHO_COLUMNS = {"loglik_mean": "nll_mean", "loglik_sum": "nll_sum"}
 ESTIMATORS = ("ratio_of_means", "per_item")
@@ -65,114 +73,16 @@ def _rho_column(rho: str) -> str:
     return RHO_COLUMNS[rho]
 
 
-def _finite_row(row: Mapping[str, Any], column: str) -> bool:
-    return int(row["n_tokens"]) > 0 and math.isfinite(float(row[column]))
-
-
 def item_rho(rows: Sequence[Mapping[str, Any]], rho: str = "loglik_mean") -> dict[str, float]:
     """Per-item rho of one score table (Eq. 1's performance function).
 
     ``"loglik_sum"`` = ``-nll_sum`` (the paper's "log-likelihood of the response"),
     ``"loglik_mean"`` = ``-nll_mean`` (per token, less driven by response length). Items without
-    a response token or with a non-finite score are left out. Returns ``{id: rho}``.
+    a response token or with a non-finite score are left out (:func:`sftmix.scores.finite_row`).
+    Returns ``{id: rho}``.
     """
     column = _rho_column(rho)
-    return {str(r["id"]): -float(r[column]) for r in rows if _finite_row(r, column)}
-
-
-def seeds_of(scores: Scores, experiment: str) -> list[str]:
-    """The seeds of ``experiment`` that have a table, in a stable order (numeric when possible)."""
-    tables = scores.get(experiment) or {}
-    return sorted((s for s, rows in tables.items() if rows),
-                  key=lambda s: (0, int(s), s) if str(s).isdigit() else (1, 0, str(s)))
-
-
-def category_items(scores: Scores, categories: Sequence[str]) -> dict[str, list[str]]:
-    """Per category, the sorted ids of the eval items scored in every table of ``scores``.
-
-    An item counts when its row has ``n_tokens > 0`` and a finite ``nll_mean`` in every
-    (experiment, seed) table, so all comparisons use the same items. Rows of categories not in
-    ``categories`` are ignored.
-    """
-    wanted = set(categories)
-    cat_of: dict[str, str] = {}
-    good: set[str] | None = None
-    for experiment in sorted(scores):
-        for seed in seeds_of(scores, experiment):
-            ok = set()
-            for r in scores[experiment][seed]:
-                if r["category"] in wanted and _finite_row(r, "nll_mean"):
-                    rid = str(r["id"])
-                    cat_of.setdefault(rid, r["category"])
-                    ok.add(rid)
-            good = ok if good is None else good & ok
-    out: dict[str, list[str]] = {c: [] for c in categories}
-    for rid in sorted(good or ()):
-        out[cat_of[rid]].append(rid)
-    return out
-
-
-TableIndex = dict[tuple[str, str], dict[str, float]]
-
-
-def table_index(scores: Scores, column: str) -> TableIndex:
-    """``{(experiment, seed): {id: float(row[column])}}`` for every table, built once so that
-    repeated :func:`seed_matrix` calls do not re-scan the rows."""
-    return {(e, s): {str(r["id"]): float(r[column]) for r in scores[e][s]}
-            for e in scores for s in seeds_of(scores, e)}
-
-
-def seed_matrix(scores: Scores, experiment: str, ids: Sequence[str], column: str,
-                index: TableIndex | None = None) -> np.ndarray:
-    """``(n_seeds, len(ids))`` array of ``column`` for ``ids`` in each seed table of ``experiment``
-    (seeds in :func:`seeds_of` order). Every id must be present (see :func:`category_items`).
-    ``index``: a :func:`table_index` of the same ``column`` to reuse."""
-    seeds = seeds_of(scores, experiment)
-    out = np.empty((len(seeds), len(ids)), dtype=float)
-    for a, seed in enumerate(seeds):
-        if index is not None:
-            table = index[(experiment, seed)]
-        else:
-            table = {str(r["id"]): float(r[column]) for r in scores[experiment][seed]}
-        out[a] = [table[i] for i in ids]
-    return out
-
-
-def run_noise_sd(scores: Scores, categories: Sequence[str], *, column: str = "nll_mean",
-                 items: Mapping[str, Sequence[str]] | None = None,
-                 index: TableIndex | None = None) -> dict[str, Any]:
-    """Run-to-run (seed) sd of a category mean, from replicates of identical experiments.
-
-    For every experiment with ``S_e >= 2`` seed tables and every category j, the category means
-    ``m_es = mean_k column(e, s, jk)`` differ only by training randomness. The pooled within-
-    experiment variance ``sigma_j^2 = sum_e sum_s (m_es - mean_s m_es)^2 / sum_e (S_e - 1)`` is
-    the variance of one run's category mean around its expectation (for two seeds it is
-    ``d^2 / 2`` with ``d`` the seed-2 minus seed-1 difference). Returns ``{"sigma": {cat: sd or
-    NaN}, "df": {cat: int}, "sigma_pooled": sd over all categories (NaN without replicates),
-    "df_pooled": int, "replicated": [experiments with >= 2 seeds]}``. The sd is the same for
-    rho = -column (a sign flip).
-    """
-    items = category_items(scores, categories) if items is None else items
-    index = table_index(scores, column) if index is None else index
-    replicated = [e for e in sorted(scores) if len(seeds_of(scores, e)) >= 2]
-    sigma: dict[str, float] = {}
-    dfs: dict[str, int] = {}
-    ss_all, df_all = 0.0, 0
-    for c in categories:
-        ids = list(items.get(c, []))
-        ss, df = 0.0, 0
-        if ids:
-            for e in replicated:
-                means = seed_matrix(scores, e, ids, column, index).mean(axis=1)
-                ss += float(((means - means.mean()) ** 2).sum())
-                df += len(means) - 1
-        sigma[c] = math.sqrt(ss / df) if df > 0 else float("nan")
-        dfs[c] = df
-        ss_all += ss
-        df_all += df
-    return {"sigma": sigma, "df": dfs,
-            "sigma_pooled": math.sqrt(ss_all / df_all) if df_all > 0 else float("nan"),
-            "df_pooled": df_all, "replicated": replicated}
+    return {str(r["id"]): -float(r[column]) for r in rows if finite_row(r, column)}
 
 
 def _percentile_ci(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -407,6 +317,10 @@ def plot_gamma_heatmap(result: Mapping[str, Any], path: str | Path, *, vmax: flo
 
 TSV_COLUMNS = ("i", "j", "gamma", "ci_low", "ci_high", "denominator", "unstable", "estimator",
                "gamma_raw", "numerator_effect")
+_TSV_FLOATS = frozenset({"gamma", "ci_low", "ci_high", "denominator", "gamma_raw", "numerator_effect"})
+# TSV column -> key of the gamma_matrix result it holds (the rest are named alike)
+_TSV_MATRIX = {"gamma": "gamma", "ci_low": "ci_low", "ci_high": "ci_high", "denominator": "denominator",
+               "gamma_raw": "gamma_raw", "numerator_effect": "numerator_effects"}
 
 
 def write_gamma_tsv(result: Mapping[str, Any], path: str | Path) -> int:
@@ -414,22 +328,35 @@ def write_gamma_tsv(result: Mapping[str, Any], path: str | Path) -> int:
 
     Columns: ``i j gamma ci_low ci_high denominator unstable estimator gamma_raw
     numerator_effect`` (i = added category, j = evaluated category; floats as ``repr``, NaN as
-    ``nan``; unstable as ``true``/``false``). Returns the number of rows.
+    ``nan``; unstable as ``true``/``false``; csv quoting for category names). Read it back with
+    :func:`read_gamma_tsv`. Returns the number of rows.
     """
     cats = list(result["categories"])
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n_rows = 0
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        w.writerow(TSV_COLUMNS)
-        for a, ci in enumerate(cats):
-            for b, cj in enumerate(cats):
-                w.writerow([ci, cj, repr(float(result["gamma"][a, b])),
-                            repr(float(result["ci_low"][a, b])), repr(float(result["ci_high"][a, b])),
-                            repr(float(result["denominator"][a, b])),
-                            "true" if bool(result["unstable"][a, b]) else "false",
-                            result["estimator"], repr(float(result["gamma_raw"][a, b])),
-                            repr(float(result["numerator_effects"][a, b]))])
-                n_rows += 1
-    return n_rows
+    rows = ({"i": ci, "j": cj, "unstable": "true" if bool(result["unstable"][a, b]) else "false",
+             "estimator": result["estimator"],
+             **{col: result[key][a, b] for col, key in _TSV_MATRIX.items()}}
+            for a, ci in enumerate(cats) for b, cj in enumerate(cats))
+    return write_typed_tsv(path, rows, TSV_COLUMNS, floats=_TSV_FLOATS, quoted=True, what="gamma TSV")
+
+
+def read_gamma_tsv(path: str | Path) -> dict[str, Any]:
+    """Read a gamma TSV written by :func:`write_gamma_tsv` back into matrix form.
+
+    Returns ``{"categories": [...] (order of first appearance), "estimator": str (None without
+    rows), "gamma", "ci_low", "ci_high", "denominator", "gamma_raw", "numerator_effects": N x N
+    float arrays (NaN for pairs without a row), "unstable": N x N bool}``, the keys of a
+    :func:`gamma_matrix` result that the file holds.
+    """
+    rows = read_typed_tsv(path, TSV_COLUMNS, floats=_TSV_FLOATS, quoted=True, what="gamma TSV")
+    cats = list(dict.fromkeys(c for r in rows for c in (r["i"], r["j"])))
+    idx = {c: k for k, c in enumerate(cats)}
+    n = len(cats)
+    out: dict[str, Any] = {"categories": cats, "estimator": rows[0]["estimator"] if rows else None,
+                           **{key: np.full((n, n), np.nan) for key in _TSV_MATRIX.values()},
+                           "unstable": np.zeros((n, n), dtype=bool)}
+    for r in rows:
+        a, b = idx[r["i"]], idx[r["j"]]
+        out["unstable"][a, b] = r["unstable"].lower() == "true"
+        for col, key in _TSV_MATRIX.items():
+            out[key][a, b] = r[col]
+    return out

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .records import read_typed_tsv, write_typed_tsv
 
 WORKING_MEMORY_MB = 256
 """Size of the distance-matrix row chunks DBSCAN computes at a time (scikit-learn working_memory)."""
@@ -92,6 +95,24 @@ def normalize_tag_counts(tag_counts: Mapping[str, int], embed_fn: Callable[[list
     if not tags:
         return []
     return normalize_tags(tag_counts, np.asarray(embed_fn(tags)), threshold)
+
+
+TAG_MAP_COLUMNS = ("tag", "normalized", "count", "group_count", "group_size")
+"""Columns of ``tag_map.tsv``: the rows of :func:`normalize_tags`."""
+_TAG_MAP_INTS = frozenset({"count", "group_count", "group_size"})
+
+
+def write_tag_map(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Write ``tag_map.tsv``: the rows of :func:`normalize_tags` under the header
+    :data:`TAG_MAP_COLUMNS` (counts as ints; tags are free text, so csv quoting). Read it back with
+    :func:`read_tag_map`. Returns the number of rows."""
+    return write_typed_tsv(path, rows, TAG_MAP_COLUMNS, ints=_TAG_MAP_INTS, quoted=True, what="tag map TSV")
+
+
+def read_tag_map(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a ``tag_map.tsv`` written by :func:`write_tag_map` (file order; counts as ints).
+    ``mapping_from_rows(read_tag_map(path))`` is the ``{tag: normalized}`` mapping."""
+    return read_typed_tsv(path, TAG_MAP_COLUMNS, ints=_TAG_MAP_INTS, quoted=True, what="tag map TSV")
 
 
 def mapping_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, str]:

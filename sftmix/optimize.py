@@ -3,9 +3,9 @@
 This module turns the analyses into training sets; the math lives in :mod:`sftmix.mixture`
 (Eq. 5's LP and the selection rules) and :mod:`sftmix.curriculum` (DT-CSFT, Mix+, baseline).
 
-* **Candidate pool**: every categorized record of the analysed categories that is not an eval
-  item. Mixtures of every method draw from the same pool, so equal-size sets differ only in *which*
-  records they hold.
+* **Candidate pool** (:func:`candidate_pool`): every categorized record of the analysed
+  categories that is not an eval item. Mixtures of every method draw from the same pool, so
+  equal-size sets differ only in *which* records they hold.
 * **alpha** (Eq. 5): category shares of the quality-score selection D_qs = the top-``size``
   candidates by the configured quality score (``optimize.quality``).
 * **EE-CPO** (Eq. 5): ``w*`` from the LP with per-category bounds and availability (a category
@@ -18,10 +18,10 @@ This module turns the analyses into training sets; the math lives in :mod:`sftmi
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,21 +45,47 @@ log = logging.getLogger(__name__)
 QUALITY_METHODS = ("deita", "instag", "ifd", "length")
 
 
-def read_gamma(path: str | Path, categories: Sequence[str]) -> np.ndarray:
-    """The gamma matrix (rows = added category i, columns = measured j) from a gamma TSV written by
-    :func:`sftmix.interaction.write_gamma_tsv`; cells flagged ``unstable`` become NaN (EE-CPO
-    counts them as 0, see :func:`sftmix.mixture.eecpo_objective_coefficients`)."""
-    idx = {c: k for k, c in enumerate(categories)}
+def eecpo_gamma(gamma: Mapping[str, Any], categories: Sequence[str]) -> np.ndarray:
+    """The gamma matrix EE-CPO uses, for ``categories`` (rows = added category i, columns =
+    measured j), from a :func:`sftmix.interaction.read_gamma_tsv` result (or any
+    :func:`sftmix.interaction.gamma_matrix` result): cells flagged ``unstable`` or absent become NaN
+    (EE-CPO counts them as 0, see :func:`sftmix.mixture.eecpo_objective_coefficients`). A category
+    without its diagonal entry raises ValueError."""
+    src = {c: k for k, c in enumerate(gamma["categories"])}
+    values = np.where(np.asarray(gamma["unstable"], dtype=bool), np.nan, np.asarray(gamma["gamma"], dtype=float))
     g = np.full((len(categories), len(categories)), np.nan)
-    with open(path, encoding="utf-8") as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            if row["i"] in idx and row["j"] in idx:
-                unstable = row.get("unstable", "false").lower() == "true"
-                g[idx[row["i"]], idx[row["j"]]] = math.nan if unstable else float(row["gamma"])
+    for a, ci in enumerate(categories):
+        for b, cj in enumerate(categories):
+            if ci in src and cj in src:
+                g[a, b] = values[src[ci], src[cj]]
     missing = [(categories[i], categories[j]) for i, j in zip(*np.where(np.isnan(g)), strict=True) if i == j]
     if missing:
-        raise ValueError(f"{path}: gamma has no diagonal entry for {[m[0] for m in missing]}")
+        raise ValueError(f"gamma has no diagonal entry for {[m[0] for m in missing]}")
     return g
+
+
+def candidate_pool(records: Iterable[Record], eval_ids: Iterable[str], categories: Iterable[str]
+                   ) -> tuple[list[Record], dict[str, Any]]:
+    """The candidate pool of the optimization experiments: the categorized ``records`` of
+    ``categories`` that are not eval items (``eval_ids``), sorted by id.
+
+    Returns ``(pool, counts)`` with ``counts = {"in", "kept", "eval_items" (records that are eval
+    items), "other_or_no_category", "per_category": {category: n} (sorted)}``.
+    """
+    cats, evals = set(categories), set(eval_ids)
+    n_in = n_eval = n_other = 0
+    kept = []
+    for r in records:
+        n_in += 1
+        if r["id"] in evals:
+            n_eval += 1
+        elif r.get("meta", {}).get("category") not in cats:
+            n_other += 1
+        else:
+            kept.append(r)
+    per_cat = dict(sorted(Counter(r["meta"]["category"] for r in kept).items()))
+    return sorted(kept, key=lambda r: r["id"]), {"in": n_in, "kept": len(kept), "eval_items": n_eval,
+                                                  "other_or_no_category": n_other, "per_category": per_cat}
 
 
 def pool_by_category(pool: Sequence[Record], categories: Sequence[str]) -> dict[str, list[Record]]:

@@ -13,10 +13,11 @@ writes bad rows to a quarantine JSONL with a machine-readable reason.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,56 +116,103 @@ def write_json(path: str | Path, obj: Any) -> None:
     tmp.replace(path)
 
 
+def write_tsv(path: str | Path, rows: Iterable[Sequence[str]], columns: Sequence[str], *,
+              quoted: bool = False, what: str = "TSV") -> int:
+    """Write rows of text fields as UTF-8 TSV with header ``columns`` (atomically: temp file, then
+    rename). The one TSV writer of the package; the typed layer (:func:`write_typed_tsv`) formats
+    values and calls it.
+
+    ``quoted=False``: fields are written as they are; a tab or newline in one raises (the format
+    has no escapes). ``quoted=True``: :mod:`csv` quoting (``csv.writer``, excel dialect with tab
+    delimiter and ``\\n`` line ends): a field holding a tab, a newline or ``"`` is quoted, so free
+    text round-trips (read it back with ``quoted=True``). Returns the number of rows.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+        if quoted:
+            w = csv.writer(fh, delimiter="\t", lineterminator="\n")
+            w.writerow(columns)
+            for fields in rows:
+                w.writerow(fields)
+                n += 1
+        else:
+            fh.write("\t".join(columns) + "\n")
+            for fields in rows:
+                for name, text in zip(columns, fields, strict=True):
+                    if any(ch in text for ch in "\t\n\r"):
+                        raise ValueError(f"{what}: {name} {text!r} contains a tab or newline")
+                fh.write("\t".join(fields) + "\n")
+                n += 1
+    tmp.replace(path)
+    return n
+
+
+def read_tsv(path: str | Path, columns: Sequence[str] | None = None, *, quoted: bool = False,
+             what: str = "TSV") -> list[dict[str, str]]:
+    """Read a TSV written by :func:`write_tsv` (same ``quoted``) as rows of text fields.
+
+    ``columns``: the header the file must have (ValueError otherwise); None takes the file's
+    header as it is. Blank lines are skipped; a row with another number of fields raises.
+    """
+    with open(path, encoding="utf-8", newline="") as fh:
+        if quoted:
+            lines = [row for row in csv.reader(fh, delimiter="\t") if row]
+        else:
+            lines = [line.split("\t") for line in fh.read().split("\n")]
+    header = tuple(lines[0]) if lines else ()
+    if columns is not None and header != tuple(columns):
+        raise ValueError(f"{path}: not a {what} (header must be {' '.join(columns)})")
+    if not header or header == ("",):
+        raise ValueError(f"{path}: not a {what} (no header)")
+    out: list[dict[str, str]] = []
+    for lineno, parts in enumerate(lines[1:], start=2):
+        if parts == [""]:
+            continue
+        if len(parts) != len(header):
+            raise ValueError(f"{path}:{lineno}: expected {len(header)} fields, got {len(parts)}")
+        out.append(dict(zip(header, parts, strict=True)))
+    return out
+
+
 def write_typed_tsv(path: str | Path, rows: Iterable[Any], columns: tuple[str, ...], *,
                     ints: frozenset[str] = frozenset(), floats: frozenset[str] = frozenset(),
-                    what: str = "TSV") -> int:
-    """Write rows as UTF-8 TSV with header ``columns`` (atomically: temp file, then rename).
+                    float_format: str | None = None, quoted: bool = False, what: str = "TSV") -> int:
+    """Write rows (mappings with at least ``columns``) as UTF-8 TSV with header ``columns``.
 
     Float columns are written with ``repr`` (shortest round-trip form; ``nan``/``inf`` as such;
-    None as ``nan``), int columns as ints, others as text (a tab or newline in one raises), so
+    None as ``nan``) or, with ``float_format``, as ``format(value, float_format)`` (e.g.
+    ``".6f"``: not exact on reading back); int columns as ints; others as text. Without
+    ``quoted`` a tab or newline in a text field raises; see :func:`write_tsv`. With ``repr``,
     :func:`read_typed_tsv` gives back the same values and the same rows give the same bytes.
     Returns the number of rows.
     """
     def field(name: str, value: Any) -> str:
         if name in floats:
-            return repr(float(value if value is not None else "nan"))
+            x = float(value if value is not None else "nan")
+            return repr(x) if float_format is None else format(x, float_format)
         if name in ints:
             return str(int(value))
-        text = str(value)
-        if any(ch in text for ch in "\t\n\r"):
-            raise ValueError(f"{what}: {name} {text!r} contains a tab or newline")
-        return text
+        return str(value)
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    n = 0
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write("\t".join(columns) + "\n")
-        for r in rows:
-            fh.write("\t".join(field(c, r[c]) for c in columns) + "\n")
-            n += 1
-    tmp.replace(path)
-    return n
+    return write_tsv(path, ([field(c, r[c]) for c in columns] for r in rows), columns,
+                     quoted=quoted, what=what)
 
 
 def read_typed_tsv(path: str | Path, columns: tuple[str, ...], *, ints: frozenset[str] = frozenset(),
-                   floats: frozenset[str] = frozenset(), what: str = "TSV") -> list[dict[str, Any]]:
-    """Read a TSV written by :func:`write_typed_tsv` with the same columns and types."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        lines = fh.read().split("\n")
-    if not lines or tuple(lines[0].split("\t")) != columns:
-        raise ValueError(f"{path}: not a {what} (header must be {' '.join(columns)})")
-    out: list[dict[str, Any]] = []
-    for lineno, line in enumerate(lines[1:], start=2):
-        if not line:
-            continue
-        parts = line.split("\t")
-        if len(parts) != len(columns):
-            raise ValueError(f"{path}:{lineno}: expected {len(columns)} fields, got {len(parts)}")
-        out.append({c: float(v) if c in floats else int(v) if c in ints else v
-                    for c, v in zip(columns, parts, strict=True)})
-    return out
+                   floats: frozenset[str] = frozenset(), quoted: bool = False,
+                   what: str = "TSV") -> list[dict[str, Any]]:
+    """Read a TSV written by :func:`write_typed_tsv` with the same columns, types and ``quoted``."""
+    return [{c: float(v) if c in floats else int(v) if c in ints else v for c, v in r.items()}
+            for r in read_tsv(path, columns, quoted=quoted, what=what)]
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file (as written by :func:`write_json`)."""
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
 
 
 def quarantine_row(stage: str, reason: str, raw: Any, *, source: str = "", row: int | None = None,

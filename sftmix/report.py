@@ -2,7 +2,9 @@
 
 Rows are experiments (a mixture method at a size, or a schedule); the columns follow the paper's
 tables (method x size x model, one column per benchmark) with the held-out response NLL of every
-seed, lm-eval metrics and, when configured, judge ratings.
+seed, lm-eval metrics and, when configured, judge ratings. :func:`compare_report` (with
+:func:`load_benchmarks` and :func:`write_compare_report`) is the ``compare`` stage of one model,
+:func:`paper_tables_markdown` the ``paper_tables`` stage over all models.
 
 Beyond the paper, every row is compared with a reference experiment (EE-CPO at the same size, or
 the 3-epoch baseline for schedules) so that a difference that noise could produce is not read as
@@ -22,27 +24,25 @@ a result:
 
 from __future__ import annotations
 
-import csv
+import logging
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .records import read_json, read_tsv, write_tsv
 from .rng import np_rng
+from .scores import Scores, finite_row, load_seed_tables
 
-Scores = Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]]  # experiment -> seed -> rows
+log = logging.getLogger(__name__)
 
 
 def _by_item(rows: Sequence[Mapping[str, Any]], column: str = "nll_mean") -> dict[str, tuple[str, float]]:
-    out = {}
-    for r in rows:
-        v = float(r[column])
-        if math.isfinite(v):
-            out[str(r["id"])] = (str(r["category"]), v)
-    return out
+    """``{id: (category, value)}`` of the rows that count (:func:`sftmix.scores.finite_row`)."""
+    return {str(r["id"]): (str(r["category"]), float(r[column])) for r in rows if finite_row(r, column)}
 
 
 def macro_nll(rows: Sequence[Mapping[str, Any]], categories: Sequence[str], column: str = "nll_mean") -> float:
@@ -140,11 +140,10 @@ def _fmt(v: Any) -> str:
 
 
 def write_table(path: str | Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        w.writerow(columns)
-        for r in rows:
-            w.writerow([_fmt(r.get(c, "")) for c in columns])
+    """Write comparison rows as TSV with header ``columns`` (floats with 4 decimals, lists joined
+    by commas, a missing cell empty; csv quoting). Read it back with :func:`read_table`."""
+    write_tsv(path, ([_fmt(r.get(c, "")) for c in columns] for r in rows), columns, quoted=True,
+              what="comparison TSV")
 
 
 # columns of the compare tables that stay text when read back (labels, verdicts, seed lists)
@@ -154,8 +153,7 @@ TEXT_COLUMNS = frozenset({"verdict", "method", "size", "schedule", "experiment",
 def read_table(path: str | Path) -> list[dict[str, Any]]:
     """Read a :func:`write_table` TSV back with its numbers as floats (``nan`` stays a float);
     labels, verdicts (``*_vs_ref``) and the seed list stay text."""
-    with open(path, encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))
+    rows: list[dict[str, Any]] = list(read_tsv(path, quoted=True, what="comparison TSV"))
     for r in rows:
         for k, v in r.items():
             if k in TEXT_COLUMNS or k.endswith("_vs_ref"):
@@ -354,3 +352,130 @@ def plot_comparison(rows: Sequence[Mapping[str, Any]], path: str | Path, *, labe
     fig.tight_layout()
     fig.savefig(path, dpi=120, metadata={"Software": None})
     plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# The compare and paper_tables stages
+# ---------------------------------------------------------------------------------------------
+
+COMPARE_COLUMNS = ["n_seeds", "nll_macro", "nll_macro_sd", "nll_seeds", "delta", "ci_low", "ci_high",
+                   "seed_noise", "verdict"]
+"""The held-out NLL columns of every comparison table (after the labels, experiment, reference)."""
+
+COMPARE_TABLES = (("mixtures", ["method", "size"], "Mixtures of equal size (reference: EE-CPO)"),
+                  ("curriculum", ["schedule"], "Curriculum (reference: 3-epoch baseline)"))
+"""The comparison tables: (name, label columns, title); ``mixtures`` rows carry ``method`` and
+``size``, ``curriculum`` rows ``schedule``."""
+
+_COMPARE_INTRO = (
+    "NLL: held-out response NLL, macro over categories, lower is better; `verdict` needs the item "
+    "bootstrap CI of the difference to exclude 0 *and* the difference to exceed the seed noise. "
+    "Benchmarks: mean over seeds ± standard error (lm-eval's item stderr combined with the seed "
+    "spread); better/worse only beyond two standard errors of the difference, else n.s.\n")
+
+
+def load_benchmarks(lmeval_paths: Iterable[str | Path], judge_paths: Iterable[str | Path],
+                    tasks: Sequence[str]) -> dict[str, Any]:
+    """Benchmark columns per experiment from per-seed lm-eval TSVs and judge ratings.
+
+    Paths are laid out as ``.../<experiment>/seed_<k>.tsv`` (lm-eval rows ``task metric value
+    stderr n``, as :func:`sftmix.benchmarks.write_results_tsv` writes them) and ``.../seed_<k>.json``
+    (judge output with ``summary.overall``; skipped runs ignored). Returns ``{"bench":
+    {experiment: {column: value}} (:func:`benchmark_summary` of ``tasks``, plus ``judge`` = the
+    mean overall rating over seeds), "columns": the sorted lm-eval columns (no ``_se``), then
+    ``judge`` when rated, "lmeval_experiments": the sorted experiments with lm-eval tables}``.
+    """
+    lmeval = load_seed_tables(lmeval_paths, lambda p: read_tsv(p, quoted=True, what="lm-eval TSV"))
+    bench = {exp: benchmark_summary(by_seed, tasks) for exp, by_seed in sorted(lmeval.items())}
+    columns = sorted({k for b in bench.values() for k in b if not k.endswith("_se")})
+    for exp, by_seed in load_seed_tables(judge_paths, read_json).items():
+        ratings = [j["summary"]["overall"] for j in by_seed.values() if not j.get("skipped") and j.get("summary")]
+        if ratings:
+            bench.setdefault(exp, {})["judge"] = sum(ratings) / len(ratings)
+            columns += [] if "judge" in columns else ["judge"]
+    return {"bench": bench, "columns": columns, "lmeval_experiments": sorted(lmeval)}
+
+
+def compare_report(scores: Scores, categories: Sequence[str], benchmarks: Mapping[str, Any], *,
+                   mixtures: Sequence[Mapping[str, Any]], schedules: Sequence[Mapping[str, Any]],
+                   model: str, judge_configured: bool, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """The compare stage of one model: the comparison tables of :data:`COMPARE_TABLES` and the
+    lm-eval table, with their markdown.
+
+    ``mixtures`` / ``schedules``: the rows to compare (``{"experiment", "reference", labels}``;
+    rows without score tables are left out); ``benchmarks``: a :func:`load_benchmarks` result.
+    Returns ``{"tables": {name: {"rows", "columns", "title"}} (mixtures, curriculum, lmeval),
+    "markdown": str, "judge_note": str}``; every compared row is logged.
+    """
+    bench, columns = benchmarks["bench"], benchmarks["columns"]
+    judge_note = ("judge: ratings from the configured endpoint" if judge_configured
+                  else "judge: skipped (no endpoint configured: benchmarks.judge.base_url is null)")
+    log.info(judge_note)
+    bench_cols = [x for c in columns for x in (c, f"{c}_se", f"{c}_vs_ref")]
+
+    def shown(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        return [{**r, **{c: display_cell(r, c) for c in columns}} for r in rows]
+
+    md = [f"## Model {model}\n", judge_note + "\n", _COMPARE_INTRO]
+    tables: dict[str, dict[str, Any]] = {}
+    for (name, labels, title), rows in zip(COMPARE_TABLES, (mixtures, schedules), strict=True):
+        out = compare_experiments(scores, [r for r in rows if r["experiment"] in scores], categories,
+                                  n_boot=n_boot, seed=seed, benchmarks=bench)
+        add_benchmark_verdicts(out, columns)
+        tables[name] = {"rows": out, "columns": labels + ["experiment", "reference"] + COMPARE_COLUMNS + bench_cols,
+                        "title": title}
+        md.append(markdown_table(shown(out), labels + COMPARE_COLUMNS + columns, title=title))
+        for r in out:
+            log.info("%s %s: nll %.4f (sd %.4f) delta %.4f [%.4f, %.4f] noise %.4f -> %s %s", name, r["experiment"],
+                     r["nll_macro"], r["nll_macro_sd"], r["delta"], r["ci_low"], r["ci_high"], r["seed_noise"],
+                     r["verdict"], {c: display_cell(r, c) for c in columns})
+    lm_rows = [{"experiment": e, **bench.get(e, {})} for e in benchmarks["lmeval_experiments"]]
+    tables["lmeval"] = {"rows": lm_rows, "columns": ["experiment"] + [x for c in columns for x in (c, f"{c}_se")],
+                        "title": "lm-eval, every benchmarked model (mean over seeds ± standard error)"}
+    md.append(markdown_table(shown(lm_rows), ["experiment"] + columns, title=tables["lmeval"]["title"]))
+    return {"tables": tables, "markdown": "\n".join(md), "judge_note": judge_note}
+
+
+def write_compare_report(report: Mapping[str, Any], outputs: Mapping[str, str | Path]) -> None:
+    """Write a :func:`compare_report`: each table to ``outputs[name]`` (:func:`write_table`), the
+    figure of each comparison table to ``outputs[f"{name}_png"]`` (:func:`plot_comparison`) and the
+    markdown to ``outputs["markdown"]``."""
+    for name, table in report["tables"].items():
+        write_table(outputs[name], table["rows"], table["columns"])
+        if f"{name}_png" in outputs:
+            plot_comparison(table["rows"], outputs[f"{name}_png"], label="experiment", title=table["title"])
+    Path(outputs["markdown"]).write_text(report["markdown"], encoding="utf-8")
+
+
+_PAPER_INTRO = [
+    "# Paper tables: every model side by side\n",
+    "NLL: held-out response NLL, macro over categories (mean ± seed sd; lower is better). Benchmarks: "
+    "mean ± standard error. Marks: better / worse than the reference beyond noise, n.s. otherwise, "
+    "ref = the reference row.\n"]
+
+
+def paper_tables_markdown(mixtures: Sequence[str | Path], curriculum: Sequence[str | Path],
+                          models: Sequence[str]) -> str:
+    """The paper_tables stage: the per-model comparison tables (``mixtures.tsv`` and
+    ``curriculum.tsv`` of every model, aligned with ``models``) side by side as markdown
+    (:func:`paper_table`: the NLL cell and every benchmark column, per model). Each block is logged."""
+    md = list(_PAPER_INTRO)
+    for name, paths, row_key, group_key, (_, _, title) in [
+            ("mixtures", mixtures, "method", "size", COMPARE_TABLES[0]),
+            ("curriculum", curriculum, "schedule", None, COMPARE_TABLES[1])]:
+        tables = {}
+        bench: list[str] = []
+        for model, path in zip(models, paths, strict=True):
+            rows = read_table(path)
+            cols = [c for c in (rows[0].keys() if rows else []) if "/" in c and not c.endswith(("_se", "_vs_ref"))]
+            bench += [c for c in cols if c not in bench]
+            tables[model] = [{row_key: r[row_key], **({group_key: r[group_key]} if group_key else {}),
+                              "NLL": nll_cell(r), **{c: display_cell(r, c) for c in cols}} for r in rows]
+        if not any(tables.values()):
+            log.info("%s: no rows", name)
+            continue
+        md.append(f"## {title}\n")
+        for block, rows, header in paper_table(tables, row_key=row_key, group_key=group_key, columns=["NLL", *bench]):
+            md.append(markdown_table(rows, header, title=block))
+            log.info("%s %s: %d rows x %d models", name, block or "-", len(rows), len(tables))
+    return "\n".join(md)

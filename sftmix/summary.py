@@ -1,20 +1,39 @@
-"""Aggregate per-item score tables into per-category means."""
+"""Aggregate per-item score tables into per-category means (``scores/<model>/summary.tsv``)."""
 
 from __future__ import annotations
 
-import math
 import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from .records import read_typed_tsv, write_typed_tsv
+from .scores import finite_row, read_scores, seed_path_key
 
-def summarize_scores(tables: dict[tuple[str, str], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+SUMMARY_COLUMNS = ("experiment", "seed", "category", "n_items", "mean_nll", "sd_nll", "mean_ppl")
+_SUMMARY_INTS = frozenset({"n_items"})
+_SUMMARY_FLOATS = frozenset({"mean_nll", "sd_nll", "mean_ppl"})
+
+
+def summary_tables(pretrained: str | Path, score_paths: Iterable[str | Path]
+                   ) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The score tables of one model keyed ``(experiment, seed)``: the pretrained model's as
+    ``("pretrained", "-")``, then every ``.../<experiment>/seed_<k>.tsv`` in ``score_paths``."""
+    tables = {("pretrained", "-"): read_scores(pretrained)}
+    for p in score_paths:
+        tables[seed_path_key(p)] = read_scores(p)
+    return tables
+
+
+def summarize_scores(tables: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
     """Per (experiment, seed, category): n_items, mean and sd of the items' mean response NLL,
-    mean PPL. Items without a response token (NaN) are left out of the means and counts."""
+    mean PPL. Items without a response token (NaN) are left out of the means and counts
+    (:func:`sftmix.scores.finite_row`)."""
     out = []
     for (experiment, seed), rows in tables.items():
-        by_cat: dict[str, list[dict[str, Any]]] = {}
+        by_cat: dict[str, list[Mapping[str, Any]]] = {}
         for r in rows:
-            if r["n_tokens"] and math.isfinite(r["nll_mean"]):
+            if finite_row(r, "nll_mean"):
                 by_cat.setdefault(r["category"], []).append(r)
         for cat in sorted(by_cat):
             v = [r["nll_mean"] for r in by_cat[cat]]
@@ -24,28 +43,14 @@ def summarize_scores(tables: dict[tuple[str, str], list[dict[str, Any]]]) -> lis
     return out
 
 
-def read_summary(path: str) -> list[dict[str, Any]]:
-    import csv
-
-    with open(path, encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))
-    for r in rows:
-        for k in ("mean_nll", "sd_nll", "mean_ppl"):
-            r[k] = float(r[k])
-        r["n_items"] = int(r["n_items"])
-    return rows
+def write_summary(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Write :func:`summarize_scores` rows as TSV with header :data:`SUMMARY_COLUMNS` (floats with
+    6 decimals). Read it back with :func:`read_summary`. Returns the number of rows."""
+    return write_typed_tsv(path, rows, SUMMARY_COLUMNS, ints=_SUMMARY_INTS, floats=_SUMMARY_FLOATS,
+                           float_format=".6f", what="score summary TSV")
 
 
-def load_score_tables(paths: list[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Score TSVs laid out as ``.../<experiment>/seed_<k>.tsv`` -> {experiment: {seed: rows}}."""
-    from pathlib import Path
-
-    from .scoring import read_scores
-
-    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for p in paths:
-        path = Path(p)
-        if not path.stem.startswith("seed_"):
-            raise ValueError(f"{p}: expected <experiment>/seed_<k>.tsv")
-        out.setdefault(path.parent.name, {})[path.stem.removeprefix("seed_")] = read_scores(path)
-    return out
+def read_summary(path: str | Path) -> list[dict[str, Any]]:
+    """Read a TSV written by :func:`write_summary` (``n_items`` int, means and sd float)."""
+    return read_typed_tsv(path, SUMMARY_COLUMNS, ints=_SUMMARY_INTS, floats=_SUMMARY_FLOATS,
+                          what="score summary TSV")

@@ -132,6 +132,6 @@ def _check_json_array(tmp: Path, rows: list, fmt: str) -> None:
 def test_filter_keeps_or_quarantines_every_record(contents, cfg):
     rec = {"id": "s:0", "source": "s", "messages": [{"role": r, "content": c} for r, c in contents],
            "meta": {}}
-    kept, quarantine, counts = filter_records([rec], cfg)
+    kept, quarantine, counts = filter_records([rec], defaults("filter", **cfg))
     assert len(kept) + len(quarantine) == counts.n_in == 1
     _check_quarantine(quarantine, "filter")

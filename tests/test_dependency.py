@@ -9,11 +9,14 @@ import pytest
 
 from sftmix.dependency import (
     calibrated_dependency,
+    dependency_analysis,
+    dependency_json,
     edge_scores,
     plot_dependency_graph,
     published_dependency,
     seed_false_positive_rate,
     taxonomy_layers,
+    validate_dependency,
 )
 from sftmix.experiments import slugify
 
@@ -142,3 +145,25 @@ def test_plot_dependency_graph(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
     empty = plot_dependency_graph([], taxonomy_layers([], CATS), CATS, tmp_path / "e.png")
     assert empty.stat().st_size > 1000
+
+
+def test_dependency_analysis_json_and_validation():
+    scores, _ = _run_noise_case()
+    res = dependency_analysis(scores, CATS, alpha=0.05, published_seed=1)
+    assert res["main"] == "calibrated" and res["calibrated"]["edges"] == [(A, B)]
+    assert res["layers"] == taxonomy_layers([(A, B)], CATS)
+    assert res["seed_false_positive_rate"]["seeds"] == ("1", "2")
+    js = dependency_json(res)
+    assert set(js) == {"published", "calibrated", "seed_false_positive_rate", "layers", "main"}
+    assert "hurts" not in js["published"] and js["published"]["seed"] == "1"
+    truth = {"edges": [{"prerequisite": A, "dependent": B}, {"prerequisite": "untested", "dependent": C}]}
+    val = validate_dependency(js, truth, CATS)
+    assert val["true_edges"] == [(A, B)] and val["calibrated"]["recall"] == 1.0
+    assert val["calibrated"]["edges"] == [(A, B)] and "seed_false_positive_rate" in val
+
+    one = {e: {"1": t["1"]} for e, t in scores.items()}
+    res1 = dependency_analysis(one, CATS)
+    assert res1["main"] == "published" and res1["calibrated"] is None
+    js1 = dependency_json(res1)
+    assert js1["calibrated"] is None and js1["seed_false_positive_rate"] is None
+    assert "calibrated" not in validate_dependency(js1, truth, [A])

@@ -10,14 +10,13 @@ import pytest
 
 from sftmix.experiments import slugify
 from sftmix.interaction import (
-    category_items,
     gamma_matrix,
     item_rho,
     meta_groups,
     plot_gamma_heatmap,
-    run_noise_sd,
     write_gamma_tsv,
 )
+from sftmix.scores import category_items, run_noise_sd
 
 from .synthetic_scores import CATS, EXPERIMENTS, make_scores  # noqa: F401
 

@@ -12,7 +12,9 @@ from sftmix.categorize import (
     assign_category,
     build_tag_category_map,
     categorize_records,
+    categorize_stage,
     tag_category_table,
+    write_categorize_outputs,
 )
 from sftmix.normalize import (
     apply_normalization,
@@ -215,3 +217,33 @@ def test_categorize_records():
     ]
     assert reasons == Counter({"no_tags": 2, "unmapped_tags": 1})
     assert len(out) + sum(reasons.values()) == len(rows)
+
+
+def test_categorize_stage_and_outputs(tmp_path):
+    records = [{"id": f"r{k}", "source": "s", "messages": [], "meta": {}} for k in range(5)]
+    tag_rows = [
+        {"id": "r0", "tags": [["algebra", 0.4], ["maths", 0.9]]},   # maths -> arithmetic calculation
+        {"id": "r1", "tags": [["python", 0.8], ["rare", 0.99]]},     # rare was dropped by normalize
+        {"id": "r2", "tags": [["rare", 1.0]]},                       # nothing kept: untagged
+        {"id": "r3", "tags": [["cooking", 0.5]]},                     # kept, maps to no category
+    ]                                                                # r4 has no tag row: untagged
+    mapping = {"algebra": "algebra", "maths": "arithmetic calculation", "python": "python programming",
+               "cooking": "cooking"}
+    res = categorize_stage(iter(records), iter(tag_rows), mapping, CATEGORIES)
+    assert [r["id"] for r in res["records"]] == ["r0", "r1"]
+    assert res["records"][0]["meta"] == {"category": "cat_math",
+                                         "tags": [["arithmetic calculation", 0.9], ["algebra", 0.4]]}
+    assert res["records"][1]["meta"]["category"] == "cat_code"
+    assert [(q["id"], q["reason"]) for q in res["quarantine"]] == [
+        ("r2", "untagged"), ("r3", "uncategorized"), ("r4", "untagged")]
+    assert res["quarantine"][1]["detail"] == "tags=[('cooking', 0.5)]"
+    assert res["counts"]["in"] == 5 and res["counts"]["kept"] == 2
+    assert res["counts"]["per_category"] == {"cat_math": 1, "cat_code": 1}
+    assert res["tag_map"] == {"algebra": "cat_math", "arithmetic calculation": "cat_math",
+                              "python programming": "cat_code"}
+    res["stage"].check()
+    outputs = {k: tmp_path / f"{k}.out" for k in ("records", "quarantine", "counts", "table")}
+    write_categorize_outputs(res, ORDER, outputs)
+    assert outputs["table"].read_text().splitlines() == [
+        "category\tn_records", "cat_math\t1", "cat_code\t1", "cat_lang\t0", "cat_empty\t0"]
+    assert len(outputs["records"].read_text().splitlines()) == 2

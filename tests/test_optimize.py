@@ -13,12 +13,15 @@ from sftmix.experiments import (
     parse_mixture,
     schedule_experiments,
 )
+from sftmix.interaction import TSV_COLUMNS as GAMMA_TSV_COLUMNS
+from sftmix.interaction import read_gamma_tsv
 from sftmix.optimize import (
     build_mixture,
     build_schedule,
+    candidate_pool,
+    eecpo_gamma,
     eecpo_plan,
     mixture_composition,
-    read_gamma,
 )
 from sftmix.report import (
     add_benchmark_verdicts,
@@ -26,13 +29,18 @@ from sftmix.report import (
     benchmark_summary,
     benchmark_verdict,
     compare_experiments,
+    compare_report,
     display_cell,
     higher_is_better,
+    load_benchmarks,
     macro_nll,
     nll_cell,
     paired_delta,
     paper_table,
+    paper_tables_markdown,
+    read_table,
     verdict,
+    write_compare_report,
 )
 
 CATS = ["A", "B", "C"]
@@ -69,15 +77,31 @@ def test_experiment_names() -> None:
         parse_mixture("mix_best_10")
 
 
-def test_read_gamma_marks_unstable(tmp_path) -> None:
+def test_eecpo_gamma_marks_unstable(tmp_path) -> None:
     p = tmp_path / "gamma.tsv"
-    lines = ["i\tj\tgamma\tunstable"]
-    for i in CATS:
-        for j in CATS:
-            lines.append(f"{i}\t{j}\t{1.0 if i == j else 0.5}\t{'true' if (i, j) == ('A', 'C') else 'false'}")
+    lines = ["\t".join(GAMMA_TSV_COLUMNS)]
+    for i in [*CATS, "Z"]:  # a category EE-CPO does not use
+        for j in [*CATS, "Z"]:
+            unstable = "true" if (i, j) == ("A", "C") else "false"
+            lines.append(f"{i}\t{j}\t{1.0 if i == j else 0.5}\tnan\tnan\tnan\t{unstable}\tratio_of_means\t0.5\t0.1")
     p.write_text("\n".join(lines) + "\n")
-    g = read_gamma(p, CATS)
+    g = eecpo_gamma(read_gamma_tsv(p), CATS)
+    assert g.shape == (3, 3)
     assert np.isnan(g[0, 2]) and g[0, 1] == 0.5 and (np.diag(g) == 1).all()
+    g = eecpo_gamma(read_gamma_tsv(p), ["C", "A"])  # reindexed to the requested order
+    assert g[0, 1] == 0.5 and np.isnan(g[1, 0]) and (np.diag(g) == 1).all()
+    with pytest.raises(ValueError, match="diagonal"):
+        eecpo_gamma(read_gamma_tsv(p), ["A", "missing"])
+
+
+def test_candidate_pool_drops_eval_items_and_other_categories() -> None:
+    recs = [{"id": "r3", "meta": {"category": "A"}}, {"id": "r1", "meta": {"category": "B"}},
+            {"id": "r2", "meta": {"category": "A"}}, {"id": "e1", "meta": {"category": "A"}},
+            {"id": "x", "meta": {"category": "Other"}}, {"id": "y", "meta": {}}]
+    pool, counts = candidate_pool(iter(recs), iter(["e1"]), ["A", "B"])
+    assert [r["id"] for r in pool] == ["r1", "r2", "r3"]
+    assert counts == {"in": 6, "kept": 3, "eval_items": 1, "other_or_no_category": 2,
+                      "per_category": {"A": 2, "B": 1}}
 
 
 @pytest.mark.parametrize("method", ["random", "uniform", "deita", "ifd", "eecpo"])
@@ -151,14 +175,16 @@ def _scores(shift: float, noise: float, seeds=("1", "2"), n=40) -> dict:
     out = {}
     for s in seeds:
         sd = g.normal(0, noise)
-        out[s] = [{"id": f"i{k}", "category": CATS[k % 3], "nll_mean": 1.0 + k % 5 * 0.1 + shift + sd
+        out[s] = [{"id": f"i{k}", "category": CATS[k % 3], "n_tokens": 5, "nll_mean": 1.0 + k % 5 * 0.1 + shift + sd
                    + g.normal(0, 0.01)} for k in range(n)]
     return out
 
 
 def test_macro_nll_weighs_categories_equally() -> None:
-    rows = [{"id": "a", "category": "A", "nll_mean": 1.0}, {"id": "b", "category": "A", "nll_mean": 1.0},
-            {"id": "c", "category": "B", "nll_mean": 3.0}]
+    rows = [{"id": "a", "category": "A", "n_tokens": 3, "nll_mean": 1.0},
+            {"id": "b", "category": "A", "n_tokens": 3, "nll_mean": 1.0},
+            {"id": "c", "category": "B", "n_tokens": 3, "nll_mean": 3.0},
+            {"id": "d", "category": "B", "n_tokens": 0, "nll_mean": math.nan}]  # no response token
     assert macro_nll(rows, ["A", "B"]) == pytest.approx(2.0)
 
 
@@ -245,3 +271,46 @@ def test_benchmark_stderr_is_not_zero_at_zero_accuracy() -> None:
     # 0/110 against 4/110 is not a result
     assert benchmark_verdict(zero["g/exact_match"], zero["g/exact_match_se"], some["g/exact_match"],
                              some["g/exact_match_se"]) == "indistinguishable"
+
+
+def test_compare_report_and_paper_tables(tmp_path) -> None:
+    from sftmix.records import write_json, write_tsv
+
+    scores = {"mix_eecpo_4": _scores(0.0, 0.001), "mix_random_4": _scores(0.2, 0.001),
+              "sched_baseline": _scores(0.0, 0.001)}
+    lm_paths, judge_paths = [], []
+    for exp, acc in (("mix_eecpo_4", "0.5"), ("mix_random_4", "0.4")):
+        for seed in ("1", "2"):
+            p = tmp_path / "lmeval" / exp / f"seed_{seed}.tsv"
+            write_tsv(p, [["t", "acc,none", acc, "0.01", "100"], ["x", "acc,none", "0.9", "", ""]],
+                      ("task", "metric", "value", "stderr", "n"))
+            lm_paths.append(p)
+            j = tmp_path / "judge" / exp / f"seed_{seed}.json"
+            write_json(j, {"summary": {"overall": 4.0 if exp == "mix_eecpo_4" else 3.0}})
+            judge_paths.append(j)
+    bench = load_benchmarks(lm_paths, judge_paths, ["t"])
+    assert bench["columns"] == ["t/acc", "judge"] and bench["lmeval_experiments"] == ["mix_eecpo_4", "mix_random_4"]
+    assert bench["bench"]["mix_eecpo_4"]["t/acc"] == pytest.approx(0.5)
+    assert bench["bench"]["mix_random_4"]["judge"] == 3.0
+    mixtures = [{"experiment": e, "reference": "mix_eecpo_4", "method": e.split("_")[1], "size": 4}
+                for e in ("mix_eecpo_4", "mix_random_4", "mix_missing_4")]
+    schedules = [{"experiment": "sched_baseline", "reference": "sched_baseline", "schedule": "baseline"}]
+    rep = compare_report(scores, CATS, bench, mixtures=mixtures, schedules=schedules, model="tiny",
+                         judge_configured=False, n_boot=50)
+    mix = rep["tables"]["mixtures"]
+    assert [r["experiment"] for r in mix["rows"]] == ["mix_eecpo_4", "mix_random_4"]  # no scores: left out
+    assert mix["rows"][1]["verdict"] == "worse" and mix["columns"][:4] == ["method", "size", "experiment", "reference"]
+    assert "t/acc_vs_ref" in mix["columns"] and rep["tables"]["lmeval"]["columns"] == \
+        ["experiment", "t/acc", "t/acc_se", "judge", "judge_se"]
+    assert rep["markdown"].startswith("## Model tiny\n") and "judge: skipped" in rep["judge_note"]
+    outputs = {name: tmp_path / "report" / f"{name}.tsv" for name in ("mixtures", "curriculum", "lmeval")}
+    outputs.update({"markdown": tmp_path / "report" / "tables.md", "mixtures_png": tmp_path / "report" / "m.png",
+                    "curriculum_png": tmp_path / "report" / "c.png"})
+    write_compare_report(rep, outputs)
+    back = read_table(outputs["mixtures"])
+    assert back[1]["verdict"] == "worse" and back[1]["nll_macro"] == pytest.approx(mix["rows"][1]["nll_macro"], abs=1e-4)
+    assert outputs["markdown"].read_text(encoding="utf-8") == rep["markdown"]
+    assert outputs["mixtures_png"].read_bytes()[:4] == b"\x89PNG"
+    md = paper_tables_markdown([outputs["mixtures"]], [outputs["curriculum"]], ["tiny"])
+    assert md.startswith("# Paper tables") and "## Mixtures of equal size" in md and "tiny: t/acc" in md
+    assert "## Curriculum" in md

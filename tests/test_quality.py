@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from sftmix.chat import IGNORE_INDEX, encode_conversation
+from sftmix.normalize import mapping_from_rows, read_tag_map
 from sftmix.quality import (
     QUALITY_COLUMNS,
     deita_prompt,
@@ -24,7 +25,6 @@ from sftmix.quality import (
     quality_map,
     quality_table,
     read_quality,
-    read_tag_map,
     response_only_conversations,
     score_token_ids,
     write_quality,
@@ -180,7 +180,7 @@ def test_instag_counts_distinct_normalized_tags(tmp_path):
     tag_map_path.write_text("tag\tnormalized\tcount\tgroup_count\tgroup_size\n"
                             "math\tmathematics\t3\t5\t2\nmathematics\tmathematics\t2\t5\t2\n"
                             "python\tpython\t4\t4\t1\n", encoding="utf-8")
-    tag_map = read_tag_map(tag_map_path)
+    tag_map = mapping_from_rows(read_tag_map(tag_map_path))
     assert tag_map == {"math": "mathematics", "mathematics": "mathematics", "python": "python"}
     recs = [_rec(0, _ua("q", "a"), tags=[["math", 0.9], ["mathematics", 0.8], ["python", 0.5]]),
             _rec(1, _ua("q", "a"), tags=["math", "mathematics", "unmapped tag", ""]),
