@@ -11,7 +11,8 @@ log = setup_logging(snakemake.log[0])  # noqa: F821
 if os.path.isdir(str(snakemake.params.model)):  # noqa: F821
     offline_env()
 limit_threads(snakemake.threads)  # noqa: F821
-from sftmix.scoring import load_causal_lm, score_records, write_scores  # noqa: E402
+from sftmix.scores import write_scores  # noqa: E402
+from sftmix.scoring import load_causal_lm, score_records  # noqa: E402
 
 cfg = snakemake.params.score  # noqa: F821
 records = list(read_jsonl(snakemake.input.eval))  # noqa: F821

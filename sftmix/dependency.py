@@ -31,7 +31,7 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from .experiments import slugify
+from .experiments import drop_name, slugify
 from .records import read_typed_tsv, write_typed_tsv
 from .scores import (
     Scores,
@@ -131,7 +131,7 @@ def published_dependency(scores: Scores, categories: Sequence[str], *, seed: str
     tests: list[dict[str, Any]] = []
     not_tested = []
     for i in cats:
-        drop = scores.get(f"drop_{slugify(i)}", {}).get(seed)
+        drop = scores.get(drop_name(slugify(i)), {}).get(seed)
         if not drop:
             not_tested.append(i)
             continue
@@ -201,7 +201,7 @@ def calibrated_dependency(scores: Scores, categories: Sequence[str], *, alpha: f
     tests: list[dict[str, Any]] = []
     not_tested = []
     for i in cats:
-        exp = f"drop_{slugify(i)}"
+        exp = drop_name(slugify(i))
         if not seeds_of(scores, exp):
             not_tested.append(i)
             continue

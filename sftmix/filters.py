@@ -28,6 +28,7 @@ from .records import (
     user_text,
 )
 
+
 def garbled_ratio(text: str) -> float:
     """Share of characters that are U+FFFD or control characters other than newline/tab."""
     if not text:

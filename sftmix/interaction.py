@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from .experiments import slugify
+from .experiments import add_name, slugify
 from .records import read_typed_tsv, write_typed_tsv
 from .scores import (
     Scores,
@@ -135,8 +135,8 @@ def gamma_matrix(scores: Scores, categories: Sequence[str], *, rho: str = "logli
     cats = list(categories)
     n = len(cats)
     items = category_items(scores, cats)
-    adds = {i: f"add_{slugify(c)}" for i, c in enumerate(cats)
-            if seeds_of(scores, f"add_{slugify(c)}")}
+    adds = {i: add_name(slugify(c)) for i, c in enumerate(cats)
+            if seeds_of(scores, add_name(slugify(c)))}
     index = table_index(scores, column)
     noise = run_noise_sd(scores, cats, column=column, items=items, index=index)
     s_base = len(seeds_of(scores, "base"))

@@ -41,7 +41,6 @@ are loaded with :func:`sftmix.scoring.load_causal_lm`.
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import re
@@ -233,14 +232,6 @@ def ifd_valid(value: float) -> bool:
 # ---------------------------------------------------------------------------------------------
 # #InsTag complexity, length
 # ---------------------------------------------------------------------------------------------
-
-def read_tag_map(path: str | Path) -> dict[str, str]:
-    """``{tag: normalized}`` from the ``tag_map.tsv`` written by ``scripts/normalize_tags.py``
-    (columns ``tag normalized count group_count group_size``), read as ``scripts/categorize.py``
-    reads it."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        return {r["tag"]: r["normalized"] for r in csv.DictReader(fh, delimiter="\t")}
-
 
 def instag_scores(records: Iterable[Mapping[str, Any]], tag_map: Mapping[str, str]) -> dict[str, int]:
     """#InsTag complexity (Lu et al. 2023): the number of distinct normalized tags of each record.

@@ -25,7 +25,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .scoring import SCORE_COLUMNS, read_scores, write_scores
+from .records import read_typed_tsv, write_typed_tsv
+
+SCORE_COLUMNS = ("id", "category", "n_tokens", "nll_sum", "nll_mean", "ppl")
 
 __all__ = [
     "SCORE_COLUMNS", "Scores", "TableIndex", "category_items", "column_by_id", "finite_row",
@@ -45,6 +47,26 @@ T = TypeVar("T")
 # ---------------------------------------------------------------------------------------------
 # Loading
 # ---------------------------------------------------------------------------------------------
+
+
+_SCORE_INTS = frozenset({"n_tokens"})
+_SCORE_FLOATS = frozenset({"nll_sum", "nll_mean", "ppl"})
+
+
+def write_scores(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write score rows as UTF-8 TSV with header ``id category n_tokens nll_sum nll_mean ppl``.
+
+    Floats are written with ``repr`` (shortest round-trip form; ``nan``/``inf`` as such), so
+    :func:`read_scores` gives back the same floats bit for bit and the same rows give the same
+    bytes (:func:`sftmix.records.write_typed_tsv`). Returns the number of rows.
+    """
+    return write_typed_tsv(path, rows, SCORE_COLUMNS, ints=_SCORE_INTS, floats=_SCORE_FLOATS, what="scores TSV")
+
+
+def read_scores(path: str | Path) -> list[dict[str, Any]]:
+    """Read a TSV written by :func:`write_scores` (typed: ``n_tokens`` int, scores float)."""
+    return read_typed_tsv(path, SCORE_COLUMNS, ints=_SCORE_INTS, floats=_SCORE_FLOATS, what="scores TSV")
+
 
 def seed_path_key(path: str | Path) -> tuple[str, str]:
     """``(experiment, seed)`` of a per-seed result path ``.../<experiment>/seed_<k>.<ext>``

@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from .chat import IGNORE_INDEX, encode_conversation
-from .records import read_typed_tsv, write_typed_tsv
+from .scores import SCORE_COLUMNS, read_scores, write_scores  # noqa: F401  (the score table lives in scores)
 
-SCORE_COLUMNS = ("id", "category", "n_tokens", "nll_sum", "nll_mean", "ppl")
 _DTYPES = ("float32", "float16", "bfloat16", "float64")
 # Rows of labelled logits upcast to float64 at once: bounds the extra memory to about
 # _LSE_CHUNK_ELEMENTS * 8 bytes (128 MiB) whatever the vocabulary size.
@@ -254,26 +252,3 @@ def score_records(model: Any, tokenizer: Any, records: list[dict[str, Any]], *, 
             bar.close()
 
     return [_row(rec, n_tokens[i], nll_sums[i]) for i, rec in enumerate(records)]
-
-
-# ---------------------------------------------------------------------------------------------
-# TSV I/O
-# ---------------------------------------------------------------------------------------------
-
-_SCORE_INTS = frozenset({"n_tokens"})
-_SCORE_FLOATS = frozenset({"nll_sum", "nll_mean", "ppl"})
-
-
-def write_scores(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
-    """Write score rows as UTF-8 TSV with header ``id category n_tokens nll_sum nll_mean ppl``.
-
-    Floats are written with ``repr`` (shortest round-trip form; ``nan``/``inf`` as such), so
-    :func:`read_scores` gives back the same floats bit for bit and the same rows give the same
-    bytes (:func:`sftmix.records.write_typed_tsv`). Returns the number of rows.
-    """
-    return write_typed_tsv(path, rows, SCORE_COLUMNS, ints=_SCORE_INTS, floats=_SCORE_FLOATS, what="scores TSV")
-
-
-def read_scores(path: str | Path) -> list[dict[str, Any]]:
-    """Read a TSV written by :func:`write_scores` (typed: ``n_tokens`` int, scores float)."""
-    return read_typed_tsv(path, SCORE_COLUMNS, ints=_SCORE_INTS, floats=_SCORE_FLOATS, what="scores TSV")

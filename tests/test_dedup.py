@@ -12,6 +12,8 @@ from datasketch import MinHash
 import sftmix.dedup as dd
 from sftmix.dedup import (
     dedup_records as _dedup_records,
+)
+from sftmix.dedup import (
     minhash_signatures,
     near_dedup_reference,
     normalize_text,

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from sftmix.chat import IGNORE_INDEX, encode_conversation
-from sftmix.scoring import load_causal_lm, read_scores, score_records, write_scores
+from sftmix.scores import read_scores, write_scores
+from sftmix.scoring import load_causal_lm, score_records
 
 from .tinylm import save_tiny_lm, sentences
 
