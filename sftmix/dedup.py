@@ -190,22 +190,23 @@ class _HashCache(dict):
         return value
 
 
+def _fmix(h: np.ndarray, dtype: type, shifts: tuple[int, int, int], mults: tuple[int, int]) -> np.ndarray:
+    """MurmurHash3's finalizer: xor-shift, multiply, xor-shift, multiply, xor-shift."""
+    h = h ^ (h >> dtype(shifts[0]))
+    h = h * dtype(mults[0])
+    h = h ^ (h >> dtype(shifts[1]))
+    h = h * dtype(mults[1])
+    return h ^ (h >> dtype(shifts[2]))
+
+
 def _fmix32(h: np.ndarray) -> np.ndarray:
     """MurmurHash3 32-bit finalizer (datasketch's pre-mix for "affine32"); uint32 in, out."""
-    h = h ^ (h >> np.uint32(16))
-    h = h * np.uint32(0x85EBCA6B)
-    h = h ^ (h >> np.uint32(13))
-    h = h * np.uint32(0xC2B2AE35)
-    return h ^ (h >> np.uint32(16))
+    return _fmix(h, np.uint32, (16, 13, 16), (0x85EBCA6B, 0xC2B2AE35))
 
 
 def _fmix64(h: np.ndarray) -> np.ndarray:
     """MurmurHash3 64-bit finalizer (datasketch's pre-mix for "affine64"); uint64 in, out."""
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xFF51AFD7ED558CCD)
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> np.uint64(33))
+    return _fmix(h, np.uint64, (33, 33, 33), (0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53))
 
 
 # Tests set this to exercise the numpy fallback of _factorize.

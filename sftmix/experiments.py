@@ -255,12 +255,20 @@ def parse_mixture(name: str) -> tuple[str, int]:
     return v["method"], int(v["size"])
 
 
+def _enabled(config: Config, section: str, needs: str, why: str) -> bool:
+    """Is ``section`` on? It needs the interaction experiments of kind ``needs`` (a config error
+    naming both keys otherwise)."""
+    if not config[section]["enabled"]:
+        return False
+    if not config["experiments"][needs]:
+        raise ValueError(f"{section}.enabled: {why}; set experiments.{needs}: true")
+    return True
+
+
 def _declare_mixtures(config: Config) -> list[str]:
     opt = config["optimize"]
-    if not opt["enabled"]:
+    if not _enabled(config, "optimize", "add", "EE-CPO needs gamma"):
         return []
-    if not config["experiments"]["add"]:
-        raise ValueError("optimize.enabled: EE-CPO needs gamma; set experiments.add: true")
     return mixture_experiments(opt["methods"], opt["sizes"])
 
 
@@ -295,12 +303,9 @@ def schedule_experiments(names: list[str]) -> list[str]:
 
 
 def _declare_schedules(config: Config) -> list[str]:
-    cur = config["curriculum"]
-    if not cur["enabled"]:
+    if not _enabled(config, "curriculum", "drop", "DT-CSFT needs the taxonomy"):
         return []
-    if not config["experiments"]["drop"]:
-        raise ValueError("curriculum.enabled: DT-CSFT needs the taxonomy; set experiments.drop: true")
-    return schedule_experiments(cur["schedules"])
+    return schedule_experiments(config["curriculum"]["schedules"])
 
 
 def schedule_rows(config: Config) -> list[dict[str, Any]]:
