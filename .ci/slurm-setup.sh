@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Single-node Slurm for CI (as root on Debian): munge + slurmctld + slurmd on localhost, with two
 # GPUs declared as generic resources (no hardware; TaskPlugin=task/none binds nothing), so GPU rules
-# go through `sbatch --gpus` for real. Idempotent: a running cluster is left as it is.
-# Exit status 0 when `sinfo` answers at the end; the caller decides what a failure means.
+# go through `sbatch --gpus` for real. Idempotent: a running cluster with a usable node is left as
+# it is. Exit status 0 only when `sinfo` shows a node that can run jobs (idle, mixed, allocated);
+# otherwise non-zero with the reason and the daemons' log tails (.ci/run then fails the CI run).
 set -euo pipefail
 
-if sinfo -h -o %T >/dev/null 2>&1 && [ -n "$(sinfo -h -o %T 2>/dev/null)" ]; then
-  echo "slurm-setup: a Slurm cluster already answers; leaving it alone"; exit 0
+usable() { sinfo -h -N -o %T 2>/dev/null | grep -E '^(idle|mix|alloc)' >/dev/null; }
+
+if usable; then
+  echo "slurm-setup: a Slurm cluster already answers with a usable node; leaving it alone"; exit 0
 fi
-if [ "$(id -u)" != 0 ]; then echo "slurm-setup: needs root" >&2; exit 1; fi
+if [ "$(id -u)" != 0 ]; then echo "slurm-setup: needs root (no usable Slurm answers)" >&2; exit 1; fi
 
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null \
    || ! command -v sbatch >/dev/null; then
@@ -72,9 +75,14 @@ pgrep -x munged >/dev/null || su -s /bin/sh munge -c /usr/sbin/munged
 pgrep -x slurmctld >/dev/null || slurmctld
 pgrep -x slurmd >/dev/null || slurmd
 
+resumed=
 for _ in $(seq 30); do
   state=$(sinfo -h -N -o %T 2>/dev/null | head -1 || true)
-  case "$state" in idle*|mix*|alloc*) echo "slurm-setup: node $state, ${CPUS} CPU slots, ${MEM_MB} MB, gpu:${CPUS}"; exit 0 ;; esac
+  case "$state" in
+    idle*|mix*|alloc*) echo "slurm-setup: node $state, ${CPUS} CPU slots, ${MEM_MB} MB, gpu:${CPUS}"; exit 0 ;;
+    # a node left down or drained by an earlier slurmd (ReturnToService does not cover drain)
+    down*|drain*) [ -n "$resumed" ] || { scontrol update NodeName=localhost State=RESUME || true; resumed=1; } ;;
+  esac
   sleep 1
 done
 echo "slurm-setup: Slurm did not come up (node state: ${state:-none})" >&2

@@ -5,17 +5,35 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+
+# What a Slurm job step's environment says about where it runs, in the order logged.
+SLURM_VARS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_STEP_ID",
+              "SLURM_JOB_PARTITION", "SLURMD_NODENAME", "SLURM_JOB_NODELIST", "SLURM_JOB_GPUS")
+
+
+def slurm_context(environ: Mapping[str, str] | None = None) -> str | None:
+    """One line naming the Slurm job this process runs in (job id, and the array task, step,
+    partition, node and GPUs where set), or None outside Slurm (no ``SLURM_JOB_ID``)."""
+    env = os.environ if environ is None else environ
+    if not env.get("SLURM_JOB_ID"):
+        return None
+    return "slurm: " + " ".join(f"{v}={env[v]}" for v in SLURM_VARS if env.get(v))
 
 
 def setup_logging(log_path: str | Path | None, name: str = "sftmix") -> logging.Logger:
-    """Configure the root logger to write to ``log_path`` (truncated) and stderr."""
+    """Configure the root logger to write to ``log_path`` (truncated) and stderr. Inside a Slurm
+    job the first line names it (:func:`slurm_context`), so a rule's log says where it ran."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    where = slurm_context()
+    if where:
+        logging.getLogger("sftmix.slurm").info(where)
     return logging.getLogger(name)
 
 

@@ -23,7 +23,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .chat import IGNORE_INDEX, encode_conversation
-from .scores import SCORE_COLUMNS, read_scores, write_scores  # noqa: F401  (the score table lives in scores)
 
 _DTYPES = ("float32", "float16", "bfloat16", "float64")
 # Rows of labelled logits upcast to float64 at once: bounds the extra memory to about

@@ -1,14 +1,49 @@
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
-import yaml
+
+from .netguard import sitecustomize as netguard
 
 # The test suite never reaches a hub.
 for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.setdefault(var, "1")
 
 ROOT = Path(__file__).resolve().parents[1]
+NETGUARD_DIR = Path(netguard.__file__).resolve().parent
+_NETGUARD_LOG = pytest.StashKey[Path]()
+
+
+def pytest_sessionstart(session):
+    """Every process of a test run is guarded (tests/netguard/sitecustomize.py): this one from
+    here on, and every Python subprocess a test starts, through the environment it inherits
+    (workflow runs get their own log from ``smk.guarded_env``). The session's log is checked in
+    ``pytest_sessionfinish``: one attempt fails the run."""
+    log = Path(tempfile.mkdtemp(prefix="sftmix-netguard-")) / "network_attempts.log"
+    netguard.install(log)
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(NETGUARD_DIR)]
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(NETGUARD_DIR), *paths])
+    os.environ[netguard.LOG_VAR] = str(log)
+    session.config.stash[_NETGUARD_LOG] = log
+
+
+def pytest_sessionfinish(session, exitstatus):
+    log = session.config.stash.get(_NETGUARD_LOG, None)
+    attempts = netguard.attempts(log)
+    if log is not None and not attempts:
+        shutil.rmtree(log.parent, ignore_errors=True)
+    if attempts:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        msg = (f"network guard: {len(attempts)} network attempt(s) by the pytest process or a "
+               f"subprocess of a test (log {log}):\n" + "\n".join(attempts[:20]))
+        if reporter is not None:
+            reporter.write_sep("=", "network guard", red=True)
+            reporter.write_line(msg)
+        else:
+            print(msg)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")
@@ -17,8 +52,10 @@ def root() -> Path:
 
 
 def load_config(name: str) -> dict:
-    with open(ROOT / "config" / name, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    """config/<name> as a run sees it: overlays resolved, validated, schema defaults filled."""
+    from sftmix.config import load_config as load
+
+    return load(ROOT / "config" / name, ROOT / "config/schemas/config.schema.yaml", ROOT)
 
 
 @pytest.fixture(scope="session")
@@ -35,12 +72,14 @@ def second_run_targets(config: dict) -> tuple[str, ...]:
     """What the second clean run builds: what the determinism test compares (the mixtures, the
     schedules and the interaction scores) and the failure tests break (models, trainsets, tag
     shards), not the mixtures' and schedules' own fine-tunes and benchmarks."""
-    res = "results/smoke"
-    opt, cats = config["optimize"], config["experiments"]["categories"]
-    exps = ["base"] + [f"{k}_{c.lower().replace(' ', '_')}" for k in ("add", "drop") for c in cats]
-    targets = [f"{res}/trainsets/tiny/mix_{m}_{n}.jsonl" for m in opt["methods"] for n in opt["sizes"]]
-    targets += [f"{res}/trainsets/tiny/sched_{s}.jsonl" for s in config["curriculum"]["schedules"]]
-    targets += [f"{res}/scores/tiny/{e}/seed_{s}.tsv" for e in exps for s in config["train"]["seeds"]]
+    from sftmix.experiments import declared_experiments, trainset_file
+
+    res = f"results/{config['run']}"
+    targets = []
+    for model in config["models"]:
+        targets += [trainset_file(res, model, e) for e in declared_experiments(config, ["mixture", "schedule"])]
+        targets += [f"{res}/scores/{model}/{e}/seed_{s}.tsv"
+                    for e in declared_experiments(config, ["interaction"]) for s in config["train"]["seeds"]]
     return tuple(targets)
 
 

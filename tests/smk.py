@@ -4,10 +4,11 @@
 cluster answers ``sinfo``, locally otherwise), ``require`` (CI, after .ci/slurm-setup.sh: fail if no
 Slurm answers), ``off`` (always local).
 
-Every Python process of a test run (Snakemake, its jobs, Slurm job steps) starts with
-``tests/netguard/sitecustomize.py`` on its path: any socket connection or DNS lookup outside a
-Unix socket is refused and written to ``SFTMIX_NETGUARD_LOG``, so a code path that reaches for the
-network fails the run and leaves a record.
+Every Python process of a test run (Snakemake, its jobs, Slurm job steps, and the pytest process
+itself: tests/conftest.py) starts with ``tests/netguard/sitecustomize.py``: any socket connection
+or name lookup outside a Unix socket (and the process's own loopback test servers) is refused and
+written to ``SFTMIX_NETGUARD_LOG``, so a code path that reaches for the network fails the run and
+leaves a record.
 """
 
 from __future__ import annotations
@@ -86,8 +87,11 @@ def use_slurm() -> tuple[bool, str]:
 
 
 def guarded_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a guarded child process: the guard on its path (first, once), its log
+    ``workdir/network_attempts.log``, the hub switches off."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD_DIR), env.get("PYTHONPATH", "")) if p)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(NETGUARD_DIR)]
+    env["PYTHONPATH"] = os.pathsep.join([str(NETGUARD_DIR), *paths])
     env["SFTMIX_NETGUARD_LOG"] = str(workdir / "network_attempts.log")
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         env[var] = "1"
@@ -168,5 +172,6 @@ def job_blocks(out: str) -> list[tuple[str, str]]:
 
 
 def network_attempts(workdir: Path) -> list[str]:
+    """The network attempts the guarded processes of ``workdir`` made (each was refused)."""
     log = workdir / "network_attempts.log"
-    return log.read_text().splitlines() if log.exists() else []
+    return [line for line in log.read_text().splitlines() if line] if log.exists() else []

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -226,12 +227,64 @@ def test_forcerun_and_until_on_a_single_stage(smoke_workdir, smoke_config):
     assert jobs == expected, f"unexpected: {sorted(jobs - expected)}; missing: {sorted(expected - jobs)}"
 
 
+# Rules whose log is not written through sftmix.logutil.setup_logging, so it cannot carry the
+# Slurm line: finetune's script configures logging itself and the rule redirects its stderr.
+NOT_VIA_SETUP_LOGGING = frozenset({"finetune"})
+SLURM_LINE = re.compile(r"slurm: SLURM_JOB_ID=(\d+)\b(.*)$", re.M)
+
+
+def _rules_of(name: str, known: set[str]) -> list[str]:
+    """Split a job group's name (``<groupid>_<rule>_<rule>...``, rules sorted) into its rules."""
+    for groupid_end in [m.end() for m in re.finditer("_", name)]:
+        rest, rules = name[groupid_end:], []
+        while rest:
+            r = max((k for k in known if rest == k or rest.startswith(k + "_")), key=len, default=None)
+            if r is None:
+                break
+            rules.append(r)
+            rest = rest[len(r) + 1:]
+        if not rest and rules:
+            return rules
+    raise AssertionError(f"cannot split job group name {name!r} into rules of {sorted(known)}")
+
+
+def slurm_submissions(out: str) -> tuple[list[dict], dict[str, dict], dict[str, str]]:
+    """From a ``--verbose`` Slurm run's log: every sbatch call as ``{"rules", "call", "partition",
+    "gpus", "group", "path"}``; ``{slurm_id: call}`` for every submission; and ``{snakemake_jobid:
+    slurm_id}`` (last submission) of the jobs submitted on their own. A submission is tied to its
+    call by the log path the executor gives sbatch (``--output .../slurm_logs/{rule,group}_<name>/
+    [<wildcards>/]%j.log``), which names the rule, or the job group and its rules: calls sharing a
+    path (a job group's, retries) share their rules."""
+    known = {rule for _, rule in re.findall(r"^\s*(local)?rule (\w+):", out, flags=re.M)}
+    calls, by_path = [], {}
+    for call in re.findall(r"sbatch call: (.*)", out):
+        m = re.search(r"--output '?(\S+?)/%j\.log", call)
+        assert m, call[:300]
+        kind, name = re.search(r"/slurm_logs/(rule|group)_([^/]+)", m.group(1)).groups()
+        part = re.search(r" -p '?([\w-]+)", call)
+        c = {"rules": [name] if kind == "rule" else _rules_of(name, known), "call": call, "path": m.group(1),
+             "partition": part.group(1) if part else None, "group": kind == "group",
+             "gpus": re.search(r"--gpus=\S+", call) is not None}
+        calls.append(c)
+        by_path.setdefault(c["path"], c)
+    by_slurm_id, by_jobid = {}, {}
+    for jobid, slurm_id, log in re.findall(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (\S+)/\d+\.log\)",
+                                           out):
+        assert log in by_path, f"submission of Slurm job {slurm_id} without its sbatch call ({log})"
+        by_slurm_id[slurm_id] = by_path[log]
+        if not by_path[log]["group"]:
+            by_jobid[jobid] = slurm_id
+    return calls, by_slurm_id, by_jobid
+
+
 def test_the_smoke_dag_runs_end_to_end_on_slurm(smoke_workdir):
     """When the session's run went to Slurm: the whole smoke DAG; every job that is not a localrule
-    ran in a Slurm job of its own, or (fine-tune, scoring, benchmark of one model) in its job group's;
-    the groups and the other GPU stages asked for --gpus on the gpu partition, CPU stages did not;
-    nothing is left to do afterwards and no job made a network call. (The workflow tests then check
-    what it made.)"""
+    ran in a Slurm job of its own, or (fine-tune, scoring, benchmark of one model) in its job group's,
+    and its log says so (sftmix.logutil.setup_logging writes the job's SLURM_JOB_ID and partition:
+    the id Snakemake got back from that job's sbatch, the partition it asked for), while no
+    localrule's log carries a Slurm job; every Slurm job holding a job whose rule asks for a GPU
+    asked for --gpus on the gpu partition, and no other asked for a GPU; nothing is left to do
+    afterwards and no job made a network call. (The workflow tests then check what it made.)"""
     run = json.loads((smoke_workdir / "run.json").read_text())
     if run["executor"] != "slurm":
         pytest.skip(f"no Slurm cluster: {run['why']}")
@@ -248,9 +301,51 @@ def test_the_smoke_dag_runs_end_to_end_on_slurm(smoke_workdir):
                                     "mixture", "schedule", "lmeval", "compare", "paper_tables"}
     assert len(groups) == remote.count("finetune") >= 20, "one group per fine-tune"
     assert len(calls) == len(remote) - len(grouped) + len(groups) >= 60, "a job ran outside Slurm"
-    assert all("--gpus=1" in c and "-p gpu" in c for c in groups)
-    ingest = [c for c in calls if "rule_ingest" in c]
-    assert ingest and not any("--gpus" in c for c in ingest)
+
+    # GPUs: from each job's printed resources, the rules that ask for one; then every sbatch call
+    parsed, submitted, by_jobid = slurm_submissions(out)
+    assert len(parsed) == len(submitted) == len(calls), "every sbatch call was submitted once"
+    blocks = smk.job_blocks(out)
+    gpu_of = [(rule, int(g.group(1)) if (g := re.search(r"^\s*resources: .*?\bgpu=(\d+)", b, re.M)) else 0)
+              for rule, b in blocks if not re.match(r"\s*localrule ", b)]
+    gpu_rules = {rule for rule, g in gpu_of if g > 0}
+    assert gpu_rules == {"finetune"}, gpu_rules  # the suite's --set-resources: fine-tunes ask for a GPU
+    for c in parsed:
+        if gpu_rules & set(c["rules"]):
+            assert c["gpus"] and c["partition"] == "gpu", f"{c['rules']} need a GPU: {c['call'][:400]}"
+        else:
+            assert not c["gpus"], f"{c['rules']} ask for a GPU they do not need: {c['call'][:400]}"
+    assert sum(bool(gpu_rules & set(c["rules"])) for c in parsed) == len(groups)
+    assert all(c["partition"] == "batch" for c in parsed if "ingest" in c["rules"])
+
+    # each job's log names the Slurm job it ran in; a localrule's names none
+    checked = Counter()
+    for rule, block in blocks:
+        local = bool(re.match(r"\s*localrule ", block))
+        logs = re.search(r"^\s*log: (.*)$", block, re.M)
+        jobid = re.search(r"^\s*jobid: (\S+)$", block, re.M)
+        if rule == "all":
+            continue
+        assert logs, f"job of rule {rule} has no log"
+        for log in logs.group(1).split(", "):
+            text = (smoke_workdir / log.strip()).read_text(errors="replace")
+            found = SLURM_LINE.findall(text)
+            if local:
+                assert "SLURM_JOB_ID" not in text, f"localrule {rule} ran inside a Slurm job: {log}"
+                checked["localrule"] += 1
+                continue
+            if rule in NOT_VIA_SETUP_LOGGING:
+                continue
+            assert len(found) == 1, f"{rule}: its log {log} does not name one Slurm job: {found}"
+            slurm_id, rest = found[0]
+            assert slurm_id in submitted and rule in submitted[slurm_id]["rules"], \
+                f"{log} names Slurm job {slurm_id}, which was not submitted for rule {rule}"
+            if not submitted[slurm_id]["group"]:
+                assert by_jobid.get(jobid.group(1)) == slurm_id, f"{log}: Slurm job {slurm_id} is not this job's"
+            assert f"SLURM_JOB_PARTITION={submitted[slurm_id]['partition']}" in rest, (log, rest)
+            checked[rule] += 1
+    print(f"logs naming their Slurm job: {dict(checked)}")
+    assert checked["score"] >= 20 and checked["lmeval"] > 0 and checked["world"] == 1 and checked["localrule"] > 5
     assert "Nothing to be done" in smk.snakemake(smoke_workdir, "-n", "--configfile", str(smk.SMOKE_CONFIG)).stdout
     assert (smoke_workdir / RES / "report" / "paper_tables.md").stat().st_size > 0
     assert smk.network_attempts(smoke_workdir) == []
@@ -260,7 +355,7 @@ def test_two_clean_runs_agree(smoke_workdir, second_run):
     """Same config, same bytes: subsets, training sets, mixtures and schedules are identical (the
     session's run went through Slurm when one answers, the second ran locally); scores agree within
     float tolerance."""
-    from sftmix.scoring import read_scores
+    from sftmix.scores import read_scores
 
     a, b = smoke_workdir / RES, second_run / RES
     files = sorted(p.relative_to(b) for d in ("subsets", "trainsets", "pool", "eval") for p in (b / d).rglob("*")

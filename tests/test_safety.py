@@ -1,12 +1,11 @@
 """Safety: safetensors only, no remote code unless configured, secrets only from declared envvars,
-and no network (the guard itself; the smoke run's zero attempts are checked in test_workflow_smoke)."""
+and no network (the guard itself, layer by layer: test_netguard; the smoke run's zero attempts:
+test_workflow_smoke and test_reliability)."""
 
 from __future__ import annotations
 
 import ast
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from sftmix.basemodel import build_model, train_tokenizer
 
 from . import smk
 from .conftest import ROOT
+from .defaults import defaults
 
 ARCH = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2, "max_length": 64}
 
@@ -44,7 +44,7 @@ def test_pickle_checkpoints_are_refused_by_scoring_and_training(pickle_only_mode
     rec = {"id": "r-1", "source": "s", "messages": [{"role": "user", "content": "hi there"},
                                                     {"role": "assistant", "content": "hello"}], "meta": {}}
     with pytest.raises(OSError, match="safetensors"):
-        finetune(str(pickle_only_model), [rec], tmp_path / "out", {"max_steps": 1}, seed=1,
+        finetune(str(pickle_only_model), [rec], tmp_path / "out", defaults("train", max_steps=1), seed=1,
                  checkpoint_dir=tmp_path / "ckpt")
 
 
@@ -111,17 +111,3 @@ def test_api_keys_come_from_declared_envvars(tmp_path, section, key_path):
     env[key_path] = secret
     proc = smk.snakemake(tmp_path, *args, env=env)
     assert secret not in proc.stdout + proc.stderr
-
-
-def test_netguard_refuses_and_records_network_access(tmp_path):
-    """The guard every test run of the workflow starts with (tests/netguard/sitecustomize.py)."""
-    code = ("import socket, urllib.request\n"
-            "try:\n    urllib.request.urlopen('https://huggingface.co', timeout=3)\nexcept OSError as e:\n"
-            "    print('refused', e)\n"
-            "s = socket.socket(socket.AF_INET)\n"
-            "try:\n    s.connect(('127.0.0.1', 9))\nexcept OSError as e:\n    print('refused', e)\n")
-    env = smk.guarded_env(tmp_path)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    assert out.stdout.count("refused") == 2, out.stdout + out.stderr
-    attempts = smk.network_attempts(tmp_path)
-    assert any("huggingface.co" in a for a in attempts) and any("127.0.0.1" in a for a in attempts)
