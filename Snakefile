@@ -41,10 +41,9 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/tagging.smk"
 include: "rules/training.smk"
-include: "rules/analysis.smk"
-include: "rules/optimize.smk"
 include: "rules/benchmarks.smk"
-include: "rules/report.smk"
+# studies: one rule file each (sftmix.studies lists them)
+include: "rules/beyond_iid.smk"
 
 
 rule all:
@@ -52,6 +51,4 @@ rule all:
     input:
         data_targets(),
         training_targets(),
-        analysis_targets(),
-        optimize_targets(),
-        report_targets(),
+        beyond_iid_targets(),

@@ -131,30 +131,12 @@ def base_model_path(wildcards):
     return base_model_dir(wildcards.model) if spec.get("build") else spec["path"]
 
 
-def analysed_categories():
-    """Categories with add/drop experiments (experiments.categories, or all of them)."""
-    return registry.analysed_categories(config)
-
-
-def experiments():
-    """The interaction experiments (base, add_*, drop_*)."""
-    return registry.declared_experiments(config, ["interaction"])
-
-
-def optimize_categories():
-    """Categories the mixtures draw from: those gamma covers (EE-CPO needs their gamma)."""
-    return analysed_categories()
-
-
 def all_experiments():
     """Every experiment of every registered family the config declares."""
     return registry.declared_experiments(config)
 
 
 EXPERIMENT_PATTERN = registry.name_pattern()
-# the rules' output patterns of per-model training sets: the families' own name templates
-MIXTURE = registry.template("mixture")
-SCHEDULE = registry.template("schedule")
 
 
 def trainset_path(wildcards):
@@ -167,41 +149,14 @@ def finetune_flags(wildcards):
     return registry.finetune_flags(wildcards.experiment)
 
 
-def eecpo_plan_input(wildcards):
-    if wildcards.method == "eecpo":
-        return f"{RESULTS}/optimize/{wildcards.model}/eecpo.json"
-    return []
-
-
-def quality_params(wildcards):
-    """The quality section with the DEITA scorer resolved ("base" = this model's base model)."""
-    q = dict(config["quality"])
-    uses_deita = (
-        "deita" in config["optimize"]["methods"]
-        or config["optimize"]["quality"] == "deita"
-    )
-    if q["deita_scorer"] is None and config["optimize"]["enabled"] and uses_deita:
-        raise ValueError(
-            "quality.deita_scorer: null, but optimize.methods/optimize.quality use the deita score"
-        )
-    if q["deita_scorer"] == "base":
-        q["deita_scorer"] = base_model_path(wildcards)
-    return q
-
-
-def trainset_inputs(wildcards):
-    """Subset files an interaction experiment reads (all base sets; one added pool for add_*)."""
-    files = {"base": subset_files("base")}
-    kind, cat = registry.parse_experiment(wildcards.experiment)
-    if kind == "add":
-        files["added"] = [f"{RESULTS}/subsets/{cat}/added.jsonl"]
-    return files
-
-
 def config_keys(section, *keys):
-    """The keys of a config section that one rule uses (as its params), so that editing another
-    key of that section does not rerun it: params are a rerun trigger."""
-    return {k: config[section][k] for k in keys}
+    """The keys of a config section (a dotted path: ``beyond_iid.analysis``) that one rule uses
+    (as its params), so that editing another key of that section does not rerun it: params are a
+    rerun trigger."""
+    node = config
+    for part in section.split("."):
+        node = node[part]
+    return {k: node[k] for k in keys}
 
 
 # train.* keys that do not change what one fine-tune learns: where and how it runs, and which
@@ -241,41 +196,6 @@ def training_targets():
     return targets
 
 
-# ---- analyses --------------------------------------------------------------------------
-
-
-def scores_of(model, kinds):
-    """Score tables of the interaction experiments of these kinds (base, add, drop)."""
-    return expand(
-        f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv",
-        experiment=[e for e in experiments() if registry.interaction_kind(e) in kinds],
-        seed=SEEDS,
-    )
-
-
-def analysis_targets():
-    targets = []
-    for model in MODELS:
-        if config["experiments"]["add"]:
-            targets.append(f"{RESULTS}/analysis/{model}/gamma.tsv")
-        if config["experiments"]["drop"]:
-            targets.append(f"{RESULTS}/analysis/{model}/dependency.json")
-            if world_enabled():
-                targets.append(f"{RESULTS}/validation/{model}/dependency.json")
-    return targets
-
-
-# ---- optimization ----------------------------------------------------------------------
-
-
-def optimize_targets():
-    targets = []
-    for model in MODELS:
-        if config["optimize"]["enabled"]:
-            targets.append(f"{RESULTS}/optimize/{model}/eecpo.json")
-    return targets
-
-
 # ---- benchmarks and report -------------------------------------------------------------
 
 
@@ -300,43 +220,3 @@ def benchmarked_experiments():
 
 def judge_enabled():
     return bool(config["benchmarks"]["judge"]["base_url"])
-
-
-def mixture_rows():
-    return registry.mixture_rows(config)
-
-
-def schedule_rows():
-    return registry.schedule_rows(config)
-
-
-def compare_inputs(wildcards):
-    model = wildcards.model
-    exps = [r["experiment"] for r in mixture_rows() + schedule_rows()]
-    files = {
-        "scores": expand(
-            f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv",
-            experiment=exps,
-            seed=SEEDS,
-        ),
-        "lmeval": expand(
-            f"{RESULTS}/lmeval/{model}/{{experiment}}/seed_{{seed}}.tsv",
-            experiment=benchmarked_experiments(),
-            seed=SEEDS,
-        ),
-    }
-    if judge_enabled():
-        files["judge"] = expand(
-            f"{RESULTS}/judge/{model}/{{experiment}}/seed_{{seed}}.json",
-            experiment=benchmarked_experiments(),
-            seed=SEEDS,
-        )
-    return files
-
-
-def report_targets():
-    if not (config["optimize"]["enabled"] or config["curriculum"]["enabled"]):
-        return []
-    return [f"{RESULTS}/report/{model}/tables.md" for model in MODELS] + [
-        f"{RESULTS}/report/paper_tables.md"
-    ]

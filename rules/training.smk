@@ -68,25 +68,6 @@ rule train_config:
         "../scripts/write_json.py"
 
 
-rule trainset:
-    input:
-        unpack(trainset_inputs),
-        code=code("trainset"),
-    output:
-        f"{RESULTS}/trainsets/{{experiment}}.jsonl",
-    log:
-        f"{LOGS}/trainsets/{{experiment}}.log",
-    wildcard_constraints:
-        experiment=registry.name_pattern(["interaction"]),
-    conda:
-        "../envs/data.yaml"
-    resources:
-        mem_mb=scaled(2000),
-        runtime=scaled(5),
-    script:
-        "../scripts/trainset.py"
-
-
 rule finetune:
     input:
         base=base_model_input,

@@ -1,8 +1,9 @@
 """Rule compare: paper-shaped tables (mixtures, curriculum, lm-eval) and their figures."""
 
 from sftmix.logutil import setup_logging
-from sftmix.report import compare_report, load_benchmarks, write_compare_report
+from sftmix.report import load_benchmarks
 from sftmix.scores import load_score_tables
+from sftmix.studies.beyond_iid.report import compare_report, write_compare_report
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 inp, params = snakemake.input, snakemake.params  # noqa: F821

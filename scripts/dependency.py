@@ -1,14 +1,14 @@
 """Rule dependency: the taxonomy as published (Wilcoxon + BH, one run) and seed-calibrated."""
 
-from sftmix.dependency import (
+from sftmix.logutil import setup_logging
+from sftmix.records import write_json
+from sftmix.scores import load_score_tables
+from sftmix.studies.beyond_iid.dependency import (
     dependency_analysis,
     dependency_json,
     plot_dependency_graph,
     write_taxonomy,
 )
-from sftmix.logutil import setup_logging
-from sftmix.records import write_json
-from sftmix.scores import load_score_tables
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 cfg = snakemake.params.analysis  # noqa: F821

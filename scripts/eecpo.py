@@ -1,10 +1,10 @@
 """Rule eecpo: alpha from the quality selection and EE-CPO weights (Beyond IID Eq. 5) per size."""
 
-from sftmix.interaction import read_gamma_tsv
 from sftmix.logutil import setup_logging
-from sftmix.optimize import eecpo_gamma, eecpo_plan, plot_weights
 from sftmix.quality import quality_map, read_quality
 from sftmix.records import read_jsonl, write_json
+from sftmix.studies.beyond_iid.interaction import read_gamma_tsv
+from sftmix.studies.beyond_iid.optimize import eecpo_gamma, eecpo_plan, plot_weights
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 cfg = snakemake.params.optimize  # noqa: F821

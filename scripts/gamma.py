@@ -2,10 +2,15 @@
 
 import math
 
-from sftmix.interaction import gamma_matrix, meta_groups, plot_gamma_heatmap, write_gamma_tsv
 from sftmix.logutil import setup_logging
 from sftmix.records import write_json
 from sftmix.scores import load_score_tables
+from sftmix.studies.beyond_iid.interaction import (
+    gamma_matrix,
+    meta_groups,
+    plot_gamma_heatmap,
+    write_gamma_tsv,
+)
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 cfg = snakemake.params.analysis  # noqa: F821

@@ -1,9 +1,9 @@
 """Rule mixture: one equal-size training set per method (EE-CPO and its baselines)."""
 
 from sftmix.logutil import setup_logging
-from sftmix.optimize import QUALITY_METHODS, build_mixture, mixture_composition
 from sftmix.quality import quality_map, read_quality
 from sftmix.records import read_json, read_jsonl, write_json, write_jsonl
+from sftmix.studies.beyond_iid.optimize import QUALITY_METHODS, build_mixture, mixture_composition
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 rank_by = snakemake.params.rank_by  # noqa: F821

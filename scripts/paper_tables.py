@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from sftmix.logutil import setup_logging
-from sftmix.report import paper_tables_markdown
+from sftmix.studies.beyond_iid.report import paper_tables_markdown
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 md = paper_tables_markdown(snakemake.input.mixtures, snakemake.input.curriculum, list(snakemake.params.models))  # noqa: F821

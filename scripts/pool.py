@@ -2,8 +2,8 @@
 analysed categories that are not eval items)."""
 
 from sftmix.logutil import setup_logging
-from sftmix.optimize import candidate_pool
 from sftmix.records import read_jsonl, write_jsonl
+from sftmix.studies.beyond_iid.optimize import candidate_pool
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 eval_ids = (r["id"] for p in snakemake.input.eval for r in read_jsonl(p))  # noqa: F821

@@ -1,10 +1,10 @@
 """Rule schedule: DT-CSFT / Mix+ / baseline training sequence over D (staged records)."""
 
-from sftmix.curriculum import schedule_summary
-from sftmix.dependency import read_taxonomy
 from sftmix.logutil import setup_logging
-from sftmix.optimize import build_schedule
 from sftmix.records import read_jsonl, write_json, write_jsonl
+from sftmix.studies.beyond_iid.curriculum import schedule_summary
+from sftmix.studies.beyond_iid.dependency import read_taxonomy
+from sftmix.studies.beyond_iid.optimize import build_schedule
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 cfg = snakemake.params.curriculum  # noqa: F821

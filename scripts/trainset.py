@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from sftmix.experiments import build_trainset
 from sftmix.logutil import setup_logging
 from sftmix.records import read_jsonl, write_jsonl
+from sftmix.studies.beyond_iid.experiments import build_trainset
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 base = {Path(p).parent.name: list(read_jsonl(p)) for p in snakemake.input.base}  # noqa: F821

@@ -1,8 +1,8 @@
 """Rule validate_dependency: recovered edges vs the world's planted ones (both variants)."""
 
-from sftmix.dependency import validate_dependency
 from sftmix.logutil import setup_logging
 from sftmix.records import read_json, write_json
+from sftmix.studies.beyond_iid.dependency import validate_dependency
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 # params.categories: the categories with a drop experiment (only their planted edges are testable)

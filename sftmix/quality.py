@@ -483,7 +483,7 @@ def read_quality(path: str | Path) -> list[dict[str, Any]]:
 
 def quality_map(rows: Iterable[Mapping[str, Any]], column: str, *, drop_invalid: bool = True) -> dict[str, float]:
     """``{id: score}`` for selecting by ``column`` with **higher = better** (see
-    :data:`QUALITY_DIRECTIONS`), ready for :func:`sftmix.mixture.quality_mixture`.
+    :data:`QUALITY_DIRECTIONS`), ready for :func:`sftmix.studies.beyond_iid.mixture.quality_mixture`.
 
     Ineligible rows -- NaN in any column, and for ``ifd`` also IFD >= 1 (:func:`ifd_valid`) -- are
     left out (``drop_invalid``; restrict the candidates to the returned ids) or mapped to ``-inf``

@@ -9,7 +9,7 @@ writer and the reader (:func:`write_scores`, :func:`read_scores`) are the scorer
 
 Tables are laid out as ``.../scores/<model>/<experiment>/seed_<k>.tsv``; :func:`load_score_tables`
 turns a list of such paths into :data:`Scores`, ``{experiment: {seed: rows}}``, the input of the
-interaction (:mod:`sftmix.interaction`), dependency (:mod:`sftmix.dependency`), comparison
+interaction (:mod:`sftmix.studies.beyond_iid.interaction`), dependency (:mod:`sftmix.studies.beyond_iid.dependency`), comparison
 (:mod:`sftmix.report`) and summary (:mod:`sftmix.summary`) analyses. The helpers below are the
 pieces those analyses share: which rows count (:func:`finite_row`), which seeds and items every
 table has (:func:`seeds_of`, :func:`category_items`), per-seed item matrices

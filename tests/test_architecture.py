@@ -15,6 +15,7 @@ import yaml
 from sftmix import experiments as registry
 from sftmix.codedeps import library_files
 from sftmix.config import deep_merge, load_config, load_schema, resolve_extends, with_defaults
+from sftmix.studies.beyond_iid import experiments as biid
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config/schemas/config.schema.yaml"
@@ -52,7 +53,7 @@ def test_every_family_owns_exactly_its_names(smoke_config):
     assert registry.trainset_file("r", "m", "add_translation") == "r/trainsets/add_translation.jsonl"
     assert registry.trainset_file("r", "m", "mix_ifd_40") == "r/trainsets/m/mix_ifd_40.jsonl"
     assert registry.finetune_flags("sched_dtcsft") == "--schedule" and registry.finetune_flags("base") == ""
-    assert [r["reference"] for r in registry.mixture_rows(smoke_config)] == ["mix_eecpo_40"] * 6
+    assert [r["reference"] for r in biid.mixture_rows(smoke_config)] == ["mix_eecpo_40"] * 6
     with pytest.raises(ValueError, match="no family"):
         registry.family_of("mix_best")
 
@@ -64,7 +65,7 @@ def test_a_new_family_is_one_registry_entry():
     cfg = load_config(ROOT / "config/smoke.yaml", SCHEMA, ROOT)
     before = registry.declared_experiments(cfg)
     fam = registry.register(registry.Family(
-        "toy", ("toy_{n}",), {"n": "[0-9]+"}, lambda c: [f"toy_{n}" for n in c["optimize"]["sizes"]],
+        "toy", ("toy_{n}",), {"n": "[0-9]+"}, lambda c: [f"toy_{n}" for n in c["beyond_iid"]["optimize"]["sizes"]],
         per_model=True, study="toy", doc="a family added by a test"))
     try:
         assert registry.declared_experiments(cfg) == before + ["toy_40"]

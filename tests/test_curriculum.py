@@ -7,14 +7,14 @@ from collections import Counter
 
 import pytest
 
-from sftmix.curriculum import (
+from sftmix.sft import training_order
+from sftmix.studies.beyond_iid.curriculum import (
     baseline_schedule,
     curriculum_k,
     dt_csft_schedule,
     mixplus_schedule,
     schedule_summary,
 )
-from sftmix.sft import training_order
 
 LAYERS = {"math": "preliminary", "code": "preliminary", "qa": "intermediary",
           "nlu": "intermediary", "chat": "subsequential", "write": "subsequential"}
@@ -75,7 +75,7 @@ def test_dt_csft_deterministic_and_seeded() -> None:
 def test_dt_csft_capped(caplog: pytest.LogCaptureFixture) -> None:
     # 5 subsequential samples only: k = 20 is capped to 5
     d = make_d(195, cats=("math", "qa")) + make_d(5, cats=("chat",), prefix="s")
-    with caplog.at_level(logging.WARNING, logger="sftmix.curriculum"):
+    with caplog.at_level(logging.WARNING, logger="sftmix.studies.beyond_iid.curriculum"):
         sched = dt_csft_schedule(d, LAYERS, seed=0)
     assert "capped to 5" in caplog.text
     check_dt_csft(d, sched, k=5)

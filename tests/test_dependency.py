@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-from sftmix.dependency import (
+from sftmix.experiments import slugify
+from sftmix.studies.beyond_iid.dependency import (
     calibrated_dependency,
     dependency_analysis,
     dependency_json,
@@ -18,7 +19,6 @@ from sftmix.dependency import (
     taxonomy_layers,
     validate_dependency,
 )
-from sftmix.experiments import slugify
 
 from .synthetic_scores import CATS, EXPERIMENTS, make_scores  # noqa: F401
 

@@ -7,8 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from sftmix.dependency import read_taxonomy, taxonomy_layers, write_taxonomy
-from sftmix.interaction import gamma_matrix, read_gamma_tsv, write_gamma_tsv
 from sftmix.normalize import mapping_from_rows, normalize_tags, read_tag_map, write_tag_map
 from sftmix.records import (
     read_json,
@@ -19,6 +17,8 @@ from sftmix.records import (
     write_typed_tsv,
 )
 from sftmix.report import read_table, write_table
+from sftmix.studies.beyond_iid.dependency import read_taxonomy, taxonomy_layers, write_taxonomy
+from sftmix.studies.beyond_iid.interaction import gamma_matrix, read_gamma_tsv, write_gamma_tsv
 from sftmix.summary import read_summary, summarize_scores, write_summary
 
 from .synthetic_scores import CATS, make_scores

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from sftmix.experiments import slugify
-from sftmix.interaction import (
+from sftmix.scores import category_items, run_noise_sd
+from sftmix.studies.beyond_iid.interaction import (
     gamma_matrix,
     item_rho,
     meta_groups,
     plot_gamma_heatmap,
     write_gamma_tsv,
 )
-from sftmix.scores import category_items, run_noise_sd
 
 from .synthetic_scores import CATS, EXPERIMENTS, make_scores  # noqa: F401
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sftmix.mixture import (
+from sftmix.studies.beyond_iid.mixture import (
     brute_force_eecpo,
     category_importance,
     eecpo_objective_coefficients,

@@ -1,4 +1,4 @@
-"""Optimization experiments as data (sftmix.optimize) and the comparison report (sftmix.report)."""
+"""Optimization experiments as data (sftmix.studies.beyond_iid.optimize) and the comparison report (sftmix.report)."""
 
 from __future__ import annotations
 
@@ -7,29 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from sftmix.experiments import (
-    experiment_family,
-    mixture_experiments,
-    parse_mixture,
-    schedule_experiments,
-)
-from sftmix.interaction import TSV_COLUMNS as GAMMA_TSV_COLUMNS
-from sftmix.interaction import read_gamma_tsv
-from sftmix.optimize import (
-    build_mixture,
-    build_schedule,
-    candidate_pool,
-    eecpo_gamma,
-    eecpo_plan,
-    mixture_composition,
-)
+from sftmix.experiments import experiment_family
 from sftmix.report import (
     add_benchmark_verdicts,
     agresti_coull_se,
     benchmark_summary,
     benchmark_verdict,
     compare_experiments,
-    compare_report,
     display_cell,
     higher_is_better,
     load_benchmarks,
@@ -37,9 +21,27 @@ from sftmix.report import (
     nll_cell,
     paired_delta,
     paper_table,
-    paper_tables_markdown,
     read_table,
     verdict,
+)
+from sftmix.studies.beyond_iid.experiments import (
+    mixture_experiments,
+    parse_mixture,
+    schedule_experiments,
+)
+from sftmix.studies.beyond_iid.interaction import TSV_COLUMNS as GAMMA_TSV_COLUMNS
+from sftmix.studies.beyond_iid.interaction import read_gamma_tsv
+from sftmix.studies.beyond_iid.optimize import (
+    build_mixture,
+    build_schedule,
+    candidate_pool,
+    eecpo_gamma,
+    eecpo_plan,
+    mixture_composition,
+)
+from sftmix.studies.beyond_iid.report import (
+    compare_report,
+    paper_tables_markdown,
     write_compare_report,
 )
 

@@ -201,11 +201,11 @@ def _sched_jobs(seeds) -> set[tuple[str, str]]:
 
 
 def test_changing_one_parameter_reruns_that_stage_and_its_dependents_only(smoke_workdir, smoke_config, tmp_path):
-    """analysis.alpha is the dependency test's level: the taxonomy and everything built on it
+    """beyond_iid.analysis.alpha is the dependency test's level: the taxonomy and everything built on it
     (schedules, their fine-tunes, scores and benchmarks, the score summary and report) rerun; gamma,
     which shares the analysis section, and the mixtures do not."""
     f = tmp_path / "override.yaml"
-    f.write_text(json.dumps({"analysis": {"alpha": 0.01}}))
+    f.write_text(json.dumps({"beyond_iid": {"analysis": {"alpha": 0.01}}}))
     jobs = set(dry_run_jobs(smoke_workdir, "--configfile", str(smk.SMOKE_CONFIG), str(f)))
     seeds = smoke_config["train"]["seeds"]
     expected = {("dependency", "model=tiny"), ("validate_dependency", "model=tiny"), ("compare", "model=tiny"),
@@ -218,7 +218,7 @@ def test_forcerun_and_until_on_a_single_stage(smoke_workdir, smoke_config):
     # --forcerun alone: gamma and what is built from it (the EE-CPO plan, its mixtures, their models)
     jobs = set(dry_run_jobs(smoke_workdir, *CFG, "--forcerun", "gamma"))
     seeds = smoke_config["train"]["seeds"]
-    sizes = smoke_config["optimize"]["sizes"]
+    sizes = smoke_config["beyond_iid"]["optimize"]["sizes"]
     expected = {("gamma", "model=tiny"), ("eecpo", "model=tiny"), ("compare", "model=tiny"),
                 ("paper_tables", ""), ("score_summary", "model=tiny"), ("all", "")}
     expected |= {("mixture", f"model=tiny, method=eecpo, size={n}") for n in sizes}

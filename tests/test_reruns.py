@@ -57,8 +57,8 @@ def test_adding_a_seed_trains_only_the_new_seed(smoke_workdir, smoke_config, tmp
     expected |= {("validate_dependency", f"model={m}") for m in models} | {("eecpo", f"model={m}") for m in models}
     expected |= {(r, f"model={m}") for m in models for r in ("score_summary", "compare")}
     expected |= {("paper_tables", ""), ("all", "")}
-    expected |= {("mixture", f"model={m}, method=eecpo, size={n}") for m in models for n in cfg["optimize"]["sizes"]}
-    expected |= {("schedule", f"model={m}, name={n}") for m in models for n in cfg["curriculum"]["schedules"]}
+    expected |= {("mixture", f"model={m}, method=eecpo, size={n}") for m in models for n in cfg["beyond_iid"]["optimize"]["sizes"]}
+    expected |= {("schedule", f"model={m}, name={n}") for m in models for n in cfg["beyond_iid"]["curriculum"]["schedules"]}
     for m in models:
         for e in declared_experiments(cfg):
             seeds = [1, 2, 3] if e in rebuilt else [3]

@@ -132,7 +132,7 @@ def test_finetunes_and_scores_for_every_experiment_and_seed(smoke_run, smoke_con
     from sftmix.scores import read_scores
 
     n_eval = sum(1 for _ in read_jsonl(smoke_run / "eval/all.jsonl"))
-    cats = smoke_config["experiments"]["categories"]
+    cats = smoke_config["beyond_iid"]["experiments"]["categories"]
     exps = ["base"] + [f"{k}_{c.lower().replace(' ', '_')}" for k in ("add", "drop") for c in cats]
     for exp in exps:
         for seed in smoke_config["train"]["seeds"]:
@@ -157,7 +157,7 @@ def test_planted_prerequisite_shows_in_raw_scores(smoke_run, smoke_config):
     from sftmix.summary import read_summary
 
     truth = json.loads((smoke_run / "world/ground_truth.json").read_text())
-    chosen = set(smoke_config["experiments"]["categories"])
+    chosen = set(smoke_config["beyond_iid"]["experiments"]["categories"])
     edges = [e for e in truth["edges"] if e["prerequisite"] in chosen]
     assert edges, "the smoke config must train at least one planted prerequisite's ablation"
     m = {(r["experiment"], r["seed"], r["category"]): r["mean_nll"]
@@ -208,7 +208,7 @@ def test_planted_prerequisite_shows_in_gamma_and_the_calibrated_taxonomy(smoke_r
     edges among the tested prerequisites: precision and recall 1 (the strongest non-edge, the
     reverse Math Word Problems -> Arithmetic, has BH p 0.17 against alpha 0.05; the edge 3e-4)."""
     truth = json.loads((smoke_run / "world/ground_truth.json").read_text())
-    chosen = set(smoke_config["experiments"]["categories"])
+    chosen = set(smoke_config["beyond_iid"]["experiments"]["categories"])
     edges = [(e["prerequisite"], e["dependent"]) for e in truth["edges"]
              if e["prerequisite"] in chosen and e["dependent"] in chosen]
     assert edges, "the smoke config must train both ends of at least one planted edge"
@@ -241,7 +241,7 @@ def test_quality_scores_cover_the_pool(smoke_run):
 
 
 def test_mixtures_are_equal_size_and_follow_the_plan(smoke_run, smoke_config):
-    opt = smoke_config["optimize"]
+    opt = smoke_config["beyond_iid"]["optimize"]
     plan = json.loads((smoke_run / "optimize/tiny/eecpo.json").read_text())
     assert abs(sum(plan["alpha"]) - 1) < 1e-9
     pool_ids = {r["id"] for r in read_jsonl(smoke_run / "pool/records.jsonl")}
@@ -264,7 +264,7 @@ def test_schedules_keep_their_invariants_and_train_in_one_staged_pass(smoke_run,
     import math
 
     d = sum(1 for _ in read_jsonl(smoke_run / "trainsets/base.jsonl"))
-    for name in smoke_config["curriculum"]["schedules"]:
+    for name in smoke_config["beyond_iid"]["curriculum"]["schedules"]:
         recs = list(read_jsonl(smoke_run / f"trainsets/tiny/sched_{name}.jsonl"))
         occ = Counter(r["id"] for r in recs)
         if name in ("dtcsft", "baseline"):
@@ -287,7 +287,7 @@ def test_lmeval_and_comparison_tables(smoke_run, smoke_config):
     cols = table[0].split("\t")
     assert {"method", "size", "nll_macro", "delta", "ci_low", "verdict", "sftmix_mc/acc"} <= set(cols)
     rows = [dict(zip(cols, r.split("\t"), strict=True)) for r in table[1:]]
-    assert {r["method"] for r in rows} == set(smoke_config["optimize"]["methods"])
+    assert {r["method"] for r in rows} == set(smoke_config["beyond_iid"]["optimize"]["methods"])
     assert [r["verdict"] for r in rows if r["method"] == "eecpo"] == ["reference"]
     assert all(r["verdict"] in ("better", "worse", "indistinguishable", "reference") for r in rows)
     assert {"sftmix_mc/acc_se", "sftmix_mc/acc_vs_ref"} <= set(cols)
@@ -295,7 +295,7 @@ def test_lmeval_and_comparison_tables(smoke_run, smoke_config):
     paper = (smoke_run / "report/paper_tables.md").read_text()
     assert "### size 40" in paper and "| eecpo | " in paper and "tiny: NLL" in paper and " ± " in paper
     cur = (smoke_run / "report/tiny/curriculum.tsv").read_text().splitlines()
-    assert len(cur) == 1 + len(smoke_config["curriculum"]["schedules"])
+    assert len(cur) == 1 + len(smoke_config["beyond_iid"]["curriculum"]["schedules"])
     md = (smoke_run / "report/tiny/tables.md").read_text()
     assert "judge: skipped" in md and "Mixtures of equal size" in md
     for png in ("mixtures.png", "curriculum.png"):

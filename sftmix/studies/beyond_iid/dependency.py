@@ -31,9 +31,9 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from .experiments import drop_name, slugify
-from .records import read_typed_tsv, write_typed_tsv
-from .scores import (
+from ...experiments import slugify
+from ...records import read_typed_tsv, write_typed_tsv
+from ...scores import (
     Scores,
     category_items,
     column_by_id,
@@ -42,6 +42,7 @@ from .scores import (
     seeds_of,
     table_index,
 )
+from .experiments import drop_name
 
 LAYERS = ("preliminary", "intermediary", "subsequential", "independent")
 

@@ -49,8 +49,8 @@ from typing import Any, Literal
 import numpy as np
 import pulp
 
-from .records import Record
-from .rng import rng
+from ...records import Record
+from ...rng import rng
 
 log = logging.getLogger(__name__)
 

@@ -51,9 +51,9 @@ from typing import Any
 
 import numpy as np
 
-from .experiments import add_name, slugify
-from .records import read_typed_tsv, write_typed_tsv
-from .scores import (
+from ...experiments import slugify
+from ...records import read_typed_tsv, write_typed_tsv
+from ...scores import (
     Scores,
     category_items,
     finite_row,
@@ -62,6 +62,7 @@ from .scores import (
     seeds_of,
     table_index,
 )
+from .experiments import add_name
 
 RHO_COLUMNS = {"loglik_mean": "nll_mean", "loglik_sum": "nll_sum"}
 ESTIMATORS = ("ratio_of_means", "per_item")

@@ -1,7 +1,7 @@
 """Optimization experiments as data: category mixtures (EE-CPO and baselines) and schedules.
 
-This module turns the analyses into training sets; the math lives in :mod:`sftmix.mixture`
-(Eq. 5's LP and the selection rules) and :mod:`sftmix.curriculum` (DT-CSFT, Mix+, baseline).
+This module turns the analyses into training sets; the math lives in :mod:`sftmix.studies.beyond_iid.mixture`
+(Eq. 5's LP and the selection rules) and :mod:`sftmix.studies.beyond_iid.curriculum` (DT-CSFT, Mix+, baseline).
 
 * **Candidate pool** (:func:`candidate_pool`): every categorized record of the analysed
   categories that is not an eval item. Mixtures of every method draw from the same pool, so
@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ...records import Record
 from .curriculum import baseline_schedule, dt_csft_schedule, mixplus_schedule
 from .mixture import (
     category_importance,
@@ -38,7 +39,6 @@ from .mixture import (
     uniform_mixture,
     weights_to_counts,
 )
-from .records import Record
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,9 @@ QUALITY_METHODS = ("deita", "instag", "ifd", "length")
 
 def eecpo_gamma(gamma: Mapping[str, Any], categories: Sequence[str]) -> np.ndarray:
     """The gamma matrix EE-CPO uses, for ``categories`` (rows = added category i, columns =
-    measured j), from a :func:`sftmix.interaction.read_gamma_tsv` result (or any
-    :func:`sftmix.interaction.gamma_matrix` result): cells flagged ``unstable`` or absent become NaN
-    (EE-CPO counts them as 0, see :func:`sftmix.mixture.eecpo_objective_coefficients`). A category
+    measured j), from a :func:`sftmix.studies.beyond_iid.interaction.read_gamma_tsv` result (or any
+    :func:`sftmix.studies.beyond_iid.interaction.gamma_matrix` result): cells flagged ``unstable`` or absent become NaN
+    (EE-CPO counts them as 0, see :func:`sftmix.studies.beyond_iid.mixture.eecpo_objective_coefficients`). A category
     without its diagonal entry raises ValueError."""
     src = {c: k for k, c in enumerate(gamma["categories"])}
     values = np.where(np.asarray(gamma["unstable"], dtype=bool), np.nan, np.asarray(gamma["gamma"], dtype=float))

@@ -27,8 +27,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from .records import Record
-from .rng import rng
+from ...records import Record
+from ...rng import rng
 
 log = logging.getLogger(__name__)
 

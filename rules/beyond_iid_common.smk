@@ -1,0 +1,130 @@
+# Helpers of the Beyond IID study's rules (rules/beyond_iid.smk): its config section, the
+# experiments it declares, the inputs of its stages and its targets.
+from sftmix.studies.beyond_iid import experiments as biid
+
+BIID = config["beyond_iid"]
+
+
+def analysed_categories():
+    """Categories with add/drop experiments (beyond_iid.experiments.categories, or all of them)."""
+    return biid.analysed_categories(config)
+
+
+def experiments():
+    """The interaction experiments (base, add_*, drop_*)."""
+    return registry.declared_experiments(config, ["interaction"])
+
+
+def optimize_categories():
+    """Categories the mixtures draw from: those gamma covers (EE-CPO needs their gamma)."""
+    return analysed_categories()
+
+
+# the rules' output patterns of per-model training sets: the families' own name templates
+MIXTURE = registry.template("mixture")
+SCHEDULE = registry.template("schedule")
+
+
+def eecpo_plan_input(wildcards):
+    if wildcards.method == "eecpo":
+        return f"{RESULTS}/optimize/{wildcards.model}/eecpo.json"
+    return []
+
+
+def quality_params(wildcards):
+    """The quality section with the DEITA scorer resolved ("base" = this model's base model)."""
+    q = dict(config["quality"])
+    uses_deita = (
+        "deita" in BIID["optimize"]["methods"] or BIID["optimize"]["quality"] == "deita"
+    )
+    if q["deita_scorer"] is None and BIID["optimize"]["enabled"] and uses_deita:
+        raise ValueError(
+            "quality.deita_scorer: null, but beyond_iid.optimize.methods/.quality use the deita score"
+        )
+    if q["deita_scorer"] == "base":
+        q["deita_scorer"] = base_model_path(wildcards)
+    return q
+
+
+def trainset_inputs(wildcards):
+    """Subset files an interaction experiment reads (all base sets; one added pool for add_*)."""
+    files = {"base": subset_files("base")}
+    kind, cat = biid.parse_experiment(wildcards.experiment)
+    if kind == "add":
+        files["added"] = [f"{RESULTS}/subsets/{cat}/added.jsonl"]
+    return files
+
+
+def scores_of(model, kinds):
+    """Score tables of the interaction experiments of these kinds (base, add, drop)."""
+    return expand(
+        f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv",
+        experiment=[e for e in experiments() if biid.interaction_kind(e) in kinds],
+        seed=SEEDS,
+    )
+
+
+def beyond_iid_targets():
+    """The study's final outputs: gamma, the taxonomy (and its validation against a generated
+    world), EE-CPO plans, the comparison report."""
+    return analysis_targets() + optimize_targets() + report_targets()
+
+
+def analysis_targets():
+    targets = []
+    for model in MODELS:
+        if BIID["experiments"]["add"]:
+            targets.append(f"{RESULTS}/analysis/{model}/gamma.tsv")
+        if BIID["experiments"]["drop"]:
+            targets.append(f"{RESULTS}/analysis/{model}/dependency.json")
+            if world_enabled():
+                targets.append(f"{RESULTS}/validation/{model}/dependency.json")
+    return targets
+
+
+def optimize_targets():
+    targets = []
+    for model in MODELS:
+        if BIID["optimize"]["enabled"]:
+            targets.append(f"{RESULTS}/optimize/{model}/eecpo.json")
+    return targets
+
+
+def mixture_rows():
+    return biid.mixture_rows(config)
+
+
+def schedule_rows():
+    return biid.schedule_rows(config)
+
+
+def compare_inputs(wildcards):
+    model = wildcards.model
+    exps = [r["experiment"] for r in mixture_rows() + schedule_rows()]
+    files = {
+        "scores": expand(
+            f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv",
+            experiment=exps,
+            seed=SEEDS,
+        ),
+        "lmeval": expand(
+            f"{RESULTS}/lmeval/{model}/{{experiment}}/seed_{{seed}}.tsv",
+            experiment=benchmarked_experiments(),
+            seed=SEEDS,
+        ),
+    }
+    if judge_enabled():
+        files["judge"] = expand(
+            f"{RESULTS}/judge/{model}/{{experiment}}/seed_{{seed}}.json",
+            experiment=benchmarked_experiments(),
+            seed=SEEDS,
+        )
+    return files
+
+
+def report_targets():
+    if not (BIID["optimize"]["enabled"] or BIID["curriculum"]["enabled"]):
+        return []
+    return [f"{RESULTS}/report/{model}/tables.md" for model in MODELS] + [
+        f"{RESULTS}/report/paper_tables.md"
+    ]
