@@ -324,6 +324,22 @@ _TSV_MATRIX = {"gamma": "gamma", "ci_low": "ci_low", "ci_high": "ci_high", "deno
                "gamma_raw": "gamma_raw", "numerator_effect": "numerator_effects"}
 
 
+def gamma_analysis(scores: Scores, categories: Sequence[str], *, rho: str, estimator: str, n_boot: int,
+                   n_groups: int) -> dict[str, Any]:
+    """The gamma stage on one model's score tables (Eq. 1): both estimators (``estimator`` is the
+    main one; ``per_item`` is the published reading, always reported beside it), the meta-groups
+    of the main matrix, and what the log reports.
+
+    Returns ``{"main", "per_item", "groups", "n_unstable", "max_abs_per_item"}``."""
+    cats = list(categories)
+    results = {est: gamma_matrix(scores, cats, rho=rho, estimator=est, n_boot=n_boot, seed=0) for est in ESTIMATORS}
+    main = results[estimator]
+    finite = [abs(x) for x in results["per_item"]["gamma_raw"].ravel() if math.isfinite(x)]
+    return {"main": main, "per_item": results["per_item"],
+            "groups": meta_groups(main, cats, n_groups=min(n_groups, len(cats))),
+            "n_unstable": int(main["unstable"].sum()), "max_abs_per_item": max(finite) if finite else float("nan")}
+
+
 def write_gamma_tsv(result: Mapping[str, Any], path: str | Path) -> int:
     """Write a :func:`gamma_matrix` result in long format, one row per ordered pair (i, j).
 
