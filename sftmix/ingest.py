@@ -260,6 +260,8 @@ def validate_turns(msgs: list[dict[str, str]]) -> list[dict[str, str]]:
         expected = "user" if k % 2 == 0 else "assistant"
         if m["role"] != expected:
             raise RowError("bad_role", f"turn {k} is {m['role']}, expected {expected}")
+    if body[-1]["role"] != "assistant":  # two user turns: the answerless one dropped, no answer left
+        raise RowError("empty_conversation", "no assistant turn")
     return (msgs[:1] if msgs and msgs[0]["role"] == "system" else []) + body
 
 

@@ -232,3 +232,15 @@ def test_rule_resources_grow_with_each_attempt():
     assert not fixed, fixed
     common = (ROOT / "rules/common.smk").read_text()
     assert "lambda wildcards, attempt: amount * attempt" in common
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,jobs", [("config.yaml", 266), ("smoke.yaml", 132), ("paper.yaml", 1385)])
+def test_every_shipped_config_builds_its_dag(tmp_path, name, jobs):
+    """A dry run of each shipped config from an empty folder: the DAG builds and has the job count
+    the README's numbers come from."""
+    from . import smk
+
+    out = smk.snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / name)).stdout
+    total = re.search(r"^total\s+(\d+)$", out, re.M)
+    assert total and int(total.group(1)) == jobs, out[-2000:]

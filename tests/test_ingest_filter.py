@@ -148,3 +148,16 @@ def test_hub_loader_on_a_local_dataset_repo(tmp_path):
     recs, q, c = ingest(rows, source="dolly_hub", fmt="dolly")
     assert [r["messages"][1]["content"] for r in recs] == ["Blue.", "Apple."]
     assert recs[0]["id"] == "dolly_hub-0000000" and not q
+
+
+def test_two_user_turns_without_an_answer_are_quarantined():
+    """Found by hypothesis: dropping the trailing answerless user turn of [user, user] left a
+    conversation with no assistant turn that was kept."""
+    from sftmix.ingest import RowError, validate_turns
+
+    with pytest.raises(RowError, match="empty_conversation"):
+        validate_turns([{"role": "user", "content": ""}, {"role": "user", "content": ""}])
+    with pytest.raises(RowError, match="bad_role"):
+        validate_turns([{"role": "user", "content": "a"}] * 3)
+    ok = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}, {"role": "user", "content": "q2"}]
+    assert validate_turns(ok) == ok[:2]

@@ -108,3 +108,14 @@ def test_editing_a_library_module_reruns_exactly_the_stages_that_import_it(smoke
     assert direct == expected, f"unexpected: {sorted(direct - expected)}; missing: {sorted(expected - direct)}"
     others = [(r, reason) for r, _, reason in jobs if str(edited) not in reason and r != "all"]
     assert all(reason.startswith("Input files updated by another job") for _, reason in others), others[:5]
+
+
+def test_where_a_fine_tune_runs_does_not_retrain_it(smoke_workdir, tmp_path):
+    """train.threads, mem_mb, runtime and launcher say where and how a fine-tune runs, not what it
+    learns: changing them leaves every finished job as it is."""
+    import sys
+
+    f = tmp_path / "runtime.yaml"
+    f.write_text(json.dumps({"train": {"threads": 2, "mem_mb": 1234, "runtime": 99, "launcher": sys.executable}}))
+    jobs = dry_run(smoke_workdir, *CFG, str(f))
+    assert jobs == [], f"would rerun: {jobs[:10]}"

@@ -111,3 +111,6 @@ def test_api_keys_come_from_declared_envvars(tmp_path, section, key_path):
     env[key_path] = secret
     proc = smk.snakemake(tmp_path, *args, env=env)
     assert secret not in proc.stdout + proc.stderr
+    if "benchmarks" in section:  # a configured judge grades every benchmarked model
+        judged = [r for r, _ in smk.job_blocks(proc.stdout) if r == "judge"]
+        assert len(judged) == len([r for r, _ in smk.job_blocks(proc.stdout) if r == "lmeval"]) > 0

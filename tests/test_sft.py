@@ -5,6 +5,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -174,3 +175,28 @@ def test_torchrun_two_processes_equal_one_process_with_twice_the_batch(tiny, tmp
     assert ddp["order_digest"] == one["order_digest"]
     assert _max_diff(_weights(tmp_path / "ddp"), _weights(tmp_path / "one")) < 1e-6
     assert not (tmp_path / "ck_ddp").exists()
+
+
+def test_a_checkpoint_cut_off_while_saving_is_discarded(tmp_path):
+    """Resume takes the newest *complete* checkpoint; a newer one missing its optimizer state, its
+    RNG state or a readable trainer state (a job killed while saving) is removed, not resumed."""
+    from sftmix.sft import last_checkpoint
+
+    def checkpoint(step: int, *, optimizer=True, rng=True, state="{}") -> Path:
+        d = tmp_path / f"checkpoint-{step}"
+        d.mkdir()
+        (d / "model.safetensors").write_bytes(b"w")
+        if optimizer:
+            (d / "optimizer.pt").write_bytes(b"o")
+        if rng:
+            (d / "rng_state.pth").write_bytes(b"r")
+        if state is not None:
+            (d / "trainer_state.json").write_text(state)
+        return d
+
+    good = checkpoint(10)
+    cut = [checkpoint(20, optimizer=False), checkpoint(30, rng=False), checkpoint(40, state='{"glob'),
+           checkpoint(50, state=None)]
+    assert last_checkpoint(tmp_path) == str(good)
+    assert good.is_dir() and not any(d.exists() for d in cut)
+    assert last_checkpoint(tmp_path / "absent") is None
