@@ -94,6 +94,10 @@ def test_failed_job_is_retried_by_the_profile_and_half_written_output_is_not_kep
     assert "injected failure 1 of 1" in (broken / f"{RES}/logs/finetune/tiny/base/seed_1.log").read_text() or \
         "restart" in out.lower()
     assert [m.read_text() for m in marks.iterdir()] == ["2"], "one failure, one retry"
+    # the retry gets more: memory from the rule (scaled by attempt), runtime from the profile
+    attempts = [dict(re.findall(r"\b(mem_mb|runtime)=(\d+)", b)) for r, b in smk.job_blocks(out) if r == "finetune"]
+    assert len(attempts) == 2, attempts
+    assert all(int(attempts[1][k]) == 2 * int(attempts[0][k]) for k in ("mem_mb", "runtime")), attempts
     model = broken / f"{RES}/models/tiny/base/seed_1/model.safetensors"
     assert model.read_bytes() != b"half-written" and model.stat().st_size > 10_000
     after = json.loads((broken / target).read_text())
