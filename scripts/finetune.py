@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from sftmix.logutil import offline_env
+from sftmix.logutil import offline_env, setup_logging
 from sftmix.records import read_jsonl, write_json
 
 
@@ -28,8 +28,7 @@ def main(argv=None) -> int:
                     help="the training set is a staged schedule: train it once, in stage order "
                          "(overrides train.order and train.max_steps)")
     a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(None)  # stderr, which the rule redirects to its log (one process per GPU under torchrun)
     if os.path.isdir(a.base):
         offline_env()
     from sftmix.sft import finetune
