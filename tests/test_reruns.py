@@ -89,11 +89,11 @@ def _workflow_copy(dst: Path) -> Path:
     return dst / "Snakefile"
 
 
-@pytest.mark.parametrize("module", ["rng", "scoring"])
-def test_editing_a_library_module_reruns_exactly_the_stages_that_import_it(smoke_workdir, tmp_path, module):
+def test_editing_a_library_module_reruns_exactly_the_stages_that_import_it(smoke_workdir, tmp_path):
     """A copy of the workflow whose ``sftmix/<module>.py`` is newer than every output: the jobs that
     rerun *because of that file* are exactly the jobs of rules whose scripts import it (directly or
     through other modules); every other listed job reruns only because an input is rebuilt."""
+    module = "scoring"  # scoring, quality, EE-CPO and mixtures import it; data stages and gamma do not
     code = tmp_path / "code"
     code.mkdir()
     snakefile = _workflow_copy(code)
@@ -101,7 +101,8 @@ def test_editing_a_library_module_reruns_exactly_the_stages_that_import_it(smoke
     future = time.time() + 3600
     os.utime(edited, (future, future))
     args = ["--configfile", str(code / "config/smoke.yaml"), "--rerun-triggers", "mtime"]
-    in_dag = {r for r, _, _ in dry_run(smoke_workdir, *args, "--forceall", snakefile=snakefile)}
+    # the rules of the smoke DAG: every job the session's run printed
+    in_dag = {r for r, _ in smk.job_blocks((smoke_workdir / "snakemake.out").read_text())}
     jobs = dry_run_jobs(smoke_workdir, *args, snakefile=snakefile)
     # a job that runs the edited file (declared input) reruns; Snakemake names only one reason per
     # job, so a job that also waits on a rebuilt input says "updated by another job"
