@@ -36,7 +36,8 @@ def _module_name(package_dir: Path, path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imported_modules(path: Path, package_dir: Path) -> set[str]:
+@cache
+def _imported_modules(path: Path, package_dir: Path) -> frozenset[str]:
     """Absolute names of the ``sftmix`` modules ``path`` imports (any scope, relative included).
     ``from sftmix.x import y`` yields ``sftmix.x`` and ``sftmix.x.y`` (``y`` may be a submodule)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
@@ -60,7 +61,7 @@ def _imported_modules(path: Path, package_dir: Path) -> set[str]:
                 continue
             found.add(base)
             found.update(f"{base}.{a.name}" for a in node.names)
-    return found
+    return frozenset(found)
 
 
 @cache
