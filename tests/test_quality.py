@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import runpy
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -32,7 +31,7 @@ from sftmix.quality import (
 from sftmix.records import write_jsonl
 from sftmix.scoring import load_causal_lm, score_records
 
-from .conftest import ROOT
+from .scripts import run_rule_script
 from .tinylm import save_tiny_lm, sentences
 
 ARCH = {"hidden_size": 64, "intermediate_size": 128, "num_layers": 2, "num_heads": 4, "max_length": 256}
@@ -331,17 +330,7 @@ def test_script_writes_the_table(model_dir, records, tmp_path):
                                quality={"batch_size": 4, "max_length": 256, "device": "cpu",
                                         "deita_scorer": str(model_dir), "deita_template": None}),
         output=[str(out)], log=[str(logf)], threads=1)
-    root, handlers, level, threads = logging.getLogger(), logging.getLogger().handlers[:], \
-        logging.getLogger().level, torch.get_num_threads()
-    try:
-        runpy.run_path(str(ROOT / "scripts" / "quality.py"), init_globals={"snakemake": smk})
-    finally:
-        for h in root.handlers[:]:
-            if h not in handlers:
-                h.close()
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        torch.set_num_threads(threads)
+    run_rule_script("quality", smk)
     rows = read_quality(out)
     assert [r["id"] for r in rows] == sorted(r["id"] for r in records)
     assert all(r["instag"] == 1 for r in rows)

@@ -7,10 +7,8 @@ import json
 import logging
 import os
 import re
-import runpy
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -28,6 +26,8 @@ from sftmix.tagging import (
     tag_records,
     tagger_from_config,
 )
+
+from .scripts import run_rule_script
 
 # ----------------------------------------------------------------------------- parse_tags
 
@@ -503,27 +503,6 @@ def test_tagger_from_config(monkeypatch, caplog):
     assert tagger.max_tokens == 16 and "SFTMIX_ABSENT_KEY is not set" in caplog.text
 
 
-def _run_rule_script(name, smk):
-    """Run scripts/<name>.py as Snakemake would; undo what it sets process-wide (root logging,
-    torch threads, environment variables)."""
-    import torch
-
-    root = logging.getLogger()
-    handlers, level, threads, env = root.handlers[:], root.level, torch.get_num_threads(), dict(os.environ)
-    try:
-        runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"),
-                       init_globals={"snakemake": smk})
-    finally:
-        for h in root.handlers[:]:
-            if h not in handlers:
-                h.close()
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        torch.set_num_threads(threads)
-        os.environ.clear()
-        os.environ.update(env)
-
-
 def test_tag_script_is_glue(tmp_path):
     records = [make_record("s", i, [{"role": "user", "content": t}, {"role": "assistant", "content": "ok"}])
                for i, t in enumerate(["Calculate 17 * 23.", "Write a short poem about the sea.", "   "])]
@@ -531,7 +510,7 @@ def test_tag_script_is_glue(tmp_path):
     out, log = tmp_path / "out.jsonl", tmp_path / "tag.log"
     smk = SimpleNamespace(input=[str(tmp_path / "in.jsonl")], output=[str(out)], log=[str(log)], threads=1,
                           params=SimpleNamespace(tag=TAG_CFG))
-    _run_rule_script("tag", smk)
+    run_rule_script("tag", smk)
     expected = tag_records(records, tagger_from_config(TAG_CFG), text_fn=text_view("instruction"))
     got = list(read_jsonl(out))
     assert [r["id"] for r in got] == [r["id"] for r in expected]
