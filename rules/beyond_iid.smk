@@ -57,6 +57,8 @@ rule gamma:
         analysis=config_keys(
             "beyond_iid.analysis", "rho", "estimator", "n_boot", "n_groups"
         ),
+        # recorded in the outputs: which training budget the interaction models had
+        budget=biid.interaction_budgets(config),
     script:
         "../scripts/gamma.py"
 
@@ -86,6 +88,8 @@ rule dependency:
         analysis=config_keys(
             "beyond_iid.analysis", "alpha", "min_effect", "published_seed"
         ),
+        # recorded in the outputs: which training budget the interaction models had
+        budget=biid.interaction_budgets(config),
     script:
         "../scripts/dependency.py"
 
@@ -184,6 +188,8 @@ rule eecpo:
     params:
         categories=optimize_categories(),
         optimize=BIID["optimize"],
+        # ties in the quality ranking of D_qs (alpha) are broken by a seeded draw
+        seed=config["seed"],
     script:
         "../scripts/eecpo.py"
 
@@ -195,10 +201,10 @@ rule mixture:
         plan=eecpo_plan_input,
         code=code("mixture"),
     output:
-        records=f"{RESULTS}/trainsets/{{model}}/{MIXTURE}.jsonl",
-        summary=f"{RESULTS}/trainsets/{{model}}/{MIXTURE}.json",
+        records=f"{RESULTS}/trainsets/{{model}}/{MIXTURE}/seed_{{seed}}.jsonl",
+        summary=f"{RESULTS}/trainsets/{{model}}/{MIXTURE}/seed_{{seed}}.json",
     log:
-        f"{LOGS}/trainsets/{{model}}/{MIXTURE}.log",
+        f"{LOGS}/trainsets/{{model}}/{MIXTURE}/seed_{{seed}}.log",
     wildcard_constraints:
         method=registry.field_pattern("mixture", "method"),
         size=registry.field_pattern("mixture", "size"),
@@ -211,7 +217,7 @@ rule mixture:
         categories=optimize_categories(),
         # the ranking score matters to uniform / EE-CPO only; sizes and bounds reach EE-CPO via its plan
         rank_by=BIID["optimize"]["quality"],
-        seed=config["seed"],
+        seed=replicate_seed,
     script:
         "../scripts/mixture.py"
 
@@ -223,10 +229,10 @@ rule schedule:
         pool=f"{RESULTS}/pool/records.jsonl",
         code=code("schedule"),
     output:
-        records=f"{RESULTS}/trainsets/{{model}}/{SCHEDULE}.jsonl",
-        summary=f"{RESULTS}/trainsets/{{model}}/{SCHEDULE}.json",
+        records=f"{RESULTS}/trainsets/{{model}}/{SCHEDULE}/seed_{{seed}}.jsonl",
+        summary=f"{RESULTS}/trainsets/{{model}}/{SCHEDULE}/seed_{{seed}}.json",
     log:
-        f"{LOGS}/trainsets/{{model}}/{SCHEDULE}.log",
+        f"{LOGS}/trainsets/{{model}}/{SCHEDULE}/seed_{{seed}}.log",
     wildcard_constraints:
         name=registry.field_pattern("schedule", "name"),
     conda:
@@ -236,7 +242,7 @@ rule schedule:
         runtime=scaled(5),
     params:
         curriculum=BIID["curriculum"],
-        seed=config["seed"],
+        seed=replicate_seed,
     script:
         "../scripts/schedule.py"
 

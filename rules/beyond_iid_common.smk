@@ -26,7 +26,7 @@ SCHEDULE = registry.template("schedule")
 
 
 def eecpo_plan_input(wildcards):
-    if wildcards.method == "eecpo":
+    if wildcards.method in biid.EECPO_METHODS:
         return f"{RESULTS}/optimize/{wildcards.model}/eecpo.json"
     return []
 
@@ -57,10 +57,9 @@ def trainset_inputs(wildcards):
 
 def scores_of(model, kinds):
     """Score tables of the interaction experiments of these kinds (base, add, drop)."""
-    return expand(
+    return per_replicate(
         f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv",
-        experiment=[e for e in experiments() if biid.interaction_kind(e) in kinds],
-        seed=SEEDS,
+        [e for e in experiments() if biid.interaction_kind(e) in kinds],
     )
 
 
@@ -102,22 +101,18 @@ def compare_inputs(wildcards):
     model = wildcards.model
     exps = [r["experiment"] for r in mixture_rows() + schedule_rows()]
     files = {
-        "scores": expand(
-            f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv",
-            experiment=exps,
-            seed=SEEDS,
+        "scores": per_replicate(
+            f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv", exps
         ),
-        "lmeval": expand(
+        "lmeval": per_replicate(
             f"{RESULTS}/lmeval/{model}/{{experiment}}/seed_{{seed}}.tsv",
-            experiment=benchmarked_experiments(),
-            seed=SEEDS,
+            benchmarked_experiments(),
         ),
     }
     if judge_enabled():
-        files["judge"] = expand(
+        files["judge"] = per_replicate(
             f"{RESULTS}/judge/{model}/{{experiment}}/seed_{{seed}}.json",
-            experiment=benchmarked_experiments(),
-            seed=SEEDS,
+            benchmarked_experiments(),
         )
     return files
 

@@ -13,6 +13,7 @@ BENCH = f"{RESULTS}/benchmarks"
 from sftmix import experiments as registry
 from sftmix.codedeps import library_files
 from sftmix.experiments import slugify as slug
+from sftmix.rng import derive_seed
 from sftmix.world import FORMAT_EXT
 
 CATEGORIES = list(config["categories"])
@@ -104,7 +105,13 @@ def data_targets():
 # ---- training and scoring -------------------------------------------------------------
 
 MODELS = config["models"]
-SEEDS = [str(s) for s in config["train"]["seeds"]]
+
+
+def per_replicate(pattern, experiments):
+    """``pattern`` ({experiment}, {seed}) for every replicate seed of each experiment: seeds are
+    the experiment family's (sftmix.experiments.seeds_of)."""
+    pairs = registry.experiment_seeds(config, list(experiments))
+    return [pattern.format(experiment=e, seed=s) for e, s in pairs]
 
 
 def python_bin():
@@ -140,13 +147,34 @@ EXPERIMENT_PATTERN = registry.name_pattern()
 
 
 def trainset_path(wildcards):
-    """Shared sets (interaction) once for all models; per-model sets under the model."""
-    return registry.trainset_file(RESULTS, wildcards.model, wildcards.experiment)
+    """Shared sets (interaction) once for all models; per-model sets under the model; per-seed
+    draws (mixtures, schedules) per seed."""
+    return registry.trainset_file(
+        RESULTS, wildcards.model, wildcards.experiment, wildcards.seed
+    )
 
 
-def finetune_flags(wildcards):
-    """The family's training budget as flags (a schedule is one pass in its staged order)."""
-    return registry.finetune_flags(wildcards.experiment)
+def replicate_seed(wildcards):
+    """The seed of one replicate's own random draws (a per-seed training set), derived from the
+    run's seed and the replicate seed."""
+    return derive_seed(config["seed"], "replicate", wildcards.seed)
+
+
+def finetune_flags(wildcards, input):
+    """The experiment's training budget as flags (a schedule is one pass in its staged order; a
+    matched budget names its reference set, the rule's ``reference`` input)."""
+    flags = registry.finetune_flags(wildcards.experiment, config)
+    if input.get("reference"):
+        flags += f" --match {input.reference}"
+    return flags
+
+
+def budget_reference_input(wildcards):
+    """The reference training set of a matched budget (drop_* against base), else nothing."""
+    ref = registry.budget_reference(wildcards.experiment, config)
+    if ref is None:
+        return []
+    return registry.trainset_file(RESULTS, wildcards.model, ref, wildcards.seed)
 
 
 def config_keys(section, *keys):
@@ -179,10 +207,8 @@ def finetune_launcher(wildcards, resources):
 
 
 def model_scores(model):
-    return expand(
-        f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv",
-        experiment=all_experiments(),
-        seed=SEEDS,
+    return per_replicate(
+        f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv", all_experiments()
     )
 
 

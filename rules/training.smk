@@ -72,6 +72,8 @@ rule finetune:
     input:
         base=base_model_input,
         trainset=trainset_path,
+        # the matched budget's reference set (drop_* train as many steps as base)
+        reference=budget_reference_input,
         train_config=f"{RESULTS}/train_config.json",
         # a shell rule: its script is an input too (the code trigger sees only script: rules)
         script=f"{workflow.basedir}/scripts/finetune.py",
@@ -160,6 +162,5 @@ rule score_summary:
         runtime=scaled(5),
     params:
         experiments=all_experiments(),
-        seeds=SEEDS,
     script:
         "../scripts/score_summary.py"

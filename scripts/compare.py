@@ -4,11 +4,13 @@ from sftmix.logutil import setup_logging
 from sftmix.report import load_benchmarks
 from sftmix.scores import load_score_tables
 from sftmix.studies.beyond_iid.report import compare_report, write_compare_report
+from sftmix.subsets import TEST
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 inp, params = snakemake.input, snakemake.params  # noqa: F821
 benchmarks = load_benchmarks(inp.get("lmeval", []), inp.get("judge", []), params.lmeval["report_tasks"])
-report = compare_report(load_score_tables(inp.scores), list(params.categories), benchmarks,
+scores = load_score_tables(inp.scores, split=TEST)  # methods are compared on test items only
+report = compare_report(scores, list(params.categories), benchmarks,
                         mixtures=params.mixtures, schedules=params.schedules, model=snakemake.wildcards.model,  # noqa: F821
                         judge_configured=params.judge_configured)
 write_compare_report(report, dict(snakemake.output.items()))  # noqa: F821

@@ -9,13 +9,17 @@ from sftmix.studies.beyond_iid.dependency import (
     plot_dependency_graph,
     write_taxonomy,
 )
+from sftmix.subsets import DEV
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 cfg = snakemake.params.analysis  # noqa: F821
 cats = list(snakemake.params.categories)  # noqa: F821
-res = dependency_analysis(load_score_tables(snakemake.input.scores), cats, alpha=cfg["alpha"],  # noqa: F821
+scores = load_score_tables(snakemake.input.scores, split=DEV)  # noqa: F821  (dev items only)
+res = dependency_analysis(scores, cats, alpha=cfg["alpha"],
                           min_effect=cfg["min_effect"], published_seed=cfg["published_seed"])
-write_json(snakemake.output.json, dependency_json(res))  # noqa: F821
+budget = snakemake.params.budget  # noqa: F821
+write_json(snakemake.output.json, dependency_json(res, budget))  # noqa: F821
+log.info("interaction models' training budgets (beyond_iid.experiments.budget/drop_budget): %s", budget)
 write_taxonomy(snakemake.output.layers, res["layers"], cats)  # noqa: F821
 plot_dependency_graph(res[res["main"]]["edges"], res["layers"], cats, snakemake.output.graph,  # noqa: F821
                       title=f"dependency taxonomy ({res['main']})")

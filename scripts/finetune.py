@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 
+from sftmix.budgets import BUDGETS
 from sftmix.logutil import offline_env, setup_logging
 from sftmix.records import read_jsonl, write_json
 
@@ -24,25 +25,30 @@ def main(argv=None) -> int:
     ap.add_argument("--summary", required=True)
     ap.add_argument("--checkpoints", required=True)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--schedule", action="store_true",
-                    help="the training set is a staged schedule: train it once, in stage order "
-                         "(overrides train.order and train.max_steps)")
+    ap.add_argument("--budget", choices=BUDGETS, default="steps",
+                    help="the experiment family's training budget: steps = train.max_steps; "
+                         "epochs = train.epochs passes over the set (steps grow with its size); "
+                         "matched = as many steps as train.epochs passes over --match take; "
+                         "staged = one pass over a schedule's stages in order (sftmix.sft)")
+    ap.add_argument("--match", help="the reference training set of the matched budget")
     a = ap.parse_args(argv)
     setup_logging(None)  # stderr, which the rule redirects to its log (one process per GPU under torchrun)
     if os.path.isdir(a.base):
         offline_env()
-    from sftmix.sft import finetune
+    from sftmix.sft import budget_config, finetune
 
     with open(a.train_config, encoding="utf-8") as fh:
         cfg = json.load(fh)
-    if a.schedule:
-        cfg = {**cfg, "order": "staged", "max_steps": None, "epochs": 1}
+    cfg = budget_config(cfg, a.budget)
+    if (a.budget == "matched") != (a.match is not None):
+        ap.error("--match is required by, and only by, --budget matched")
+    reference = list(read_jsonl(a.match)) if a.match else None
     records = list(read_jsonl(a.trainset))
     logging.info("finetune: %s on %s (%d records), seed %d", a.base, a.trainset, len(records), a.seed)
     summary = finetune(a.base, records, a.out, cfg, seed=a.seed, checkpoint_dir=a.checkpoints,
-                       threads=a.threads)
+                       threads=a.threads, reference=reference)
     if int(os.environ.get("RANK", "0")) == 0:
-        write_json(a.summary, summary)
+        write_json(a.summary, {**summary, "budget": a.budget})
     logging.info("finetune: %d steps, %d examples, train loss %.4f, %.1f s", summary["steps"],
                  summary["n_trained_examples"], summary["train_loss"], summary["runtime_s"])
     return 0

@@ -8,15 +8,19 @@ from sftmix.studies.beyond_iid.interaction import (
                      plot_gamma_heatmap,
                      write_gamma_tsv,
 )
+from sftmix.subsets import DEV
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 cfg, out = snakemake.params.analysis, snakemake.output  # noqa: F821
-res = gamma_analysis(load_score_tables(snakemake.input.scores), list(snakemake.params.categories),  # noqa: F821
+scores = load_score_tables(snakemake.input.scores, split=DEV)  # noqa: F821  (dev items only)
+res = gamma_analysis(scores, list(snakemake.params.categories),  # noqa: F821
                      rho=cfg["rho"], estimator=cfg["estimator"], n_boot=cfg["n_boot"], n_groups=cfg["n_groups"])
 write_gamma_tsv(res["main"], out.tsv)
 write_gamma_tsv(res["per_item"], out.published)
 plot_gamma_heatmap(res["main"], out.heatmap, title=f"gamma ({cfg['estimator']}, rho={cfg['rho']})")
-write_json(out.groups, {"meta_groups": res["groups"], "estimator": cfg["estimator"]})
+budget = snakemake.params.budget  # noqa: F821
+write_json(out.groups, {"meta_groups": res["groups"], "estimator": cfg["estimator"], "budget": budget})
+log.info("interaction models' training budgets (beyond_iid.experiments.budget/drop_budget): %s", budget)
 log.info("gamma: %d categories, %d unstable cells (denominator indistinguishable from 0) reported, "
          "not used", len(snakemake.params.categories), res["n_unstable"])  # noqa: F821
 log.info("gamma (%s) vs published per-item estimator: max |gamma_raw| per_item = %.3g", cfg["estimator"],

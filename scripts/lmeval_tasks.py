@@ -3,10 +3,13 @@
 from sftmix.benchmarks import write_lmeval_tasks
 from sftmix.logutil import setup_logging
 from sftmix.records import read_jsonl, write_json
+from sftmix.subsets import TEST, in_split
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 cfg = dict(snakemake.params.lmeval)  # noqa: F821
-records = list(read_jsonl(snakemake.input.eval))  # noqa: F821
+every = list(read_jsonl(snakemake.input.eval))  # noqa: F821
+records = in_split(every, TEST)  # benchmarks compare methods: test items only (dev tuned them)
+log.info("lmeval_tasks: %d of %d eval records are test items", len(records), len(every))
 manifest = write_lmeval_tasks(records, snakemake.output.tasks, n_choices=int(cfg.get("n_choices", 4)),  # noqa: F821
                               seed=int(cfg.get("seed", 0)),
                               max_items_per_category=cfg.get("max_items_per_category"),

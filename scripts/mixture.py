@@ -1,8 +1,9 @@
-"""Rule mixture: one equal-size training set per method (EE-CPO and its baselines)."""
+"""Rule mixture: one equal-size training set per method (the EE-CPO variants and their baselines)."""
 
 from sftmix.logutil import setup_logging
 from sftmix.quality import quality_map, read_quality
 from sftmix.records import read_json, read_jsonl, write_json, write_jsonl
+from sftmix.studies.beyond_iid.experiments import EECPO_METHODS
 from sftmix.studies.beyond_iid.optimize import QUALITY_METHODS, build_mixture, mixture_composition
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -25,3 +26,7 @@ comp = mixture_composition(records, cats)
 write_json(snakemake.output.summary, {"method": method, "size": size, "rank_by": rank_by,  # noqa: F821
                                       "pool": len(pool), "composition": comp})
 log.info("mixture %s n=%d from a pool of %d: %s", method, size, len(pool), comp)
+if method in EECPO_METHODS:
+    v = plan["sizes"][str(size)]["variants"][method]
+    log.info("EE-CPO variant %s: %s reading of alpha, trust region %s, corr(w, alpha) %s", method,
+             v["reading"], v["trust"], v["corr_alpha"])

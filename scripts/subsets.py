@@ -11,7 +11,8 @@ sets, counts = split_category(records, category, snakemake.params.sizes, snakema
 for part, recs in sets.items():
     write_jsonl(snakemake.output[part], recs)  # noqa: F821
 write_json(snakemake.output.counts, counts)  # noqa: F821
-msg = (f"subsets[{category}]: available={counts['available']} = eval={counts['eval']} + "
+msg = (f"subsets[{category}]: available={counts['available']} = eval={counts['eval']} "
+       f"(dev {counts['dev']}, test {counts['test']}) + "
        f"base={counts['base']} + added={counts['added']} + unused={counts['unused']}")
 log.info(msg)
 if counts["shrunk"]:

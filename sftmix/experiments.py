@@ -17,9 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .budgets import BUDGETS
+
 Config = Mapping[str, Any]
 
-BUDGETS = ("steps", "staged")
 
 
 def slugify(name: str) -> str:
@@ -49,25 +50,42 @@ class Family:
     parsed (:meth:`parse`) from them, nowhere else. ``declare`` maps the validated config to the
     family's experiment names (empty when the config turns it off); ``per_model`` says whether a
     training set is built per base model (from that model's own analyses) or shared by all;
-    ``budget`` is ``steps`` (the train section's steps/epochs over a shuffled set) or ``staged``
-    (one pass over the set's stages in order, see :func:`sftmix.sft.training_order`)."""
+    ``per_seed`` whether each replicate seed gets its own draw of the set (a random mixture, a
+    seeded curriculum: the draw is part of what a replicate replicates);
+    ``budget`` is ``steps`` (``train.max_steps`` optimizer steps over the shuffled set: equal
+    compute for equal-size sets), ``epochs`` (``train.epochs`` passes: steps proportional to the
+    set's size), ``matched`` (the steps ``train.epochs`` passes over the set of experiment
+    ``matched_to(name)`` take) or ``staged`` (one pass over the set's stages in order, see
+    :func:`sftmix.sft.training_order`), or a function of (config, experiment name) giving one of
+    them (:mod:`sftmix.budgets`)."""
 
     name: str
     templates: tuple[str, ...]
     fields: Mapping[str, str]
     declare: Callable[[Config], list[str]]
     per_model: bool
-    budget: str = "steps"
+    per_seed: bool = False
+    budget: str | Callable[[Config, str], str] = "steps"
+    matched_to: Callable[[str], str] | None = None
     study: str = "beyond_iid"
     doc: str = ""
     seeds: Callable[[Config], list[int]] = field(default=lambda cfg: list(cfg["train"]["seeds"]))
     models: Callable[[Config], list[str]] = field(default=lambda cfg: list(cfg["models"]))
 
     def __post_init__(self) -> None:
-        if self.budget not in BUDGETS:
+        if not callable(self.budget) and self.budget not in BUDGETS:
             raise ValueError(f"family {self.name}: budget must be one of {BUDGETS}, not {self.budget!r}")
         for t in self.templates:
             re.compile(_template_regex(t, self.fields, named=True))
+
+    def budget_of(self, config: Config, experiment: str) -> str:
+        """The training budget of one of the family's experiments under ``config``."""
+        b = self.budget(config, experiment) if callable(self.budget) else self.budget
+        if b not in BUDGETS:
+            raise ValueError(f"family {self.name}: budget must be one of {BUDGETS}, not {b!r}")
+        if b == "matched" and self.matched_to is None:
+            raise ValueError(f"family {self.name}: the matched budget needs matched_to (the reference experiment)")
+        return b
 
     @property
     def pattern(self) -> str:
@@ -134,16 +152,48 @@ def declared_experiments(config: Config, families: list[str] | None = None) -> l
     return [e for n in names for e in REGISTRY[n].declare(config)]
 
 
-def finetune_flags(experiment: str) -> str:
-    """Command-line flags of scripts/finetune.py that the family's budget implies."""
-    return "--schedule" if family_of(experiment).budget == "staged" else ""
+def budget(experiment: str, config: Config) -> str:
+    """The training budget of ``experiment`` (its family's, see :class:`Family`)."""
+    return family_of(experiment).budget_of(config, experiment)
 
 
-def trainset_file(results: str, model: str, experiment: str) -> str:
-    """Where an experiment's training set lives: shared sets once, per-model sets per model."""
-    if family_of(experiment).per_model:
-        return f"{results}/trainsets/{model}/{experiment}.jsonl"
-    return f"{results}/trainsets/{experiment}.jsonl"
+def budget_reference(experiment: str, config: Config) -> str | None:
+    """The experiment whose training set sets ``experiment``'s step count under the ``matched``
+    budget (None under any other budget)."""
+    fam = family_of(experiment)
+    if fam.budget_of(config, experiment) != "matched":
+        return None
+    assert fam.matched_to is not None  # budget_of checked it
+    return fam.matched_to(experiment)
+
+
+def finetune_flags(experiment: str, config: Config) -> str:
+    """Command-line flags of scripts/finetune.py that the family's budget implies (the reference
+    set of a ``matched`` budget is the rule's ``reference`` input, passed as ``--match``)."""
+    return f"--budget {budget(experiment, config)}"
+
+
+def trainset_file(results: str, model: str, experiment: str, seed: int | str | None = None) -> str:
+    """Where an experiment's training set lives: shared sets once, per-model sets per model, and
+    per-seed sets once per replicate seed (``seed`` is then required)."""
+    fam = family_of(experiment)
+    base = f"{results}/trainsets/{model}/{experiment}" if fam.per_model else f"{results}/trainsets/{experiment}"
+    if not fam.per_seed:
+        return f"{base}.jsonl"
+    if seed is None:
+        raise ValueError(f"{experiment}: the {fam.name} family draws a training set per seed; give the seed")
+    return f"{base}/seed_{seed}.jsonl"
+
+
+def seeds_of(experiment: str, config: Config) -> list[int]:
+    """The replicate seeds ``experiment`` is trained with (its family's, see :class:`Family`)."""
+    return list(family_of(experiment).seeds(config))
+
+
+def experiment_seeds(config: Config, experiments: list[str] | None = None) -> list[tuple[str, int]]:
+    """``(experiment, seed)`` of every replicate of ``experiments`` (default: all declared)."""
+    names = declared_experiments(config) if experiments is None else experiments
+    return [(e, s) for e in names for s in seeds_of(e, config)]
 
 
 def template(family: str, index: int = 0) -> str:

@@ -20,6 +20,10 @@ a result:
 * ``verdict``: ``better`` / ``worse`` only when the item CI excludes 0 *and* ``|delta|`` exceeds
   ``seed_noise``; otherwise ``indistinguishable``. With one seed the seed term is unknown and the
   verdict says so (``no_seed_replicates``).
+* ``welch_t`` / ``welch_df`` / ``welch_p`` / ``run_verdict``: the run-level test. The run (seed)
+  is the unit of replication: Welch's unequal-variance t test of the row's per-seed macro NLLs
+  against the reference's (Welch-Satterthwaite df, stated; two-sided), ``better`` / ``worse`` at
+  p < 0.05, else ``indistinguishable``; ``no_seed_replicates`` below 2 seeds on either side.
 """
 
 from __future__ import annotations
@@ -104,6 +108,31 @@ def verdict(delta: float, ci_low: float, ci_high: float, seed_noise: float) -> s
     return "indistinguishable"
 
 
+def welch(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    """Welch's t test of mean(a) - mean(b) over runs (``scipy.stats.ttest_ind(equal_var=False)``):
+    ``{"welch_t", "welch_df", "welch_p"}`` (NaN with fewer than 2 values on a side, or no spread)."""
+    from scipy import stats
+
+    a, b = [float(x) for x in a if math.isfinite(x)], [float(x) for x in b if math.isfinite(x)]
+    if len(a) < 2 or len(b) < 2:
+        return {"welch_t": math.nan, "welch_df": math.nan, "welch_p": math.nan}
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    if va + vb == 0:
+        return {"welch_t": math.nan, "welch_df": math.nan, "welch_p": math.nan}
+    res = stats.ttest_ind(a, b, equal_var=False)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    return {"welch_t": float(res.statistic), "welch_df": float(df), "welch_p": float(res.pvalue)}
+
+
+def run_verdict(test: Mapping[str, float], delta: float, level: float = 0.05) -> str:
+    """``better`` / ``worse`` when the run-level Welch test rejects at ``level`` (lower NLL wins)."""
+    if not math.isfinite(test["welch_p"]):
+        return "no_seed_replicates"
+    if test["welch_p"] < level:
+        return "worse" if delta > 0 else "better"
+    return "indistinguishable"
+
+
 def compare_experiments(scores: Scores, rows: Sequence[Mapping[str, Any]], categories: Sequence[str], *,
                         n_boot: int = 1000, seed: int = 0,
                         benchmarks: Mapping[str, Mapping[str, float]] | None = None) -> list[dict[str, Any]]:
@@ -122,9 +151,15 @@ def compare_experiments(scores: Scores, rows: Sequence[Mapping[str, Any]], categ
             noise = (2 * math.sqrt(sd ** 2 / len(vals) + rsd ** 2 / len(rvals))
                      if len(vals) > 1 and len(rvals) > 1 else math.nan)
             rec.update(d, seed_noise=noise, verdict=verdict(d["delta"], d["ci_low"], d["ci_high"], noise))
+            w = welch(vals, rvals)
+            rec.update(w, n_seeds_reference=len(rvals),
+                       run_verdict=run_verdict(w, mean - float(np.mean(rvals)) if rvals else math.nan))
         else:
             rec.update(delta=0.0 if ref == exp else math.nan, ci_low=math.nan, ci_high=math.nan, n_items=0,
-                       seed_noise=math.nan, verdict="reference" if ref == exp else "missing")
+                       seed_noise=math.nan, verdict="reference" if ref == exp else "missing",
+                       welch_t=math.nan, welch_df=math.nan, welch_p=math.nan,
+                       n_seeds_reference=len(vals) if ref == exp else 0,
+                       run_verdict="reference" if ref == exp else "missing")
         for col, v in (benchmarks or {}).get(exp, {}).items():
             rec[col] = v
         out.append(rec)
@@ -147,7 +182,8 @@ def write_table(path: str | Path, rows: Sequence[Mapping[str, Any]], columns: Se
 
 
 # columns of the compare tables that stay text when read back (labels, verdicts, seed lists)
-TEXT_COLUMNS = frozenset({"verdict", "method", "size", "schedule", "experiment", "reference", "nll_seeds"})
+TEXT_COLUMNS = frozenset({"verdict", "run_verdict", "method", "size", "schedule", "experiment", "reference",
+                          "nll_seeds"})
 
 
 def read_table(path: str | Path) -> list[dict[str, Any]]:
@@ -286,8 +322,15 @@ def display_cell(row: Mapping[str, Any], column: str) -> str:
 
 
 def nll_cell(row: Mapping[str, Any]) -> str:
-    """``nll_macro ± nll_macro_sd`` with the row's verdict against its reference, shortened."""
-    return _cell(row.get("nll_macro", math.nan), row.get("nll_macro_sd", math.nan), str(row.get("verdict", "")))
+    """``nll_macro ± nll_macro_sd`` with the row's item-level verdict against its reference, then
+    the run-level (Welch) verdict and the number of seeds, shortened: ``1.2 ± 0.1 n.s. | runs: worse,
+    n=3``."""
+    cell = _cell(row.get("nll_macro", math.nan), row.get("nll_macro_sd", math.nan), str(row.get("verdict", "")))
+    run = str(row.get("run_verdict", ""))
+    if run and run != "reference":
+        cell += f" | runs: {_SHORT.get(run, run)}"
+    n = row.get("n_seeds")
+    return f"{cell}, n={n}" if n not in (None, "") else cell
 
 
 def paper_table(tables: Mapping[str, Sequence[Mapping[str, Any]]], *, row_key: str, group_key: str | None,

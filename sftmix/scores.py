@@ -1,8 +1,9 @@
 """Per-item score tables: the one home of their format, loading and shared per-seed helpers.
 
 A score table is what the ``score`` rule writes for one fine-tuned model (one experiment, one
-seed): one row per eval item, columns :data:`SCORE_COLUMNS` = ``id category n_tokens nll_sum
-nll_mean ppl`` (``n_tokens`` = response tokens scored; ``nll_sum``/``nll_mean`` = summed / mean
+seed): one row per eval item, columns :data:`SCORE_COLUMNS` = ``id category split n_tokens nll_sum
+nll_mean ppl`` (``split`` = the item's eval split, ``dev`` or ``test``, see :mod:`sftmix.subsets`;
+``n_tokens`` = response tokens scored; ``nll_sum``/``nll_mean`` = summed / mean
 response NLL; ``ppl = exp(nll_mean)``; an item without a response token has NaN scores). The
 writer and the reader (:func:`write_scores`, :func:`read_scores`) are the scorer's, in
 :mod:`sftmix.scoring`, and are re-exported here so that analyses need no torch-side module.
@@ -27,7 +28,7 @@ import numpy as np
 
 from .records import read_typed_tsv, write_typed_tsv
 
-SCORE_COLUMNS = ("id", "category", "n_tokens", "nll_sum", "nll_mean", "ppl")
+SCORE_COLUMNS = ("id", "category", "split", "n_tokens", "nll_sum", "nll_mean", "ppl")
 
 __all__ = [
     "SCORE_COLUMNS", "Scores", "TableIndex", "category_items", "column_by_id", "finite_row",
@@ -54,7 +55,7 @@ _SCORE_FLOATS = frozenset({"nll_sum", "nll_mean", "ppl"})
 
 
 def write_scores(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
-    """Write score rows as UTF-8 TSV with header ``id category n_tokens nll_sum nll_mean ppl``.
+    """Write score rows as UTF-8 TSV with header ``id category split n_tokens nll_sum nll_mean ppl``.
 
     Floats are written with ``repr`` (shortest round-trip form; ``nan``/``inf`` as such), so
     :func:`read_scores` gives back the same floats bit for bit and the same rows give the same
@@ -87,9 +88,21 @@ def load_seed_tables(paths: Iterable[str | Path], reader: Callable[[Path], T]) -
     return out
 
 
-def load_score_tables(paths: Iterable[str | Path]) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Score TSVs laid out as ``.../<experiment>/seed_<k>.tsv`` -> ``{experiment: {seed: rows}}``."""
-    return load_seed_tables(paths, read_scores)
+def load_score_tables(paths: Iterable[str | Path], split: str | None = None
+                      ) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Score TSVs laid out as ``.../<experiment>/seed_<k>.tsv`` -> ``{experiment: {seed: rows}}``;
+    with ``split`` (``dev`` / ``test``) only the rows of that eval split (ValueError if a table
+    has none: scores written before the split existed must be recomputed)."""
+    def read(path: Path) -> list[dict[str, Any]]:
+        rows = read_scores(path)
+        if split is None:
+            return rows
+        kept = [r for r in rows if r["split"] == split]
+        if not kept:
+            raise ValueError(f"{path}: no {split!r} rows (column split holds {sorted({r['split'] for r in rows})})")
+        return kept
+
+    return load_seed_tables(paths, read)
 
 
 # ---------------------------------------------------------------------------------------------

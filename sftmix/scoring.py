@@ -140,14 +140,16 @@ def _batch_nll_sums(model: Any, input_ids: Any, attention_mask: Any, labels: Any
 
 
 def _row(record: dict[str, Any], n_tokens: int, nll_sum: float) -> dict[str, Any]:
-    category = str((record.get("meta") or {}).get("category", "") or "")
+    meta = record.get("meta") or {}
+    category = str(meta.get("category", "") or "")
+    split = str(meta.get("split", "") or "")
     if n_tokens == 0:
         nan = float("nan")
-        return {"id": record["id"], "category": category, "n_tokens": 0,
+        return {"id": record["id"], "category": category, "split": split, "n_tokens": 0,
                 "nll_sum": nan, "nll_mean": nan, "ppl": nan}
     mean = nll_sum / n_tokens
     ppl = math.exp(mean) if mean < 709.0 else float("inf")
-    return {"id": record["id"], "category": category, "n_tokens": int(n_tokens),
+    return {"id": record["id"], "category": category, "split": split, "n_tokens": int(n_tokens),
             "nll_sum": float(nll_sum), "nll_mean": float(mean), "ppl": float(ppl)}
 
 
@@ -196,6 +198,7 @@ def score_records(model: Any, tokenizer: Any, records: list[dict[str, Any]], *, 
     given everything before them. Returns one row per record, in input order::
 
         {"id": record["id"], "category": record["meta"].get("category", ""),
+         "split": record["meta"].get("split", "") (dev/test of an eval item, see sftmix.subsets),
          "n_tokens": number of labelled response tokens after truncation,
          "nll_sum": -sum of log p over them (natural log), "nll_mean": nll_sum / n_tokens,
          "ppl": exp(nll_mean)}

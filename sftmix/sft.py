@@ -8,8 +8,11 @@
   examples skipped, and an added pool interleaves with D the same way in every experiment.
 * **Staged order** (curricula): records carry ``meta["stage"]``; stages are trained in
   ascending order and shuffled (seeded) only inside a stage, never across stages.
-* **Fixed optimizer steps** (``max_steps``): every experiment of a family trains the same number
-  of steps, cycling its own order, so differences are not differences in compute.
+* **Training budget** (the experiment family's, see :mod:`sftmix.experiments`): ``steps`` trains
+  ``max_steps`` optimizer steps, cycling its own order (equal compute across a family of
+  equal-size sets); ``epochs`` trains ``epochs`` passes over the set, so steps grow with the set
+  (an added pool does not displace D: every record of D is seen equally often in ``base``,
+  ``add_*`` and ``drop_*``); ``staged`` is the curricula's one pass over the stages.
 * Resumable: checkpoints every ``save_steps`` go to a directory outside the job's declared output
   (Snakemake deletes failed outputs); a rerun resumes from the last one.
 * HF Trainer does the optimization: CPU fp32 by default; bf16 and gradient accumulation on GPU;
@@ -28,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .budgets import BUDGETS
 from .chat import IGNORE_INDEX, encode_conversation, n_label_tokens
 from .records import Record
 
@@ -42,6 +46,22 @@ def permutation_order(ids: list[str], seed: int, epoch: int) -> list[str]:
     return sorted(ids, key=lambda i: _key(seed, epoch, i))
 
 
+def order_keys(records: list[Record]) -> list[str]:
+    """The key each record's position is drawn from: its id, and for the n-th repeat of an id
+    (n >= 1; a curriculum or an upsampled set lists a record twice) ``id#n``. A key never depends
+    on the record's position or on the other records, so D keeps its relative order in every set
+    that contains it (``add_*`` inserts the pool's records, ``drop_*`` skips a category's)."""
+    seen: dict[str, int] = {}
+    keys = []
+    for r in records:
+        n = seen.get(r["id"], 0)
+        seen[r["id"]] = n + 1
+        keys.append(r["id"] if n == 0 else f"{r['id']}#{n}")
+    if len(set(keys)) != len(keys):  # an id that itself looks like "<other id>#<n>"
+        raise ValueError("training order: record ids collide with repeat keys (an id ends in '#<n>')")
+    return keys
+
+
 def training_order(records: list[Record], *, seed: int, mode: str = "permutation", epochs: int = 1,
                    n_examples: int | None = None) -> list[int]:
     """Indices into ``records`` in the order they are trained.
@@ -54,7 +74,7 @@ def training_order(records: list[Record], *, seed: int, mode: str = "permutation
     if not records:
         raise ValueError("empty training set")
     if mode == "permutation":
-        ids = [f"{r['id']}#{k}" for k, r in enumerate(records)]  # unique even if ids repeat
+        ids = order_keys(records)
         pos = {i: k for k, i in enumerate(ids)}
         order: list[int] = []
         epoch = 0
@@ -80,6 +100,20 @@ def training_order(records: list[Record], *, seed: int, mode: str = "permutation
     else:
         raise ValueError(f"train.order: unknown order mode {mode!r} (permutation, staged)")
     return order[:n_examples] if n_examples is not None else order
+
+
+def budget_config(train: dict[str, Any], budget: str) -> dict[str, Any]:
+    """The train section as one experiment's budget (see the module docstring) applies it:
+    ``steps`` keeps ``max_steps`` (when it is null, ``epochs`` passes: the same steps for sets of
+    equal size); ``epochs`` drops it (``epochs`` passes decide the steps); ``staged`` trains one
+    pass in stage order."""
+    if budget == "steps":
+        return dict(train)
+    if budget in ("epochs", "matched"):  # matched: finetune(reference=...) sets the steps
+        return {**train, "max_steps": None}
+    if budget == "staged":
+        return {**train, "order": "staged", "max_steps": None, "epochs": 1}
+    raise ValueError(f"unknown training budget {budget!r}; choose from {BUDGETS}")
 
 
 def encode_records(tokenizer: Any, records: list[Record], max_length: int) -> tuple[list[dict[str, list[int]]], list[str]]:
@@ -180,8 +214,12 @@ def _world_size() -> int:
 
 
 def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: dict[str, Any], *,
-             seed: int, checkpoint_dir: str | Path, threads: int = 1) -> dict[str, Any]:
+             seed: int, checkpoint_dir: str | Path, threads: int = 1,
+             reference: list[Record] | None = None) -> dict[str, Any]:
     """Fine-tune ``base_model`` (local dir or hub id) on ``records``; save to ``out_dir``.
+
+    ``reference`` (the ``matched`` budget): train as many optimizer steps as ``cfg["epochs"]``
+    passes over the reference set's usable records take, cycling this set's own order.
 
     ``cfg`` is the config's validated ``train`` section (the schema holds every default; a
     missing key is a ``KeyError`` naming it). Returns a summary (steps, examples, tokens, losses, runtime, resume point) that the rule
@@ -219,6 +257,13 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
     # initializes the process group, so the step size is known while building the order)
     world = _world_size()
     per_step = c["batch_size"] * c["grad_accum"] * world
+    n_reference = None
+    if reference is not None:
+        _, ref_unusable = encode_records(tok, reference, c["max_length"])
+        n_reference = len(reference) - len(ref_unusable)
+        c["max_steps"] = max(1, math.ceil(c["epochs"] * n_reference / per_step))
+        log.info("sft: matched budget: %d steps = %d epochs over the %d usable reference records",
+                 c["max_steps"], c["epochs"], n_reference)
     n_examples = c["max_steps"] * per_step if c["max_steps"] else None
     order = training_order(kept_records, seed=seed, mode=c["order"], epochs=c["epochs"], n_examples=n_examples)
     ordered = [kept_examples[k] for k in order]
@@ -254,7 +299,7 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
         "n_trained_examples": len(ordered), "steps": steps, "examples_per_step": per_step,
         "response_tokens": sum(n_label_tokens(e["labels"]) for e in ordered),
         "train_loss": result.training_loss, "loss_history": losses, "resumed_from": resume,
-        "steps_run": steps_run.n, "world_size": world,
+        "steps_run": steps_run.n, "world_size": world, "n_reference": n_reference,
         "dtype": "bfloat16" if bf16 else "float32", "runtime_s": round(time.time() - t0, 2), "order": c["order"],
         "order_digest": hashlib.sha256(json.dumps([kept_records[k]["id"] for k in order]).encode()).hexdigest()[:16],
     }

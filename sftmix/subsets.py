@@ -3,6 +3,11 @@
 The paper uses 1,000 base, 2,000 added and 500 eval instructions per category. The three sets are
 disjoint, and the split depends only on the category's record ids and the seed: records are sorted
 by id, permuted with a seed derived from (seed, category), and cut in the order eval, base, added.
+
+The eval set is cut again, per category, into ``dev`` and ``test`` items (``meta.split``, see
+:data:`EVAL_SPLITS`): the analyses that *tune* the methods (gamma, the dependency taxonomy) read
+only dev items; everything that *compares* methods (mixtures, schedules, lm-eval benchmarks) reads
+only test items, so no method is scored on the items it was tuned on.
 """
 
 from __future__ import annotations
@@ -14,6 +19,42 @@ from .records import Record
 from .rng import np_rng
 
 log = logging.getLogger(__name__)
+
+
+DEV, TEST = "dev", "test"
+EVAL_SPLITS = (DEV, TEST)
+"""The two disjoint halves of every category's eval set: ``dev`` estimates (gamma, taxonomy),
+``test`` compares (mixtures, schedules, benchmarks)."""
+
+
+def eval_split(record: Record) -> str:
+    """An eval record's split (``dev`` or ``test``); ValueError for a record without one."""
+    split = record.get("meta", {}).get("split")
+    if split not in EVAL_SPLITS:
+        raise ValueError(f"eval record {record.get('id')!r} has no meta.split in {EVAL_SPLITS}")
+    return str(split)
+
+
+def in_split(records: list[Record], split: str) -> list[Record]:
+    """The eval records of one split, in their order."""
+    if split not in EVAL_SPLITS:
+        raise ValueError(f"unknown eval split {split!r}; choose from {EVAL_SPLITS}")
+    return [r for r in records if eval_split(r) == split]
+
+
+def assign_splits(eval_records: list[Record], category: str, dev_fraction: float, seed: int) -> list[Record]:
+    """Copies of ``eval_records`` (one category's) with ``meta.split``: a seeded permutation of the
+    id-sorted records, the first ``round(dev_fraction * n)`` dev, the rest test (each side gets at
+    least one item when there are two or more). Returned sorted by id."""
+    recs = sorted(eval_records, key=lambda r: r["id"])
+    n = len(recs)
+    n_dev = round(dev_fraction * n)
+    if n >= 2:
+        n_dev = min(max(n_dev, 1), n - 1)
+    perm = np_rng(seed, "eval_split", category).permutation(n)
+    dev = {int(i) for i in perm[:n_dev]}
+    return [{**r, "meta": {**r.get("meta", {}), "split": EVAL_SPLITS[0] if k in dev else EVAL_SPLITS[1]}}
+            for k, r in enumerate(recs)]
 
 
 def plan_sizes(n_available: int, base: int, added: int, eval_: int, on_shortfall: str,
@@ -48,8 +89,10 @@ def split_category(records: list[Record], category: str, sizes: dict[str, Any], 
         idx = perm[start:start + plan[part]]
         out[part] = sorted((recs[i] for i in idx), key=lambda r: r["id"])
         start += plan[part]
+    out["eval"] = assign_splits(out["eval"], category, float(sizes["dev_fraction"]), seed)
     unused = len(recs) - start
     counts = {"category": category, "available": len(recs), **{k: len(v) for k, v in out.items()},
+              **{k: len(in_split(out["eval"], k)) for k in EVAL_SPLITS},
               "unused": unused, "requested": {k: int(sizes[k]) for k in ("base", "added", "eval")},
               "shrunk": any(plan[k] < int(sizes[k]) for k in plan)}
     return out, counts

@@ -69,18 +69,22 @@ def _wanted(session, fixture: str) -> bool:
 
 
 def second_run_targets(config: dict) -> tuple[str, ...]:
-    """What the second clean run builds: what the determinism test compares (the mixtures, the
-    schedules and the interaction scores) and the failure tests break (models, trainsets, tag
-    shards), not the mixtures' and schedules' own fine-tunes and benchmarks."""
+    """What the second clean run builds: every shared training set and the eval subsets (what the
+    determinism test compares byte for byte), the base experiment's first-seed model and its scores
+    (a fine-tune and its scoring, run locally, against the same job run on Slurm) and the tag
+    shards the failure tests break. Not the other fine-tunes: the analyses and the per-model
+    training sets are rebuilt from the Slurm run's own inputs instead
+    (``test_analyses_and_per_model_sets_rebuild_to_the_same_bytes``), which costs seconds, not a
+    second pass over every model of the DAG on a 2-core machine."""
     from sftmix.experiments import declared_experiments, trainset_file
 
     res = f"results/{config['run']}"
-    targets = []
-    for model in config["models"]:
-        targets += [trainset_file(res, model, e) for e in declared_experiments(config, ["mixture", "schedule"])]
-        targets += [f"{res}/scores/{model}/{e}/seed_{s}.tsv"
-                    for e in declared_experiments(config, ["interaction"]) for s in config["train"]["seeds"]]
-    return tuple(targets)
+    seed = config["train"]["seeds"][0]
+    targets = [trainset_file(res, model, e) for model in config["models"]
+               for e in declared_experiments(config, ["interaction"])]
+    targets += [f"{res}/scores/{model}/base/seed_{seed}.tsv" for model in config["models"]]
+    targets += [f"{res}/pool/records.jsonl"]
+    return tuple(dict.fromkeys(targets))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -91,8 +95,8 @@ def background_runs(request, tmp_path_factory, smoke_config):
 
     - ``smoke``: the whole smoke DAG through the Slurm profile with real sbatch when a cluster
       answers (``smoke_workdir``); without one that run is local, in the foreground, and absent here;
-    - ``second``: a second clean run, local, up to the mixtures, schedules and interaction scores
-      (``second_run``: the determinism and failure tests).
+    - ``second``: a second clean run, local, of the shared training sets and one fine-tune with its
+      scores (``second_run_targets``; the determinism and failure tests).
 
     Each is a ``smk.BackgroundRun``, or the exception that kept it from starting (Slurm required
     but absent); a run no collected test needs is not started."""
@@ -148,9 +152,9 @@ def smoke_run(smoke_workdir) -> Path:
 
 @pytest.fixture(scope="session")
 def second_run(background_runs) -> Path:
-    """The second clean run (local, up to the mixtures, schedules and interaction scores), started
+    """The second clean run (local, ``second_run_targets``), started
     in the background by ``background_runs``. Tests must not change it: copy it first."""
     run = background_runs["second"]
     wd = run.wait()
-    print(f"\nsecond clean run (local, up to mixtures/schedules/interaction scores): {run.seconds:.0f} s")
+    print(f"\nsecond clean run (local, second_run_targets): {run.seconds:.0f} s")
     return wd

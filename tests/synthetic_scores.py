@@ -33,7 +33,7 @@ def make_scores(effects=None, *, run_sd=0.03, item_sd=0.02, n_items=40, seeds=("
                 nll = difficulty[c] + u + rng.normal(0.0, item_sd, n_items) + effects.get((e, c), 0.0)
                 for k in range(n_items):
                     n_tok = 10 + k
-                    rows.append({"id": f"{slugify(c)}-{k:03d}", "category": c, "n_tokens": n_tok,
+                    rows.append({"id": f"{slugify(c)}-{k:03d}", "category": c, "split": "dev", "n_tokens": n_tok,
                                  "nll_sum": float(nll[k] * n_tok), "nll_mean": float(nll[k]),
                                  "ppl": math.exp(nll[k])})
             scores[e][s] = rows

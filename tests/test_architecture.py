@@ -45,15 +45,32 @@ def rule_scripts() -> dict[str, tuple[str, str | None]]:
 def test_every_family_owns_exactly_its_names(smoke_config):
     cfg = load_config(ROOT / "config/config.yaml", SCHEMA, ROOT)
     names = registry.declared_experiments(cfg)
-    assert len(names) == len(set(names)) == 1 + 2 * 11 + 12 + 3
+    opt = cfg["beyond_iid"]["optimize"]
+    assert len(names) == len(set(names)) == 1 + 2 * 11 + len(opt["methods"]) * len(opt["sizes"]) + 3
     pattern = re.compile(f"^(?:{registry.name_pattern()})$")
     for name in names:
         fam = registry.family_of(name)
         assert pattern.match(name) and name in fam.declare(cfg)
     assert registry.trainset_file("r", "m", "add_translation") == "r/trainsets/add_translation.jsonl"
-    assert registry.trainset_file("r", "m", "mix_ifd_40") == "r/trainsets/m/mix_ifd_40.jsonl"
-    assert registry.finetune_flags("sched_dtcsft") == "--schedule" and registry.finetune_flags("base") == ""
-    assert [r["reference"] for r in biid.mixture_rows(smoke_config)] == ["mix_eecpo_40"] * 6
+    assert registry.trainset_file("r", "m", "mix_ifd_40", 3) == "r/trainsets/m/mix_ifd_40/seed_3.jsonl"
+    with pytest.raises(ValueError, match="per seed"):
+        registry.trainset_file("r", "m", "mix_ifd_40")
+    # the interaction experiments use train.seeds; mixtures and schedules their own (>= 3 in the default)
+    assert registry.seeds_of("base", cfg) == [1, 2] and registry.seeds_of("mix_ifd_440", cfg) == [1, 2, 3]
+    assert registry.seeds_of("sched_dtcsft", cfg) == [1, 2, 3]
+    assert len(registry.experiment_seeds(cfg)) == 2 * (1 + 2 * 11) + 3 * (len(names) - 1 - 2 * 11)
+    assert registry.finetune_flags("sched_dtcsft", cfg) == "--budget staged"
+    assert registry.finetune_flags("base", cfg) == "--budget epochs"  # the paper's: D u C~_i for some epochs
+    assert registry.finetune_flags("mix_ifd_40", cfg) == "--budget steps"
+    steps = {**cfg, "beyond_iid": {**cfg["beyond_iid"], "experiments": {**cfg["beyond_iid"]["experiments"],
+                                                                        "budget": "steps"}}}
+    assert registry.finetune_flags("drop_translation", steps) == "--budget steps"  # matched to base's steps
+    assert registry.finetune_flags("drop_translation", cfg) == "--budget matched"
+    assert registry.budget_reference("drop_translation", cfg) == "base"
+    assert registry.budget_reference("add_translation", cfg) is None
+    assert biid.interaction_budgets(cfg) == {"base": "epochs", "add": "epochs", "drop": "matched"}
+    n_methods = len(smoke_config["beyond_iid"]["optimize"]["methods"])
+    assert [r["reference"] for r in biid.mixture_rows(smoke_config)] == ["mix_eecpo_40"] * n_methods
     with pytest.raises(ValueError, match="no family"):
         registry.family_of("mix_best")
 
@@ -71,7 +88,7 @@ def test_a_new_family_is_one_registry_entry():
         assert registry.declared_experiments(cfg) == before + ["toy_40"]
         assert re.fullmatch(registry.name_pattern(), "toy_40") and registry.experiment_family("toy_40") == "toy"
         assert registry.trainset_file("results/smoke", "tiny", "toy_40") == "results/smoke/trainsets/tiny/toy_40.jsonl"
-        assert registry.finetune_flags("toy_40") == "" and fam.seeds(cfg) == [1, 2] and fam.models(cfg) == ["tiny"]
+        assert registry.finetune_flags("toy_40", cfg) == "--budget steps" and fam.seeds(cfg) == [1, 2] and fam.models(cfg) == ["tiny"]
         assert fam.parse("toy_40") == ("toy_{n}", {"n": "40"}) and fam.name_of(0, n=7) == "toy_7"
         with pytest.raises(ValueError, match="grammar"):
             fam.name_of(0, n="x")
@@ -242,4 +259,4 @@ def test_the_default_config_builds_its_dag(tmp_path):
 
     out = smk.snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/config.yaml")).stdout
     total = re.search(r"^total\s+(\d+)$", out, re.M)
-    assert total and int(total.group(1)) == 266, out[-2000:]
+    assert total and int(total.group(1)) == 413, out[-2000:]

@@ -229,8 +229,9 @@ def test_run_lmeval_offline(model_dir, records, tmp_path, monkeypatch):
     assert lines[0] == "task\tmetric\tvalue\tstderr\tn" and len(lines) == len(rows) + 1
 
     # the rule scripts end to end, and the same bytes on a rerun
-    eval_path = tmp_path / "eval.jsonl"
-    write_jsonl(eval_path, records)
+    eval_path = tmp_path / "eval.jsonl"  # an eval set has dev and test items: tasks take test items only
+    write_jsonl(eval_path, [{**r, "meta": {**r["meta"], "split": "dev" if k % 4 == 0 else "test"}}
+                            for k, r in enumerate(records)])
 
     class Files(list):
         def __init__(self, *items, **named):

@@ -153,8 +153,9 @@ def test_dependency_analysis_json_and_validation():
     assert res["main"] == "calibrated" and res["calibrated"]["edges"] == [(A, B)]
     assert res["layers"] == taxonomy_layers([(A, B)], CATS)
     assert res["seed_false_positive_rate"]["seeds"] == ("1", "2")
-    js = dependency_json(res)
-    assert set(js) == {"published", "calibrated", "seed_false_positive_rate", "layers", "main"}
+    js = dependency_json(res, {"base": "epochs", "add": "epochs", "drop": "matched"})
+    assert set(js) == {"published", "calibrated", "seed_false_positive_rate", "layers", "main", "budget"}
+    assert js["budget"]["drop"] == "matched"
     assert "hurts" not in js["published"] and js["published"]["seed"] == "1"
     truth = {"edges": [{"prerequisite": A, "dependent": B}, {"prerequisite": "untested", "dependent": C}]}
     val = validate_dependency(js, truth, CATS)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 
 import numpy as np
 import pytest
 
 from sftmix.experiments import experiment_family
+from sftmix.records import write_json
 from sftmix.report import (
     add_benchmark_verdicts,
     agresti_coull_se,
@@ -25,6 +28,7 @@ from sftmix.report import (
     verdict,
 )
 from sftmix.studies.beyond_iid.experiments import (
+    EECPO_METHODS,
     mixture_experiments,
     parse_mixture,
     schedule_experiments,
@@ -37,7 +41,9 @@ from sftmix.studies.beyond_iid.optimize import (
     candidate_pool,
     eecpo_gamma,
     eecpo_plan,
+    eecpo_variant,
     mixture_composition,
+    weight_alpha_correlation,
 )
 from sftmix.studies.beyond_iid.report import (
     compare_report,
@@ -79,6 +85,19 @@ def test_experiment_names() -> None:
         parse_mixture("mix_best_10")
 
 
+BOUNDS = {"lower": 0.1, "upper": 0.6, "trust_region": {"kind": "relative", "radius": 0.5}}
+
+
+def _gamma_tsv(path, cats, gamma: dict, unstable_columns=()) -> None:
+    lines = ["\t".join(GAMMA_TSV_COLUMNS)]
+    for i in cats:
+        for j in cats:
+            bad = j in unstable_columns
+            g = "nan" if bad else gamma.get((i, j), 1.0 if i == j else 0.5)
+            lines.append(f"{i}\t{j}\t{g}\tnan\tnan\tnan\t{'true' if bad else 'false'}\tratio_of_means\t{g}\t0.1")
+    path.write_text("\n".join(lines) + "\n")
+
+
 def test_eecpo_gamma_marks_unstable(tmp_path) -> None:
     p = tmp_path / "gamma.tsv"
     lines = ["\t".join(GAMMA_TSV_COLUMNS)]
@@ -92,7 +111,7 @@ def test_eecpo_gamma_marks_unstable(tmp_path) -> None:
     assert np.isnan(g[0, 2]) and g[0, 1] == 0.5 and (np.diag(g) == 1).all()
     g = eecpo_gamma(read_gamma_tsv(p), ["C", "A"])  # reindexed to the requested order
     assert g[0, 1] == 0.5 and np.isnan(g[1, 0]) and (np.diag(g) == 1).all()
-    with pytest.raises(ValueError, match="diagonal"):
+    with pytest.raises(ValueError, match=r"gamma has no rows for categories \['missing'\]"):
         eecpo_gamma(read_gamma_tsv(p), ["A", "missing"])
 
 
@@ -106,48 +125,189 @@ def test_candidate_pool_drops_eval_items_and_other_categories() -> None:
                       "per_category": {"A": 2, "B": 1}}
 
 
-@pytest.mark.parametrize("method", ["random", "uniform", "deita", "ifd", "eecpo"])
+@pytest.mark.parametrize("method", ["random", "uniform", "deita", "ifd", *EECPO_METHODS])
 def test_mixtures_have_equal_size_and_are_deterministic(pool, quality, method) -> None:
     gamma = np.array([[1.0, 0.2, 0.2], [0.1, 1.0, 0.1], [3.0, 3.0, 1.0]])  # C helps everyone
-    plan = eecpo_plan(gamma, CATS, pool, quality["deita"], [30], lower=0.1, upper=0.6)
+    plan = eecpo_plan(gamma, CATS, pool, quality["deita"], [30], seed=0, alpha_size=None, **BOUNDS)
     a = build_mixture(method, 30, pool, CATS, quality, rank_by="deita", seed=3, plan=plan)
     b = build_mixture(method, 30, list(reversed(pool)), CATS, quality, rank_by="deita", seed=3, plan=plan)
     assert len(a) == 30 and a == b
     assert len({r["id"] for r in a}) == 30
     assert "p-00001" not in {r["id"] for r in a} or method == "random"
+    if method in EECPO_METHODS:  # each variant takes its own counts
+        counts = plan["sizes"]["30"]["variants"][method]["counts"]
+        assert mixture_composition(a, CATS) == dict(zip(CATS, counts, strict=True))
+
+
+def test_eecpo_variants_from_names() -> None:
+    assert [eecpo_variant(m) for m in EECPO_METHODS] == [
+        ("prose", False), ("printed", False), ("prose", True), ("printed", True)]
+    with pytest.raises(ValueError, match="not an EE-CPO method"):
+        eecpo_variant("eecpo_source")
 
 
 def test_eecpo_plan_follows_the_lp(pool, quality) -> None:
     gamma = np.array([[1.0, 0.2, 0.2], [0.1, 1.0, 0.1], [3.0, 3.0, 1.0]])
-    plan = eecpo_plan(gamma, CATS, pool, quality["deita"], [30, 60], lower=0.1, upper=0.6, alpha_size=30)
-    # alpha: the top-30 quality selection is all category A (A has the best scores)
-    assert plan["alpha"][0] == pytest.approx(1.0)
+    plan = eecpo_plan(gamma, CATS, pool, quality["deita"], [30, 60], seed=0, alpha_size=30, **BOUNDS)
     for size in ("30", "60"):
         s = plan["sizes"][size]
-        assert sum(s["counts"]) == int(size)
-        assert abs(sum(s["weights"]) - 1) < 1e-9
-        assert all(0.1 - 1e-9 <= w <= 0.6 + 1e-9 for w in s["weights"])
-        assert s["objective"] >= s["objective_uniform"] - 1e-12
-    # alpha = (1, 0, 0): only A's coefficient is positive, so A takes its cap
-    assert plan["sizes"]["30"]["weights"][0] == pytest.approx(0.6)
+        # alpha: the top-30 quality selection is all category A (A has the best scores)
+        assert s["alpha"] == [1.0, 0.0, 0.0] and s["alpha_size"] == 30
+        assert set(s["variants"]) == set(EECPO_METHODS)
+        for m, v in s["variants"].items():
+            assert sum(v["counts"]) == int(size)
+            assert abs(sum(v["weights"]) - 1) < 1e-9
+            assert all(0.1 - 1e-9 <= w <= 0.6 + 1e-9 for w in v["weights"])
+            r = s["readings"][v["reading"]]
+            assert r["unconstrained"]["objective"] >= v["objective"] - 1e-12, m
+            if v["trust"] is None:  # the bounded LP optimum beats the uniform point (a trust region need not)
+                assert v["objective"] >= r["objective_uniform"] - 1e-12, m
+    s = plan["sizes"]["30"]
+    # alpha = (1, 0, 0). printed: c = alpha * rowsum = (1.4, 0, 0): A takes its cap, B and C tie
+    # at 0 (the LP may split them). prose: c = gamma[:, 0] = (1, 0.1, 3): C takes its cap, A the rest.
+    assert s["readings"]["printed"]["coefficients"] == pytest.approx([1.4, 0.0, 0.0])
+    assert s["readings"]["prose"]["coefficients"] == pytest.approx([1.0, 0.1, 3.0])
+    assert s["variants"]["eecpo_printed"]["weights"][0] == pytest.approx(0.6)
+    assert s["variants"]["eecpo"]["weights"] == pytest.approx([0.3, 0.1, 0.6])
+    assert s["variants"]["eecpo"]["counts"] == [9, 3, 18]
+    assert s["variants"]["eecpo"]["binding"] == {"lower": ["B"], "upper": ["C"], "available": [], "trust": []}
+    # unconstrained: the vertex within availability (30 candidates of C = all of size 30)
+    assert s["readings"]["prose"]["unconstrained"]["counts"] == [0, 0, 30]
+    assert s["variants"]["eecpo"]["l1_to_unconstrained"] == pytest.approx(0.8)
+    # trust (relative, r = 0.5) around alpha = (1, 0, 0): A's band [0.5, 0.6]; B's and C's [0, 0]
+    # collapse onto their floor 0.1, so the tops sum to 0.8 < 1. Widened by m, the tops are
+    # 0.6 + 2 max(0.1, m) = 1 at m = 0.2: the only feasible point left is (0.6, 0.2, 0.2)
+    t = s["variants"]["eecpo_trust"]
+    assert t["trust"] == {"kind": "relative", "radius": 0.5, "margin": pytest.approx(0.2), "collapsed": ["B", "C"]}
+    assert t["weights"] == pytest.approx([0.6, 0.2, 0.2]) and t["counts"] == [18, 6, 6]
     mix = build_mixture("eecpo", 30, pool, CATS, quality, rank_by="deita", seed=0, plan=plan)
-    assert mixture_composition(mix, CATS) == dict(zip(CATS, plan["sizes"]["30"]["counts"], strict=True))
+    assert mixture_composition(mix, CATS) == {"A": 9, "B": 3, "C": 18}
+
+
+def test_alpha_per_size(pool, quality) -> None:
+    gamma = np.array([[1.0, 0.0, 0.0], [0.4, 1.0, 0.0], [0.2, 0.0, 2.0]])
+    per_size = eecpo_plan(gamma, CATS, pool, quality["deita"], [30, 60], seed=0, alpha_size=None, **BOUNDS)
+    # top-30 = the 30 A records; top-60 = those plus the 30 best of B and C (ids 89, 88, 86, 85, ...:
+    # 15 each; the unscorable B record is not among them)
+    assert per_size["alpha_size"] is None
+    assert per_size["sizes"]["30"]["alpha"] == [1.0, 0.0, 0.0] and per_size["sizes"]["30"]["alpha_size"] == 30
+    assert per_size["sizes"]["60"]["alpha"] == [0.5, 0.25, 0.25] and per_size["sizes"]["60"]["alpha_size"] == 60
+    fixed = eecpo_plan(gamma, CATS, pool, quality["deita"], [30, 60], seed=0, alpha_size=60, **BOUNDS)
+    assert fixed["alpha_size"] == 60
+    assert [fixed["sizes"][n]["alpha"] for n in ("30", "60")] == [[0.5, 0.25, 0.25]] * 2
+    # the weights follow each size's own alpha. Prose c = gamma @ alpha: (1, 0.4, 0.2) for alpha
+    # (1, 0, 0) -> A, B, C in that order; (0.5, 0.45, 0.6) for (0.5, 0.25, 0.25) -> C, A, B
+    assert per_size["sizes"]["30"]["variants"]["eecpo"]["weights"] == pytest.approx([0.6, 0.3, 0.1])
+    assert fixed["sizes"]["30"]["variants"]["eecpo"]["weights"] == pytest.approx([0.3, 0.1, 0.6])
+    # at n = 60 C has only 30 candidates: availability caps it at 0.5 and A takes the rest
+    big = per_size["sizes"]["60"]["variants"]["eecpo"]
+    assert big["weights"] == pytest.approx([0.4, 0.1, 0.5]) and big["binding"]["available"] == ["C"]
+
+
+REVIEW_CATS = ["A", "B", "C", "D"]
+# A and B, the most important by alpha, hurt C and D (negative row sums -2); C and D barely touch A, B
+REVIEW_GAMMA = np.array([[1.0, 0.0, -1.5, -1.5],
+                         [0.0, 1.0, -1.5, -1.5],
+                         [-0.1, -0.1, 1.0, 0.0],
+                         [-0.1, -0.1, 0.0, 1.0]])
+
+
+def _review_pool() -> tuple[list[dict], dict[str, float]]:
+    """4 x 20 candidates whose top 20 by quality are 9 A, 7 B, 3 C, 1 D: alpha = (.45, .35, .15, .05)."""
+    pool, q = [], {}
+    for k, (cat, best) in enumerate(zip(REVIEW_CATS, (9, 7, 3, 1), strict=True)):
+        for i in range(20):
+            r = rec(100 * k + i, cat)
+            pool.append(r)
+            q[r["id"]] = 100.0 - k - i if i < best else 1.0 - i / 100
+    return pool, q
+
+
+def test_corr_w_alpha_sign_per_reading() -> None:
+    pool, q = _review_pool()
+    plan = eecpo_plan(REVIEW_GAMMA, REVIEW_CATS, pool, q, [20], lower=0.1, upper=0.4,
+                      trust_region={"kind": "relative", "radius": 0.5}, seed=0, alpha_size=None)
+    assert plan["negative_rows"] == ["A", "B"] and plan["row_sum_signs"] == [-1, -1, 1, 1]
+    assert plan["row_sums"] == pytest.approx([-2.0, -2.0, 0.8, 0.8])
+    s = plan["sizes"]["20"]
+    assert s["alpha"] == pytest.approx([0.45, 0.35, 0.15, 0.05])
+    # printed c = alpha * rowsum = (-0.9, -0.7, 0.12, 0.04); prose c = gamma @ alpha = (0.15, 0.05, 0.07, -0.03)
+    assert s["readings"]["printed"]["coefficients"] == pytest.approx([-0.9, -0.7, 0.12, 0.04])
+    assert s["readings"]["prose"]["coefficients"] == pytest.approx([0.15, 0.05, 0.07, -0.03])
+    assert s["column_weighted_sum_signs"] == [1, 1, 1, -1] and s["negative_column_weighted"] == ["D"]
+    v = s["variants"]
+    # bounds [0.1, 0.4]: the two best categories of each reading take 0.4, the others 0.1
+    assert v["eecpo_printed"]["counts"] == [2, 2, 8, 8] and v["eecpo"]["counts"] == [8, 2, 8, 2]
+    assert v["eecpo_printed"]["corr_alpha"] == pytest.approx(-3 / math.sqrt(10))
+    assert v["eecpo"]["corr_alpha"] == pytest.approx(1 / math.sqrt(10))
+    # trust bands: A [.225, .4], B [.175, .4], C [.1, .225], D collapses onto 0.1
+    assert v["eecpo_printed_trust"]["weights"] == pytest.approx([0.275, 0.4, 0.225, 0.1])
+    assert v["eecpo_trust"]["weights"] == pytest.approx([0.4, 0.275, 0.225, 0.1])
+    assert v["eecpo_printed_trust"]["corr_alpha"] == pytest.approx(0.0525 / math.sqrt(0.04625 * 0.1))
+    assert v["eecpo_printed_trust"]["trust"]["collapsed"] == ["D"]
+    # unconstrained vertices: printed puts everything on C, prose on A
+    assert s["readings"]["printed"]["unconstrained"]["counts"] == [0, 0, 20, 0]
+    assert s["readings"]["prose"]["unconstrained"]["counts"] == [20, 0, 0, 0]
+    assert s["readings"]["prose"]["unconstrained"]["corr_alpha"] == pytest.approx(
+        np.corrcoef([1, 0, 0, 0], [0.45, 0.35, 0.15, 0.05])[0, 1])
+
+
+def test_corr_undefined_is_none() -> None:
+    assert weight_alpha_correlation([0.5, 0.5], [0.7, 0.3]) is None
+    assert weight_alpha_correlation([0.2, 0.8], [0.5, 0.5]) is None
+    assert weight_alpha_correlation([0.2, 0.8], [0.3, 0.7]) == pytest.approx(1.0)
+
+
+def test_nan_gamma_diagonal_floors_the_category(tmp_path, pool, quality, caplog) -> None:
+    p = tmp_path / "gamma.tsv"
+    _gamma_tsv(p, CATS, {("C", "A"): 5.0, ("A", "C"): 5.0}, unstable_columns=["C"])
+    g = eecpo_gamma(read_gamma_tsv(p), CATS)  # reading a NaN diagonal does not raise
+    assert np.isnan(g[2, 2]) and np.isnan(g[0, 2]) and g[2, 0] == 5.0
+    with caplog.at_level(logging.WARNING, logger="sftmix.studies.beyond_iid.optimize"):
+        plan = eecpo_plan(g, CATS, pool, quality["deita"], [30], seed=0, alpha_size=60, **BOUNDS)
+    assert plan["floored"] == ["C"] and "unstable column" in caplog.text and "['C']" in caplog.text
+    # C's row (5.0 on A) would make it the best source in both readings; floored, it keeps its 0.1
+    assert plan["row_sums"] == pytest.approx([1.5, 1.5, 0.0])
+    s = plan["sizes"]["30"]
+    for v in s["variants"].values():
+        assert v["counts"][2] == 3 and v["weights"][2] == pytest.approx(0.1)
+    assert s["readings"]["prose"]["coefficients"][2] == 0.0
+    assert s["readings"]["prose"]["unconstrained"]["counts"][2] == 0  # lower 0: excluded
+    lower0 = eecpo_plan(g, CATS, pool, quality["deita"], [30], seed=0, alpha_size=60, lower=0.0, upper=0.6,
+                        trust_region={"kind": "l1", "radius": 0.5})
+    assert all(v["counts"][2] == 0 for v in lower0["sizes"]["30"]["variants"].values())
+
+
+def test_eecpo_plan_bytes_are_deterministic(tmp_path, pool, quality) -> None:
+    gamma = np.array([[1.0, -0.7, 0.2], [0.1, 1.0, np.nan], [0.4, 3.0, 1.0]])
+    paths = []
+    for k, order in enumerate((pool, list(reversed(pool)), pool)):
+        plan = eecpo_plan(gamma, CATS, order, quality["deita"], [30, 60], seed=0, alpha_size=None, **BOUNDS)
+        json.dumps(plan, allow_nan=False)  # strict JSON: no NaN anywhere
+        paths.append(tmp_path / f"plan{k}.json")
+        write_json(paths[-1], plan)
+    assert paths[0].read_bytes() == paths[1].read_bytes() == paths[2].read_bytes()
 
 
 def test_eecpo_respects_availability(pool, quality) -> None:
     gamma = np.eye(3)
-    plan = eecpo_plan(gamma, CATS, pool, quality["deita"], [80], lower=0.0, upper=1.0)
+    plan = eecpo_plan(gamma, CATS, pool, quality["deita"], [80], seed=0, alpha_size=None, lower=0.0, upper=1.0,
+                      trust_region={"kind": "l1", "radius": 0.5})
     avail = plan["available"]
     assert avail == [30, 29, 30]  # one B record has no usable score
-    assert all(c <= a for c, a in zip(plan["sizes"]["80"]["counts"], avail, strict=True))
+    s = plan["sizes"]["80"]
+    for v in [*s["variants"].values(), *(r["unconstrained"] for r in s["readings"].values())]:
+        assert all(c <= a for c, a in zip(v["counts"], avail, strict=True))
 
 
 def test_eecpo_floor_drops_for_a_category_without_rankable_candidates(pool, quality) -> None:
     q = {i: (math.nan if r["meta"]["category"] == "C" else v) for r in pool for i, v in [(r["id"], quality["ifd"][r["id"]])]}
-    plan = eecpo_plan(np.eye(3), CATS, pool, q, [30], lower=0.1, upper=0.8)
+    plan = eecpo_plan(np.eye(3), CATS, pool, q, [30], seed=0, alpha_size=None, lower=0.1, upper=0.8,
+                      trust_region={"kind": "relative", "radius": 0.5})
     s = plan["sizes"]["30"]
-    assert plan["available"][2] == 0 and s["counts"][2] == 0 and s["lower_clipped"] == ["C"]
-    assert sum(s["counts"]) == 30
+    assert plan["available"][2] == 0 and s["lower_clipped"] == ["C"] and s["lower"] == [0.1, 0.1, 0.0]
+    for v in s["variants"].values():
+        assert v["counts"][2] == 0 and sum(v["counts"]) == 30
 
 
 def test_build_schedule_kinds(pool) -> None:

@@ -59,13 +59,18 @@ def test_adding_a_seed_trains_only_the_new_seed(smoke_workdir, smoke_config, tmp
     models = list(cfg["models"])
     benchmarked = set(declared_experiments(cfg, cfg["benchmarks"]["lmeval"]["families"]))
     rebuilt = {e for e in declared_experiments(cfg, ["mixture", "schedule"])
-               if e.startswith(("mix_eecpo_", "sched_"))}
+               if e.startswith(("mix_eecpo", "sched_"))}
     expected = {("gamma", f"model={m}") for m in models} | {("dependency", f"model={m}") for m in models}
     expected |= {("validate_dependency", f"model={m}") for m in models} | {("eecpo", f"model={m}") for m in models}
     expected |= {(r, f"model={m}") for m in models for r in ("score_summary", "compare")}
     expected |= {("paper_tables", ""), ("all", "")}
-    expected |= {("mixture", f"model={m}, method=eecpo, size={n}") for m in models for n in cfg["beyond_iid"]["optimize"]["sizes"]}
-    expected |= {("schedule", f"model={m}, name={n}") for m in models for n in cfg["beyond_iid"]["curriculum"]["schedules"]}
+    # mixtures and schedules are drawn per seed: seed 3 gets its own draw of every one; the EE-CPO
+    # mixtures (from gamma) and the schedules (from the taxonomy) are redrawn for every seed
+    opt = cfg["beyond_iid"]["optimize"]
+    expected |= {("mixture", f"model={m}, method={x}, size={n}, seed={s}") for m in models for n in opt["sizes"]
+                 for x in opt["methods"] for s in ([1, 2, 3] if x.startswith("eecpo") else [3])}
+    expected |= {("schedule", f"model={m}, name={n}, seed={s}") for m in models
+                 for n in cfg["beyond_iid"]["curriculum"]["schedules"] for s in (1, 2, 3)}
     for m in models:
         for e in declared_experiments(cfg):
             seeds = [1, 2, 3] if e in rebuilt else [3]

@@ -25,8 +25,8 @@ from sftmix.scores import (
 from .synthetic_scores import CATS, make_scores
 
 
-def _row(rid, cat, n_tokens, nll_mean):
-    return {"id": rid, "category": cat, "n_tokens": n_tokens, "nll_sum": nll_mean * n_tokens,
+def _row(rid, cat, n_tokens, nll_mean, split="dev"):
+    return {"id": rid, "category": cat, "split": split, "n_tokens": n_tokens, "nll_sum": nll_mean * n_tokens,
             "nll_mean": nll_mean, "ppl": math.exp(nll_mean) if math.isfinite(nll_mean) else math.nan}
 
 
@@ -50,6 +50,18 @@ def test_load_score_tables_round_trip(tmp_path) -> None:
     assert back[0] == rows[0] and back[1]["n_tokens"] == 0 and math.isnan(back[1]["nll_mean"])
     assert read_scores(paths[0])[0] == rows[0]
     assert load_seed_tables(paths[:1], lambda p: p.name) == {"base": {"1": "seed_1.tsv"}}
+
+
+def test_load_score_tables_keeps_one_split(tmp_path) -> None:
+    p = tmp_path / "scores" / "m" / "base" / "seed_1.tsv"
+    write_scores(p, [_row("a", "X", 3, 1.5, "dev"), _row("b", "X", 3, 2.5, "test"), _row("c", "X", 2, 0.5, "test")])
+    assert [r["id"] for r in load_score_tables([p], split="test")["base"]["1"]] == ["b", "c"]
+    assert [r["id"] for r in load_score_tables([p], split="dev")["base"]["1"]] == ["a"]
+    assert len(load_score_tables([p])["base"]["1"]) == 3
+    q = tmp_path / "scores" / "m" / "add_x" / "seed_1.tsv"
+    write_scores(q, [_row("a", "X", 3, 1.5, "")])  # written before the split existed
+    with pytest.raises(ValueError, match="no 'dev' rows"):
+        load_score_tables([q], split="dev")
 
 
 def test_finite_row_needs_a_token_and_a_finite_value() -> None:

@@ -145,14 +145,14 @@ def test_truncation_and_order(lm, records):
 def test_tsv_round_trip_and_deterministic_bytes(lm, records, tmp_path):
     model, tok = lm
     rows = score_records(model, tok, records, batch_size=8)
-    rows.append({"id": "x-nan", "category": "", "n_tokens": 0, "nll_sum": float("nan"),
+    rows.append({"id": "x-nan", "category": "", "split": "", "n_tokens": 0, "nll_sum": float("nan"),
                  "nll_mean": float("nan"), "ppl": float("nan")})
     p1, p2 = tmp_path / "a.tsv", tmp_path / "sub" / "b.tsv"
     assert write_scores(p1, rows) == len(rows)
     write_scores(p2, score_records(model, tok, records, batch_size=8) + rows[-1:])
     assert p1.read_bytes() == p2.read_bytes()
     header = p1.read_text(encoding="utf-8").split("\n", 1)[0]
-    assert header == "id\tcategory\tn_tokens\tnll_sum\tnll_mean\tppl"
+    assert header == "id\tcategory\tsplit\tn_tokens\tnll_sum\tnll_mean\tppl"
     back = read_scores(p1)
     assert len(back) == len(rows)
     for a, b in zip(rows, back, strict=True):

@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 
 from sftmix.basemodel import build_model, train_tokenizer
 from sftmix.chat import IGNORE_INDEX, encode_conversation
-from sftmix.sft import finetune, permutation_order, training_order
+from sftmix.sft import budget_config, finetune, order_keys, permutation_order, training_order
+from sftmix.studies.beyond_iid.experiments import build_trainset
 
 from . import smk
 from .defaults import defaults
@@ -61,6 +62,55 @@ def test_ablation_order_is_full_order_minus_removed():
     assert permutation_order([r["id"] for r in full], 3, 0) != permutation_order([r["id"] for r in full], 4, 0)
 
 
+def _ids_in_order(records, **kw):
+    return [records[k]["id"] for k in training_order(records, **kw)]
+
+
+@pytest.mark.parametrize("budget", [{"epochs": 3}, {"n_examples": 137}])
+def test_d_keeps_its_order_in_every_interaction_experiment(budget):
+    """The trainer's own order (not only permutation_order): D's records come in the same relative
+    order in base, add_c (the pool's records inserted) and drop_c (c's records skipped), epoch by
+    epoch, whatever the sets' sizes and the records' positions in the set files."""
+    cats = {c: [{**rec(100 * k + i), "meta": {"category": c}} for i in range(12)] for k, c in enumerate("xyz")}
+    added = {c: [{**rec(100 * k + 50 + i), "meta": {"category": c}} for i in range(9)] for k, c in enumerate("xyz")}
+    base = build_trainset("base", cats, added)
+    d_ids = {r["id"] for r in base}
+    ref = _ids_in_order(base, seed=7, epochs=10)
+    n = len(base)
+    for exp in ("add_y", "drop_y"):
+        recs = build_trainset(exp, cats, added)
+        ids = {r["id"] for r in recs}
+        got = _ids_in_order(recs, seed=7, **budget)
+        m = len(recs)
+        for e in range(len(got) // m):  # every complete epoch (a steps budget cycles them)
+            mine = [i for i in got[e * m:(e + 1) * m] if i in d_ids]
+            theirs = [i for i in ref[e * n:(e + 1) * n] if i in ids]
+            assert mine == theirs, (exp, e)
+            assert len(mine) == (n if exp.startswith("add") else n - 12)
+    # the order is the records', not their positions': shuffling the set file changes nothing
+    shuffled = list(reversed(base))
+    assert _ids_in_order(shuffled, seed=7, epochs=2) == _ids_in_order(base, seed=7, epochs=2)
+
+
+def test_repeated_records_get_their_own_keys():
+    r = [rec(1), rec(2), rec(1), rec(1)]
+    assert order_keys(r) == ["s-0000001", "s-0000002", "s-0000001#1", "s-0000001#2"]
+    assert sorted(training_order(r, seed=0)) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="collide"):
+        order_keys([rec(1), {**rec(1), "id": "s-0000001#1"}, rec(1)])
+
+
+def test_budgets():
+    train = defaults("train")
+    train = {**train, "max_steps": 150, "epochs": 3}
+    assert budget_config(train, "steps")["max_steps"] == 150
+    assert budget_config(train, "epochs")["max_steps"] is None and budget_config(train, "epochs")["epochs"] == 3
+    staged = budget_config(train, "staged")
+    assert staged["order"] == "staged" and staged["max_steps"] is None and staged["epochs"] == 1
+    with pytest.raises(ValueError, match="budget"):
+        budget_config(train, "tokens")
+
+
 def test_fixed_steps_cycle_and_epochs():
     recs = [rec(i) for i in range(10)]
     order = training_order(recs, seed=1, epochs=3)
@@ -105,6 +155,22 @@ def test_finetune_fixed_steps_and_resume(tiny, tmp_path):
         assert (w1[k] - w2[k]).abs().max().item() < 1e-5, k
     assert json.dumps(s1["order_digest"]) == json.dumps(s2["order_digest"])
     assert os.path.isdir(base)
+
+
+def test_matched_budget_trains_the_reference_sets_steps(tiny, tmp_path):
+    """drop_* under the matched budget: as many steps as train.epochs passes over base take (here
+    2 epochs over 30 reference records, batch 4: 15 steps) on its own smaller set (20 records)."""
+    base, _ = tiny
+    reference = [rec(i) for i in range(30)]
+    dropped = reference[10:]
+    cfg = budget_config(defaults("train", max_steps=99, epochs=2, batch_size=4, lr=1e-3, save_steps=0,
+                                 max_length=64), "matched")
+    s = finetune(str(base), dropped, tmp_path / "m", cfg, seed=1, checkpoint_dir=tmp_path / "ck",
+                 reference=reference)
+    assert s["steps"] == 15 and s["n_reference"] == 30 and s["n_trained_examples"] == 60
+    epochs = finetune(str(base), dropped, tmp_path / "e", budget_config(cfg, "epochs"), seed=1,
+                      checkpoint_dir=tmp_path / "ck2")
+    assert epochs["steps"] == 10 and epochs["n_reference"] is None
 
 
 def _weights(path):

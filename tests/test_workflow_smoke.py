@@ -101,10 +101,11 @@ def test_paper_dag_builds(tmp_path):
     interaction = re.findall(r"rule finetune:.*?wildcards: model=\S+, experiment=(base|add_\w+|drop_\w+), seed",
                              out, flags=re.S)
     assert len(interaction) == n_models * n_seeds * (1 + 2 * 29)
-    # plus 6 mixture methods x 3 sizes (10k/20k/50k) and 3 schedules
-    assert int(stats["finetune"]) == n_models * n_seeds * (1 + 2 * 29 + 6 * 3 + 3)
+    # plus 9 mixture methods (5 baselines, 4 EE-CPO variants) x 3 sizes (10k/20k/50k) and 3
+    # schedules, each with 3 seeds (beyond_iid.seeds) and its own draw per seed
+    assert int(stats["finetune"]) == n_models * (n_seeds * (1 + 2 * 29) + 3 * (9 * 3 + 3))
     assert int(stats["score"]) == int(stats["finetune"]) == int(stats["lmeval"])
-    assert stats["quality"] == "2" and stats["eecpo"] == "2" and stats["mixture"] == str(2 * 18)
+    assert stats["quality"] == "2" and stats["eecpo"] == "2" and stats["mixture"] == str(2 * 9 * 3 * 3)
     finetunes = re.findall(r"rule finetune:.*?resources: ([^\n]*)", out, flags=re.S)
     assert finetunes and all("gpu=4" in r and "slurm_partition=gpu" in r for r in finetunes)
     # every job that asks for a GPU lands on the profile's GPU partition, with CPUs per GPU
@@ -139,7 +140,20 @@ def test_finetunes_and_scores_for_every_experiment_and_seed(smoke_run, smoke_con
             model = smoke_run / f"models/tiny/{exp}/seed_{seed}"
             assert (model / "model.safetensors").exists() and (model / "tokenizer.json").exists()
             summary = json.loads((smoke_run / f"models/tiny/{exp}/seed_{seed}.train.json").read_text())
-            assert summary["steps"] == smoke_config["train"]["max_steps"], "fixed steps per experiment"
+            # the epochs budget: every record of the set seen train.epochs times, steps follow the size
+            # base and add_*: the epochs budget, every record of the set seen train.epochs times;
+            # drop_*: matched, as many steps as base (equal compute)
+            n_set = sum(1 for _ in read_jsonl(smoke_run / f"trainsets/{exp}.jsonl"))
+            n_kept = summary["n_records"] - summary["n_unusable"]
+            t = smoke_config["train"]
+            assert summary["n_records"] == n_set
+            if exp.startswith("drop_"):
+                base = json.loads((smoke_run / f"models/tiny/base/seed_{seed}.train.json").read_text())
+                assert summary["budget"] == "matched" and summary["steps"] == base["steps"]
+                assert summary["n_reference"] == base["n_records"] - base["n_unusable"]
+            else:
+                assert summary["budget"] == "epochs" and summary["n_trained_examples"] == t["epochs"] * n_kept
+                assert summary["steps"] == -(-t["epochs"] * n_kept // t["batch_size"])
             rows = read_scores(smoke_run / f"scores/tiny/{exp}/seed_{seed}.tsv")
             assert len(rows) == n_eval and all(r["n_tokens"] > 0 for r in rows)
     # drop_c trains on D minus c's base set, add_c on D plus c's added pool
@@ -243,21 +257,28 @@ def test_quality_scores_cover_the_pool(smoke_run):
 def test_mixtures_are_equal_size_and_follow_the_plan(smoke_run, smoke_config):
     opt = smoke_config["beyond_iid"]["optimize"]
     plan = json.loads((smoke_run / "optimize/tiny/eecpo.json").read_text())
-    assert abs(sum(plan["alpha"]) - 1) < 1e-9
     pool_ids = {r["id"] for r in read_jsonl(smoke_run / "pool/records.jsonl")}
     for size in opt["sizes"]:
         s = plan["sizes"][str(size)]
-        assert sum(s["counts"]) == size
-        assert all(opt["lower"] - 1e-9 <= w <= opt["upper"] + 1e-9 for w in s["weights"])
-        assert s["objective"] >= s["objective_uniform"] - 1e-9  # the LP optimum beats the uniform point
+        assert abs(sum(s["alpha"]) - 1) < 1e-9 and s["alpha_size"] == size  # alpha per mixture size
+        for m in (m for m in opt["methods"] if m.startswith("eecpo")):
+            v = s["variants"][m]
+            assert sum(v["counts"]) == size and v["reading"] == ("printed" if "printed" in m else "prose")
+            assert all(opt["lower"] - 1e-9 <= w <= opt["upper"] + 1e-9 for w in v["weights"])
+            if v["trust"] is None:  # the LP optimum over the bounds beats the uniform point
+                assert v["objective"] >= s["readings"][v["reading"]]["objective_uniform"] - 1e-9
+            comp = json.loads((smoke_run / f"trainsets/tiny/mix_{m}_{size}/seed_1.json").read_text())["composition"]
+            assert list(comp.values()) == v["counts"]
+        draws = {}
         for m in opt["methods"]:
-            recs = list(read_jsonl(smoke_run / f"trainsets/tiny/mix_{m}_{size}.jsonl"))
-            assert len(recs) == size and len({r["id"] for r in recs}) == size
-            assert {r["id"] for r in recs} <= pool_ids
-            summary = json.loads((smoke_run / f"models/tiny/mix_{m}_{size}/seed_1.train.json").read_text())
-            assert summary["steps"] == smoke_config["train"]["max_steps"]  # equal compute
-        comp = json.loads((smoke_run / f"trainsets/tiny/mix_eecpo_{size}.json").read_text())["composition"]
-        assert list(comp.values()) == s["counts"]
+            for seed in smoke_config["train"]["seeds"]:
+                recs = list(read_jsonl(smoke_run / f"trainsets/tiny/mix_{m}_{size}/seed_{seed}.jsonl"))
+                assert len(recs) == size and len({r["id"] for r in recs}) == size
+                assert {r["id"] for r in recs} <= pool_ids
+                draws[m, seed] = [r["id"] for r in recs]
+                summary = json.loads((smoke_run / f"models/tiny/mix_{m}_{size}/seed_{seed}.train.json").read_text())
+                assert summary["steps"] == smoke_config["train"]["max_steps"] and summary["budget"] == "steps"
+        assert draws["random", 1] != draws["random", 2], "each seed draws its own random mixture"
 
 
 def test_schedules_keep_their_invariants_and_train_in_one_staged_pass(smoke_run, smoke_config):
@@ -265,11 +286,11 @@ def test_schedules_keep_their_invariants_and_train_in_one_staged_pass(smoke_run,
 
     d = sum(1 for _ in read_jsonl(smoke_run / "trainsets/base.jsonl"))
     for name in smoke_config["beyond_iid"]["curriculum"]["schedules"]:
-        recs = list(read_jsonl(smoke_run / f"trainsets/tiny/sched_{name}.jsonl"))
-        occ = Counter(r["id"] for r in recs)
-        if name in ("dtcsft", "baseline"):
-            assert len(recs) == 3 * d and set(occ.values()) == {3}
         for seed in smoke_config["train"]["seeds"]:
+            recs = list(read_jsonl(smoke_run / f"trainsets/tiny/sched_{name}/seed_{seed}.jsonl"))
+            occ = Counter(r["id"] for r in recs)
+            if name in ("dtcsft", "baseline"):
+                assert len(recs) == 3 * d and set(occ.values()) == {3}
             s = json.loads((smoke_run / f"models/tiny/sched_{name}/seed_{seed}.train.json").read_text())
             assert s["order"] == "staged" and s["n_trained_examples"] == len(recs)
             assert s["steps"] == math.ceil(len(recs) / smoke_config["train"]["batch_size"])

@@ -440,16 +440,18 @@ DEPENDENCY_JSON_KEYS = ("edges", "tests", "mutual", "untested_reverse", "method"
 """The keys of each variant's result that go into ``dependency.json``."""
 
 
-def dependency_json(analysis: Mapping[str, Any]) -> dict[str, Any]:
+def dependency_json(analysis: Mapping[str, Any], budget: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The JSON-ready ``dependency.json`` of a :func:`dependency_analysis` result: each variant
-    restricted to :data:`DEPENDENCY_JSON_KEYS` (None when not run), the layers and the main
-    variant's name."""
+    restricted to :data:`DEPENDENCY_JSON_KEYS` (None when not run), the layers, the main
+    variant's name and the training budget of each kind of interaction model (``budget``:
+    ``{"base", "add", "drop"}``)."""
     def plain(result: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return None if result is None else {k: v for k, v in result.items() if k in DEPENDENCY_JSON_KEYS}
 
     return {"published": plain(analysis["published"]), "calibrated": plain(analysis["calibrated"]),
             "seed_false_positive_rate": plain(analysis["seed_false_positive_rate"]),
-            "layers": analysis["layers"], "main": analysis["main"]}
+            "layers": analysis["layers"], "main": analysis["main"],
+            "budget": dict(budget) if budget is not None else None}
 
 
 TAXONOMY_COLUMNS = ("category", "layer")

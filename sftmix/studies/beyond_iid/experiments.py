@@ -14,13 +14,18 @@ The study's config section is ``beyond_iid`` (:func:`section`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ...experiments import REGISTRY, Config, Family, register, slugify
 from ...records import Record
 
 SECTION = "beyond_iid"
-MIXTURE_METHODS = ("random", "uniform", "deita", "instag", "ifd", "length", "eecpo")
+# EE-CPO variants (Eq. 5): ``eecpo`` reads alpha as the prose defines it (the importance of the
+# category whose equivalent amount is maximised), ``eecpo_printed`` as Eq. 5 is printed (alpha on
+# the added category's row sum); ``_trust`` adds the trust region around alpha (see optimize.py).
+EECPO_METHODS = ("eecpo", "eecpo_printed", "eecpo_trust", "eecpo_printed_trust")
+MIXTURE_METHODS = ("random", "uniform", "deita", "instag", "ifd", "length", *EECPO_METHODS)
 SCHEDULES = ("dtcsft", "mixplus", "baseline")
 
 
@@ -184,9 +189,38 @@ def schedule_rows(config: Config) -> list[dict[str, Any]]:
     return [{"experiment": n, "schedule": parse_schedule(n), "reference": ref} for n in names]
 
 
+def interaction_budget(config: Config, experiment: str = BASE) -> str:
+    """The training budget of an interaction experiment: ``experiments.budget`` (epochs or steps)
+    for ``base`` and ``add_*``; ``experiments.drop_budget`` (matched to base, or epochs) for
+    ``drop_*``."""
+    ex = section(config)["experiments"]
+    if interaction_kind(experiment) != "drop":
+        return ex["budget"]
+    if ex["drop_budget"] == "matched" and ex["budget"] == "steps":
+        return "steps"  # base trains train.max_steps: matching it is the steps budget
+    return ex["drop_budget"]
+
+
+def interaction_budgets(config: Config) -> dict[str, str]:
+    """The budget of each kind of interaction experiment (what the analyses record)."""
+    return {kind: interaction_budget(config, name) for kind, name in
+            zip(INTERACTION_KINDS, (BASE, "add_x", "drop_x"), strict=True)}
+
+
 register(Family("interaction", INTERACTION_TEMPLATES, {"category": "[a-z0-9_]+"}, _declare_interaction,
-                per_model=False, doc="base, add_<category>, drop_<category>: Eq. 1 and the dependency taxonomy"))
-register(Family("mixture", ("mix_{method}_{size}",), {"method": "[a-z]+", "size": "[0-9]+"}, _declare_mixtures,
-                per_model=True, doc="mix_<method>_<size>: EE-CPO (Eq. 5) and its baselines at equal size"))
+                per_model=False, budget=interaction_budget, matched_to=lambda _: BASE, doc="base, add_<category>, drop_<category>: Eq. 1 and the dependency taxonomy"))
+def _seeds(family: str) -> Callable[[Config], list[int]]:
+    """The replicate seeds of a family (``beyond_iid.seeds.<family>``; null = ``train.seeds``)."""
+    def seeds(config: Config) -> list[int]:
+        own = section(config)["seeds"][family]
+        return list(config["train"]["seeds"] if own is None else own)
+
+    return seeds
+
+
+register(Family("mixture", ("mix_{method}_{size}",), {"method": "[a-z]+(?:_[a-z]+)*", "size": "[0-9]+"},
+                _declare_mixtures, per_model=True, per_seed=True, seeds=_seeds("mixture"),
+                doc="mix_<method>_<size>: EE-CPO (Eq. 5) and its baselines at equal size, drawn per seed"))
 register(Family("schedule", ("sched_{name}",), {"name": "[a-z]+"}, _declare_schedules, per_model=True,
-                budget="staged", doc="sched_<name>: DT-CSFT, Mix+ and the baseline, trained in staged order"))
+                per_seed=True, seeds=_seeds("schedule"), budget="staged",
+                doc="sched_<name>: DT-CSFT, Mix+ and the baseline, trained in staged order, drawn per seed"))

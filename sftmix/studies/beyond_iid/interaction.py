@@ -362,7 +362,9 @@ def read_gamma_tsv(path: str | Path) -> dict[str, Any]:
     Returns ``{"categories": [...] (order of first appearance), "estimator": str (None without
     rows), "gamma", "ci_low", "ci_high", "denominator", "gamma_raw", "numerator_effects": N x N
     float arrays (NaN for pairs without a row), "unstable": N x N bool}``, the keys of a
-    :func:`gamma_matrix` result that the file holds.
+    :func:`gamma_matrix` result that the file holds. An unstable column reads back as it was
+    written, NaN diagonal included (no error here: EE-CPO floors such a category, see
+    :func:`sftmix.studies.beyond_iid.mixture.floored_categories`).
     """
     rows = read_typed_tsv(path, TSV_COLUMNS, floats=_TSV_FLOATS, quoted=True, what="gamma TSV")
     cats = list(dict.fromkeys(c for r in rows for c in (r["i"], r["j"])))

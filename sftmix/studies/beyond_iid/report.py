@@ -30,8 +30,8 @@ from ...scores import Scores
 log = logging.getLogger(__name__)
 
 
-COMPARE_COLUMNS = ["n_seeds", "nll_macro", "nll_macro_sd", "nll_seeds", "delta", "ci_low", "ci_high",
-                   "seed_noise", "verdict"]
+COMPARE_COLUMNS = ["n_seeds", "n_seeds_reference", "nll_macro", "nll_macro_sd", "nll_seeds", "delta", "ci_low",
+                   "ci_high", "seed_noise", "verdict", "welch_t", "welch_df", "welch_p", "run_verdict"]
 """The held-out NLL columns of every comparison table (after the labels, experiment, reference)."""
 
 COMPARE_TABLES = (("mixtures", ["method", "size"], "Mixtures of equal size (reference: EE-CPO)"),
@@ -41,7 +41,9 @@ COMPARE_TABLES = (("mixtures", ["method", "size"], "Mixtures of equal size (refe
 
 _COMPARE_INTRO = (
     "NLL: held-out response NLL, macro over categories, lower is better; `verdict` needs the item "
-    "bootstrap CI of the difference to exclude 0 *and* the difference to exceed the seed noise. "
+    "bootstrap CI of the difference to exclude 0 *and* the difference to exceed the seed noise; "
+    "`run_verdict` is the run-level Welch t test over seeds (df in `welch_df`, p < 0.05; n seeds per "
+    "side in `n_seeds` / `n_seeds_reference`). "
     "Benchmarks: mean over seeds ± standard error (lm-eval's item stderr combined with the seed "
     "spread); better/worse only beyond two standard errors of the difference, else n.s.\n")
 
