@@ -32,6 +32,7 @@ localrules:
     pool,
     lmeval_tasks,
     validate_dependency,
+    validate_quality,
     score_summary,
     compare,
     paper_tables,

@@ -165,6 +165,31 @@ rule quality:
         "../scripts/quality.py"
 
 
+rule validate_quality:
+    input:
+        pool=f"{RESULTS}/pool/records.jsonl",
+        quality=f"{RESULTS}/quality/{{model}}/scores.tsv",
+        truth=f"{RESULTS}/world/ground_truth.json",
+        code=code("validate_quality"),
+    output:
+        json=f"{RESULTS}/validation/{{model}}/quality.json",
+        tsv=f"{RESULTS}/validation/{{model}}/quality.tsv",
+    log:
+        f"{LOGS}/validation/{{model}}/quality.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=scaled(1000),
+        runtime=scaled(5),
+    params:
+        categories=optimize_categories(),
+        sizes=BIID["optimize"]["sizes"],
+        # the tie-breaking seed of D_qs (rule eecpo); the baseline mixtures break ties per replicate
+        seed=config["seed"],
+    script:
+        "../scripts/validate_quality.py"
+
+
 rule eecpo:
     input:
         gamma=f"{RESULTS}/analysis/{{model}}/gamma.tsv",

@@ -65,7 +65,8 @@ def scores_of(model, kinds):
 
 def beyond_iid_targets():
     """The study's final outputs: gamma, the taxonomy (and its validation against a generated
-    world), EE-CPO plans, the comparison report."""
+    world), EE-CPO plans (and the quality scorers' validation against the world), the comparison
+    report."""
     return analysis_targets() + optimize_targets() + report_targets()
 
 
@@ -82,10 +83,13 @@ def analysis_targets():
 
 
 def optimize_targets():
+    """EE-CPO plans (and, on a generated world, the quality scorers scored against its defects)."""
     targets = []
     for model in MODELS:
         if BIID["optimize"]["enabled"]:
             targets.append(f"{RESULTS}/optimize/{model}/eecpo.json")
+            if world_enabled():
+                targets.append(f"{RESULTS}/validation/{model}/quality.json")
     return targets
 
 

@@ -20,3 +20,8 @@ for t in truth["records"].values():
     kinds[key] = kinds.get(key, 0) + 1
 log.info("world: %d items, %d categories, %d planted edges; rows by kind: %s", truth["n_items"],
          len(truth["categories"]), len(truth["edges"]), dict(sorted(kinds.items())))
+for source, kinds in truth["defects"].items():
+    n_orig = sum(1 for rid, t in truth["records"].items()
+                 if t["kind"] == "original" and rid.rsplit("-", 1)[0] == source)
+    log.info("world: %s: %d of %d original rows defective (rate %s): %s", source, sum(kinds.values()), n_orig,
+             truth["defect_rates"][source], {k: v for k, v in kinds.items() if v})

@@ -254,6 +254,26 @@ def test_quality_scores_cover_the_pool(smoke_run):
     assert all(1 <= r["deita"] <= 6 for r in rows) and all(r["instag"] >= 1 for r in rows)
 
 
+def test_quality_scorers_are_validated_against_the_planted_defects(smoke_run, smoke_config):
+    """validate_quality: every scorer and mixture size, over the pool, against the world's defects."""
+    from sftmix.quality import QUALITY_DIRECTIONS
+    from sftmix.quality_validation import ALL, read_quality_validation
+
+    v = json.loads((smoke_run / "validation/tiny/quality.json").read_text())
+    pool = list(read_jsonl(smoke_run / "pool/records.jsonl"))
+    truth = json.loads((smoke_run / "world/ground_truth.json").read_text())["records"]
+    assert v["pool"]["n"] == len(pool)
+    assert v["pool"]["n_clean"] == sum(truth[r["id"]]["defect"] is None for r in pool) < len(pool)
+    sizes = smoke_config["beyond_iid"]["optimize"]["sizes"]
+    assert set(v["scorers"]) == set(QUALITY_DIRECTIONS) and v["sizes"] == sizes
+    for name, s in v["scorers"].items():
+        print(f"\n{name}: " + ", ".join(f"n={n} precision {x['precision']} (base rate {v['pool']['base_rate']:.3f})"
+                                         for n, x in s["sizes"].items()))
+    rows = read_quality_validation(smoke_run / "validation/tiny/quality.tsv")
+    assert {(r["scorer"], r["size"]) for r in rows if r["category"] == ALL} == \
+        {(name, n) for name in QUALITY_DIRECTIONS for n in sizes}
+
+
 def test_mixtures_are_equal_size_and_follow_the_plan(smoke_run, smoke_config):
     opt = smoke_config["beyond_iid"]["optimize"]
     plan = json.loads((smoke_run / "optimize/tiny/eecpo.json").read_text())

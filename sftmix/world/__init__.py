@@ -18,19 +18,25 @@ OpenOrca JSONL), with what the pipeline must cope with planted on purpose:
 * exact duplicates (verbatim, or differing only in case/whitespace), near duplicates (one or two
   small edits), and malformed rows (broken JSON, invalid UTF-8, missing or mistyped fields, empty
   responses, overlong records).
-* a **ground truth** file (true category, planted edges, duplicate clusters, malformed kinds) that
-  only tests and validation reports read, never the pipeline stages.
+* **defective responses** (``defects``, config ``world.quality``): a per-source share of the
+  original items answers wrongly (a wrong value, a flipped label), is cut off, answers another
+  item's question or says nothing. They are valid rows that ingest, filter and dedup keep; finding
+  them is the quality scorers' job (:mod:`sftmix.quality_validation`).
+* a **ground truth** file (true category, planted edges, duplicate clusters, malformed kinds,
+  defects) that only tests and validation reports read, never the pipeline stages.
 
 Everything is a pure function of the config and its seed: the same config gives the same bytes.
 
 The package, by concern: ``words`` (vocabulary), ``resources`` (latent facts), ``templates``
-(template families), ``items`` (clean, pairwise distinct items), ``formats`` (the source formats
-and their writer), ``corrupt`` (duplicates and malformed rows); this module validates the
-``world`` config and assembles the sources and the ground truth.
+(template families), ``items`` (clean, pairwise distinct items), ``defects`` (defective
+responses), ``formats`` (the source formats and their writer), ``corrupt`` (duplicates and
+malformed rows); this module validates the ``world`` config and assembles the sources and the
+ground truth.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..records import make_id
@@ -42,12 +48,14 @@ from .corrupt import (
     malform,
     near_variant,
 )
+from .defects import DEFECT_KINDS, Defect, apply_defect, defect_rate, plant_defects
 from .formats import FORMAT_EXT, INVALID_UTF8_MARK, RawRow, to_format, write_source
 from .items import Item, generate_items
 from .resources import STRING_OPS, Resource, build_resources, make_resource, resource_facts_text
 from .templates import FAMILIES, FAMILY_RESOURCE_KIND, MULTI_TURN_FAMILIES, Messages
 
 __all__ = [
+    "DEFECT_KINDS",
     "FAMILIES",
     "FAMILY_RESOURCE_KIND",
     "FORMAT_EXT",
@@ -56,17 +64,21 @@ __all__ = [
     "MALFORMED_KINDS_JSONL",
     "MULTI_TURN_FAMILIES",
     "STRING_OPS",
+    "Defect",
     "Item",
     "Messages",
     "RawRow",
     "Resource",
+    "apply_defect",
     "build_resources",
+    "defect_rate",
     "exact_variant",
     "generate_items",
     "generate_world",
     "make_resource",
     "malform",
     "near_variant",
+    "plant_defects",
     "resource_facts_text",
     "to_format",
     "write_source",
@@ -102,6 +114,10 @@ def _validate_world(cfg: dict[str, Any]) -> None:
         for c in pair:
             if c not in cats:
                 raise ValueError(f"world.antagonistic[{k}]: unknown category {c!r}")
+    for s in cfg.get("quality", {}).get("rates", {}):
+        if s not in cfg["sources"]:
+            raise ValueError(f"world.quality.rates.{s}: unknown world source {s!r}; "
+                             f"choose from {sorted(cfg['sources'])}")
     multi = [s for s, sc in cfg["sources"].items() if sc["format"] == "sharegpt"]
     for name, c in cats.items():
         if c["template"] in MULTI_TURN_FAMILIES and not multi:
@@ -116,6 +132,13 @@ def generate_world(cfg: dict[str, Any], seed: int) -> tuple[dict[str, list[RawRo
     ``cfg`` is the ``world`` section of the config. Returns ``(rows_by_source, ground_truth)``;
     canonical ids in the ground truth are ``make_id(source, row_index)``, which is what ingest gives
     the same rows.
+
+    Ground truth, per record (``records[id]``): ``category``, ``kind`` (original, exact_duplicate,
+    near_duplicate), ``item``, ``facts``, ``duplicate_of_item``, ``malformed`` (kind or None),
+    ``cluster``, ``defect`` (a :data:`DEFECT_KINDS` kind or None; a duplicate carries its item's).
+    Summaries: ``defect_rates`` (source -> configured rate), ``defects`` (source -> kind -> number
+    of defective *original* rows), ``defective_items`` (item index -> kind, source, the clean and
+    the defective last answer, the donor item of ``other_item``).
     """
     _validate_world(cfg)
     resources = build_resources(cfg, seed)
@@ -125,17 +148,24 @@ def generate_world(cfg: dict[str, Any], seed: int) -> tuple[dict[str, list[RawRo
     weights = [float(sources[s].get("weight", 1.0)) for s in names]
     multi_ok = [s for s in names if sources[s]["format"] == "sharegpt"]
     r = rng(seed, "assign")
+    item_sources = []
+    for it in items:
+        fam = cfg["categories"][it.category]["template"]
+        item_sources.append(r.choice(multi_ok) if fam in MULTI_TURN_FAMILIES else r.choices(names, weights)[0])
+
+    # defective responses (planted instance quality): the item itself is defective, so its
+    # duplicates, made below from the item, copy the defect
+    defects = plant_defects(cfg, seed, items, item_sources, resources)
+    items = [replace(it, messages=apply_defect(it.messages, defects[n])) if n in defects else it
+             for n, it in enumerate(items)]
 
     # (source, messages, instruction, input, truth) before shuffling rows within each source
     staged: dict[str, list[tuple[Messages, str, str, dict[str, Any]]]] = {s: [] for s in names}
-    originals: list[tuple[str, int]] = []  # (source, position in staged list)
-    for n_item, it in enumerate(items):
-        fam = cfg["categories"][it.category]["template"]
-        src = r.choice(multi_ok) if fam in MULTI_TURN_FAMILIES else r.choices(names, weights)[0]
+    for n_item, (it, src) in enumerate(zip(items, item_sources, strict=True)):
+        defect = defects[n_item].kind if n_item in defects else None
         truth = {"category": it.category, "kind": "original", "item": n_item, "facts": it.facts,
-                 "duplicate_of_item": None, "malformed": None}
+                 "duplicate_of_item": None, "malformed": None, "defect": defect}
         staged[src].append((it.messages, it.instruction, it.input, truth))
-        originals.append((src, len(staged[src]) - 1))
 
     dup = cfg.get("duplicates", {})
     n_items = len(items)
@@ -151,7 +181,8 @@ def generate_world(cfg: dict[str, Any], seed: int) -> tuple[dict[str, list[RawRo
                 instr, inp = msgs[0]["content"], ""
             src = rd.choice(multi_ok) if fam in MULTI_TURN_FAMILIES else rd.choices(names, weights)[0]
             truth = {"category": it.category, "kind": kind, "item": n_item, "facts": it.facts,
-                     "duplicate_of_item": n_item, "malformed": None}
+                     "duplicate_of_item": n_item, "malformed": None,
+                     "defect": defects[n_item].kind if n_item in defects else None}
             staged[src].append((msgs, instr, inp, truth))
 
     # shuffle within each source, render rows, then corrupt some
@@ -202,6 +233,10 @@ def generate_world(cfg: dict[str, Any], seed: int) -> tuple[dict[str, list[RawRo
                       for n, res in resources.items()},
         "n_items": n_items,
         "duplicate_clusters": clusters,
+        "defect_rates": {s: defect_rate(cfg.get("quality", {}), s) for s in names},
+        "defects": {s: {k: sum(1 for n, d in defects.items() if d.kind == k and item_sources[n] == s)
+                        for k in DEFECT_KINDS} for s in names},
+        "defective_items": {str(n): d.as_truth() for n, d in sorted(defects.items())},
         "records": truth_records,
     }
     return rows_by_source, ground_truth

@@ -63,6 +63,7 @@ def malform(kind: str, fmt: str, row: dict[str, Any], r: Random, overlong_chars:
     """Corrupt a raw row. Returns a dict (still JSON) or, for broken_json, the broken line text.
 
     Invalid UTF-8 is written as a marker that ``write_source`` turns into raw invalid bytes.
+    The number of draws from ``r`` does not depend on the row's content.
     """
     row = json.loads(json.dumps(row))
     if fmt == "sharegpt":
@@ -92,5 +93,8 @@ def malform(kind: str, fmt: str, row: dict[str, Any], r: Random, overlong_chars:
             row[field_] = (row[field_] + " ") * (overlong_chars // max(1, len(row[field_])) + 2)
     if kind == "broken_json":
         text = json.dumps(row, ensure_ascii=False)
-        return text[: max(1, r.randrange(len(text) // 3, len(text) - 1))]
+        # one draw whatever the text's length (randrange's draw count varies with its range): the
+        # rows after this one keep their draws when a defect changes this row's length
+        lo, hi = len(text) // 3, len(text) - 1
+        return text[: max(1, lo + int(r.random() * max(1, hi - lo)))]
     return row

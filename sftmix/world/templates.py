@@ -33,6 +33,9 @@ from .words import (
 
 Messages = list[dict[str, str]]
 
+# The label families' answers, (positive, negative): the antagonistic pair's conflicting conventions.
+LABELS: dict[str, tuple[str, str]] = {"sentiment": ("positive", "negative"), "binary_label": ("1", "0")}
+
 
 def _single(instruction: str, inp: str, output: str) -> tuple[Messages, str, str]:
     user = instruction if not inp else f"{instruction}\n\n{inp}"
@@ -197,14 +200,14 @@ def fam_sentiment(r: Random, res: Resource, idx: list[int]) -> tuple[Messages, s
     return _labelled_review(r, ["Determine the sentiment of the following product review.",
                                 "What is the sentiment of this review: positive or negative?",
                                 "Analyze the sentiment expressed in the review below."],
-                            ("positive", "negative"))
+                            LABELS["sentiment"])
 
 
 def fam_binary_label(r: Random, res: Resource, idx: list[int]) -> tuple[Messages, str, str]:
     """Same reviews as ``fam_sentiment`` but the conflicting 1/0 label convention (antagonism)."""
     return _labelled_review(r, ["Classify the following product review with a binary label.",
                                 "Assign a class label to the review below.",
-                                "Label this review for the classifier dataset."], ("1", "0"))
+                                "Label this review for the classifier dataset."], LABELS["binary_label"])
 
 
 def fam_extraction(r: Random, res: Resource, idx: list[int]) -> tuple[Messages, str, str]:

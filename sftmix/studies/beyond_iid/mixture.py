@@ -82,8 +82,9 @@ from typing import Any, Literal, TypedDict
 import numpy as np
 import pulp
 
+from ...ranking import rank_key
 from ...records import Record
-from ...rng import derive_seed, rng
+from ...rng import rng
 
 log = logging.getLogger(__name__)
 
@@ -543,15 +544,6 @@ def weights_to_counts(weights: Sequence[float] | np.ndarray, total: int) -> list
     return [int(x) for x in counts]
 
 
-def _rank_key(quality: Mapping[str, float], seed: int):
-    """Best quality first; ties broken by a seeded draw (a keyed hash of the id), never by the id
-    itself, so which of many equal scores (#InsTag counts, lengths) is picked is not an artefact
-    of how ids happen to sort."""
-    def key(r: Record) -> tuple[float, int]:
-        return (-float(quality[r["id"]]), derive_seed(seed, "tie", r["id"]))
-    return key
-
-
 def _check_quality(records: Iterable[Record], quality: Mapping[str, float], where: str) -> None:
     missing = [r["id"] for r in records if r["id"] not in quality]
     if missing:
@@ -563,7 +555,7 @@ def select_mixture(candidates_by_category: Mapping[str, Sequence[Record]],
                    quality: Mapping[str, float], counts: Mapping[str, int], *,
                    seed: int) -> list[Record]:
     """The paper's EE-CPO set construction: per category, the ``counts[c]`` candidates with the
-    highest quality score (ties broken by a draw seeded with ``seed``, see :func:`_rank_key`).
+    highest quality score (ties broken by a draw seeded with ``seed``, see :func:`sftmix.ranking.rank_key`).
 
     Raises ``ValueError`` naming every category that is short (``have``/``need``/shortfall) and
     every category with a positive count but no candidates. Output order: categories in the order
@@ -584,7 +576,7 @@ def select_mixture(candidates_by_category: Mapping[str, Sequence[Record]],
             continue
         cands = candidates_by_category[cat]
         _check_quality(cands, quality, f"select_mixture[{cat!r}]")
-        out.extend(sorted(cands, key=_rank_key(quality, seed))[:need])
+        out.extend(sorted(cands, key=rank_key(quality, seed))[:need])
     return out
 
 
@@ -639,4 +631,4 @@ def quality_mixture(candidates: Sequence[Record], quality: Mapping[str, float],
         raise ValueError(f"quality_mixture: needs {total} candidates, has {len(candidates)} "
                          f"(short by {total - len(candidates)})")
     _check_quality(candidates, quality, "quality_mixture")
-    return sorted(candidates, key=_rank_key(quality, seed))[: int(total)]
+    return sorted(candidates, key=rank_key(quality, seed))[: int(total)]
