@@ -35,10 +35,13 @@ rule trainset:
 rule gamma:
     input:
         scores=lambda wc: scores_of(wc.model, ("base", "add")),
+        # the sensitivity check's reference (Eq. 1 read literally: M = the pretrained model)
+        pretrained=f"{RESULTS}/scores/{{model}}/pretrained.tsv",
         code=code("gamma"),
     output:
         tsv=f"{RESULTS}/analysis/{{model}}/gamma.tsv",
         published=f"{RESULTS}/analysis/{{model}}/gamma_per_item.tsv",
+        vs_pretrained=f"{RESULTS}/analysis/{{model}}/gamma_vs_pretrained.tsv",
         heatmap=report(
             f"{RESULTS}/analysis/{{model}}/gamma.png",
             category="Interaction",

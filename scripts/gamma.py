@@ -2,11 +2,13 @@
 
 from sftmix.logutil import setup_logging
 from sftmix.records import write_json
-from sftmix.scores import load_score_tables
+from sftmix.scores import load_score_tables, read_scores
 from sftmix.studies.beyond_iid.interaction import (
-                     gamma_analysis,
-                     plot_gamma_heatmap,
-                     write_gamma_tsv,
+    gamma_analysis,
+    gamma_vs_pretrained,
+    plot_gamma_heatmap,
+    sign_agreement,
+    write_gamma_tsv,
 )
 from sftmix.subsets import DEV
 
@@ -27,3 +29,14 @@ log.info("gamma (%s) vs published per-item estimator: max |gamma_raw| per_item =
          res["max_abs_per_item"])
 log.info("meta-groups: %s", res["groups"])
 log.info("published per-item estimator written to %s", out.published)
+
+# sensitivity: Eq. 1 with the pretrained model as the reference (the paper's literal "M is a base model")
+pretrained = [r for r in read_scores(snakemake.input.pretrained) if r["split"] == DEV]  # noqa: F821
+literal = gamma_vs_pretrained(scores, pretrained, list(snakemake.params.categories),  # noqa: F821
+                              rho=cfg["rho"], estimator=cfg["estimator"], n_boot=cfg["n_boot"])
+write_gamma_tsv(literal, out.vs_pretrained)
+agree = sign_agreement(res["main"], literal)
+log.info("gamma against the pretrained model (sensitivity): %d of %d off-diagonal cells keep their sign "
+         "(%.2f); negative cells %.2f (reference: D-tuned base) vs %.2f (reference: pretrained)",
+         agree["same_sign"], agree["n_cells"], agree["share_same_sign"], agree["share_negative"],
+         agree["share_negative_other"])

@@ -193,3 +193,25 @@ def test_heatmap_and_tsv(tmp_path):
     assert cell["unstable"] == "true" and cell["gamma"] == "nan"
     diag = next(r for r in rows if r["i"] == A and r["j"] == A)
     assert float(diag["gamma"]) == 1.0 and diag["estimator"] == "ratio_of_means"
+
+
+def test_gamma_against_the_pretrained_model_by_hand():
+    """Eq. 1 with M = the pretrained model (the sensitivity check) against M = the D-tuned base,
+    on constant NLLs where both are computed by hand."""
+    from sftmix.studies.beyond_iid.interaction import gamma_matrix, gamma_vs_pretrained, sign_agreement
+
+    nll = {"pretrained": (3.0, 3.0), "base": (2.0, 2.0), "add_a": (1.5, 1.9), "add_b": (1.8, 1.6)}
+
+    def rows(exp):
+        return [{"id": f"{c}-{k}", "category": c, "split": "dev", "n_tokens": 4, "nll_sum": 4 * v,
+                 "nll_mean": v, "ppl": math.exp(v)} for c, v in zip("ab", nll[exp], strict=True) for k in range(4)]
+
+    scores = {e: {"1": rows(e), "2": rows(e)} for e in ("base", "add_a", "add_b")}
+    main = gamma_matrix(scores, ["a", "b"], n_boot=50)
+    literal = gamma_vs_pretrained(scores, rows("pretrained"), ["a", "b"], rho="loglik_mean",
+                                  estimator="ratio_of_means", n_boot=50)
+    assert main["gamma"][0, 1] == pytest.approx(0.1 / 0.4) and main["gamma"][1, 0] == pytest.approx(0.2 / 0.5)
+    assert literal["gamma"][0, 1] == pytest.approx(1.1 / 1.4) and literal["gamma"][1, 0] == pytest.approx(1.2 / 1.5)
+    agree = sign_agreement(main, literal)
+    assert agree == {"n_cells": 2, "same_sign": 2, "share_same_sign": 1.0, "share_negative": 0.0,
+                     "share_negative_other": 0.0}

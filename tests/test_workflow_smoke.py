@@ -227,6 +227,10 @@ def test_planted_prerequisite_shows_in_gamma_and_the_calibrated_taxonomy(smoke_r
              if e["prerequisite"] in chosen and e["dependent"] in chosen]
     assert edges, "the smoke config must train both ends of at least one planted edge"
     cells = _gamma_cells(smoke_run)
+    from sftmix.studies.beyond_iid.interaction import read_gamma_tsv
+
+    literal = read_gamma_tsv(smoke_run / "analysis/tiny/gamma_vs_pretrained.tsv")  # the sensitivity check
+    assert literal["categories"] == list(smoke_config["categories"])
     for i, j in edges:
         c = cells[(i, j)]
         print(f"\ngamma[{i} -> {j}] = {float(c['gamma']):.4f} (CI {float(c['ci_low']):.4f}..{float(c['ci_high']):.4f}), "

@@ -340,6 +340,32 @@ def gamma_analysis(scores: Scores, categories: Sequence[str], *, rho: str, estim
             "n_unstable": int(main["unstable"].sum()), "max_abs_per_item": max(finite) if finite else float("nan")}
 
 
+def gamma_vs_pretrained(scores: Scores, pretrained: Sequence[Mapping[str, Any]], categories: Sequence[str], *,
+                        rho: str, estimator: str, n_boot: int) -> dict[str, Any]:
+    """Eq. 1 read literally, as a sensitivity check: "M is a base model", i.e. the reference of every
+    effect is the pretrained model (``pretrained``: its score rows), not M fine-tuned on D. The
+    add_* models are the same; each numerator and denominator then also holds what D itself
+    contributed. Returns a :func:`gamma_matrix` result (one reference table: no base replicates)."""
+    replaced = {**scores, "base": {"pretrained": list(pretrained)}}
+    return gamma_matrix(replaced, categories, rho=rho, estimator=estimator, n_boot=n_boot, seed=0)
+
+
+def sign_agreement(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """How two gamma results agree off the diagonal: cells finite in both, how many have the same
+    sign, and the share of negative cells in each (``gamma``; unstable cells are NaN there)."""
+    ga, gb = np.asarray(a["gamma"], dtype=float), np.asarray(b["gamma"], dtype=float)
+    off = ~np.eye(ga.shape[0], dtype=bool)
+    both = off & np.isfinite(ga) & np.isfinite(gb)
+    n = int(both.sum())
+    same = int((np.sign(ga[both]) == np.sign(gb[both])).sum())
+    def share_negative(g: np.ndarray) -> float:
+        cells = g[off & np.isfinite(g)]
+        return float((cells < 0).mean()) if cells.size else math.nan
+
+    return {"n_cells": n, "same_sign": same, "share_same_sign": same / n if n else math.nan,
+            "share_negative": share_negative(ga), "share_negative_other": share_negative(gb)}
+
+
 def write_gamma_tsv(result: Mapping[str, Any], path: str | Path) -> int:
     """Write a :func:`gamma_matrix` result in long format, one row per ordered pair (i, j).
 
