@@ -198,7 +198,11 @@ def test_heatmap_and_tsv(tmp_path):
 def test_gamma_against_the_pretrained_model_by_hand():
     """Eq. 1 with M = the pretrained model (the sensitivity check) against M = the D-tuned base,
     on constant NLLs where both are computed by hand."""
-    from sftmix.studies.beyond_iid.interaction import gamma_matrix, gamma_vs_pretrained, sign_agreement
+    from sftmix.studies.beyond_iid.interaction import (
+        gamma_matrix,
+        gamma_vs_pretrained,
+        sign_agreement,
+    )
 
     nll = {"pretrained": (3.0, 3.0), "base": (2.0, 2.0), "add_a": (1.5, 1.9), "add_b": (1.8, 1.6)}
 
