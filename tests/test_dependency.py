@@ -113,6 +113,40 @@ def test_calibrated_orients_a_mutual_pair_only_when_one_side_is_clearly_stronger
     assert decided[(A, B)]["oriented"] == (A, B) and decided[(C, D)]["oriented"] is None
 
 
+def test_orientation_uses_student_t_with_welch_df():
+    """One mutual pair, t = 3 between the two directions: a normal quantile (1.96) would orient it,
+    Student's t with the Welch-Satterthwaite df of two 2-df variance estimates (df 4, crit 2.78)
+    does too, and with 1-df estimates (df 2, crit 4.30) it does not."""
+    from sftmix.studies.beyond_iid.dependency import _orient_mutual, welch_df
+
+    assert welch_df(1.0, 1.0, 2, 2) == pytest.approx(4.0) and welch_df(1.0, 0.0, 3, 5) == pytest.approx(3.0)
+    assert welch_df(0.0, 0.0, 2, 2) == math.inf
+
+    def result(df):
+        se = 1 / math.sqrt(2)  # sqrt(se^2 + se^2) = 1, so t = delta_ab - delta_ba = 3
+        return {"tests": [{"i": A, "j": B, "delta": 3.5, "se": se, "df": df},
+                          {"i": B, "j": A, "delta": 0.5, "se": se, "df": df}],
+                "mutual": [(A, B)], "edges": []}
+
+    wide = result(2)
+    [d] = _orient_mutual(wide, 0.05)
+    assert d["t"] == pytest.approx(3.0) and d["df"] == pytest.approx(4.0) and d["crit"] == pytest.approx(2.776, abs=1e-3)
+    assert d["oriented"] == (A, B) and wide["edges"] == [(A, B)] and wide["mutual"] == []
+    narrow = result(1)
+    [d] = _orient_mutual(narrow, 0.05)
+    assert d["df"] == pytest.approx(2.0) and d["crit"] == pytest.approx(4.303, abs=1e-3)
+    assert d["oriented"] is None and narrow["edges"] == [] and narrow["mutual"] == [(A, B)]
+
+
+def test_layers_with_and_without_orientation():
+    lopsided = {(drop(A), B): 0.3, (drop(B), A): 0.06}
+    res = dependency_analysis(make_scores(lopsided, run_sd=0.005, rng_seed=5), CATS, alpha=0.05)
+    assert (A, B) in res["calibrated"]["edges"]
+    assert res["layers"] == taxonomy_layers(res["calibrated"]["edges"], CATS)
+    assert res["layers_unoriented"] == taxonomy_layers([e for e in res["calibrated"]["edges"] if e != (A, B)], CATS)
+    assert res["layers"] != res["layers_unoriented"]
+
+
 def test_seed_false_positive_rate():
     noisy = seed_false_positive_rate(make_scores(run_sd=0.1, rng_seed=4), CATS)
     assert noisy["n_tests"] == len(EXPERIMENTS) * len(CATS)
@@ -154,7 +188,8 @@ def test_dependency_analysis_json_and_validation():
     assert res["layers"] == taxonomy_layers([(A, B)], CATS)
     assert res["seed_false_positive_rate"]["seeds"] == ("1", "2")
     js = dependency_json(res, {"base": "epochs", "add": "epochs", "drop": "matched"})
-    assert set(js) == {"published", "calibrated", "seed_false_positive_rate", "layers", "main", "budget"}
+    assert set(js) == {"published", "calibrated", "seed_false_positive_rate", "layers", "layers_unoriented", "main",
+                       "budget"}
     assert js["budget"]["drop"] == "matched"
     assert "hurts" not in js["published"] and js["published"]["seed"] == "1"
     truth = {"edges": [{"prerequisite": A, "dependent": B}, {"prerequisite": "untested", "dependent": C}]}

@@ -149,6 +149,15 @@ def published_dependency(scores: Scores, categories: Sequence[str], *, seed: str
     return {**out, "not_tested": not_tested, "method": "published", "seed": seed, "alpha": alpha}
 
 
+def welch_df(var_a: float, var_b: float, df_a: float, df_b: float) -> float:
+    """Welch-Satterthwaite degrees of freedom of ``sqrt(var_a + var_b)`` when ``var_a`` is
+    estimated with ``df_a`` and ``var_b`` with ``df_b`` degrees of freedom (inf when both
+    variances are 0 or a df is not positive and finite)."""
+    if var_a + var_b <= 0 or min(df_a, df_b) <= 0 or not math.isfinite(df_a + df_b):
+        return math.inf
+    return (var_a + var_b) ** 2 / (var_a ** 2 / df_a + var_b ** 2 / df_b)
+
+
 def calibrated_dependency(scores: Scores, categories: Sequence[str], *, alpha: float = 0.05,
                           min_effect: float = 0.0, pool: str = "category",
                           orient_mutual: bool = True) -> dict[str, Any]:
@@ -236,26 +245,32 @@ def _orient_mutual(result: dict[str, Any], alpha: float) -> list[dict[str, Any]]
     other. With precise estimates that is too strict: two categories sharing latent content
     (a word problem also rehearses its arithmetic) hurt each other a little, while one of them is
     the real prerequisite. A mutual pair (i, j) becomes the edge i -> j when
-    ``|z|``, ``z = (delta_ij - delta_ji) / sqrt(se_ij^2 + se_ji^2)``, exceeds the two-sided normal
-    quantile at ``alpha`` Bonferroni-corrected over the mutual pairs (both deltas are per-token
-    NLL changes, so they share a scale); the sign of z picks the direction. Otherwise the pair
-    stays mutual (synergy, not dependency). Returns the decisions, each
-    ``{"i", "j", "z", "oriented"}``.
+    ``|t|``, ``t = (delta_ij - delta_ji) / sqrt(se_ij^2 + se_ji^2)``, exceeds the two-sided
+    Student-t quantile at ``alpha`` Bonferroni-corrected over the mutual pairs, with the
+    Welch-Satterthwaite degrees of freedom of the two standard errors (each carries its test's
+    noise df: the run-to-run variance is estimated from a handful of seeds, so a normal quantile
+    would orient too eagerly). Both deltas are per-token NLL changes, so they share a scale; the
+    sign of t picks the direction. Otherwise the pair stays mutual (synergy, not dependency).
+    Returns the decisions, each ``{"i", "j", "t", "df", "crit", "oriented"}``.
     """
     by_pair = {(t["i"], t["j"]): t for t in result["tests"]}
-    crit = float(stats.norm.isf(alpha / (2 * max(1, len(result["mutual"])))))
+    level = alpha / (2 * max(1, len(result["mutual"])))
     decisions, still_mutual = [], []
     for a, b in result["mutual"]:
         tab, tba = by_pair[(a, b)], by_pair[(b, a)]
-        den = math.sqrt(tab["se"] ** 2 + tba["se"] ** 2)
-        z = (tab["delta"] - tba["delta"]) / den if den > 0 else math.copysign(math.inf, tab["delta"] - tba["delta"])
-        if z > crit:
+        va, vb = tab["se"] ** 2, tba["se"] ** 2
+        den = math.sqrt(va + vb)
+        t = (tab["delta"] - tba["delta"]) / den if den > 0 else math.copysign(math.inf, tab["delta"] - tba["delta"])
+        df = welch_df(va, vb, tab["df"], tba["df"])
+        crit = float(stats.t.isf(level, df)) if math.isfinite(df) else float(stats.norm.isf(level))
+        if t > crit:
             result["edges"].append((a, b))
-        elif z < -crit:
+        elif t < -crit:
             result["edges"].append((b, a))
         else:
             still_mutual.append((a, b))
-        decisions.append({"i": a, "j": b, "z": z, "oriented": (a, b) if z > crit else (b, a) if z < -crit else None})
+        decisions.append({"i": a, "j": b, "t": t, "df": df, "crit": crit,
+                          "oriented": (a, b) if t > crit else (b, a) if t < -crit else None})
     result["mutual"] = still_mutual
     return decisions
 
@@ -421,7 +436,8 @@ def dependency_analysis(scores: Scores, categories: Sequence[str], *, alpha: flo
 
     Returns ``{"published", "calibrated" (None with one seed), "seed_false_positive_rate" (None
     with one seed), "main": "calibrated" | "published" (the variant the taxonomy uses), "layers":
-    {category: layer} of the main variant's edges}``.
+    {category: layer} of the main variant's edges, "layers_unoriented": the same without the
+    calibrated test's orientation of mutual pairs}``.
     """
     cats = list(categories)
     pub = published_dependency(scores, cats, seed=str(published_seed), alpha=alpha)
@@ -431,8 +447,12 @@ def dependency_analysis(scores: Scores, categories: Sequence[str], *, alpha: flo
     fpr = seed_false_positive_rate(scores, cats, seeds=tuple(seeds[:2]), alpha=alpha) if replicated else None
     main = "calibrated" if cal is not None else "published"
     layers = taxonomy_layers((cal if cal is not None else pub)["edges"], cats)
+    # the calibrated taxonomy without its orientation step (mutual pairs left out, as published)
+    oriented = {tuple(d["oriented"]) for d in (cal or {}).get("oriented_mutual", []) if d["oriented"]}
+    unoriented = taxonomy_layers([e for e in (cal if cal is not None else pub)["edges"] if tuple(e) not in oriented],
+                                 cats)
     return {"published": pub, "calibrated": cal, "seed_false_positive_rate": fpr, "main": main,
-            "layers": layers}
+            "layers": layers, "layers_unoriented": unoriented}
 
 
 DEPENDENCY_JSON_KEYS = ("edges", "tests", "mutual", "untested_reverse", "method", "seed", "alpha", "sigma",
@@ -450,7 +470,8 @@ def dependency_json(analysis: Mapping[str, Any], budget: Mapping[str, str] | Non
 
     return {"published": plain(analysis["published"]), "calibrated": plain(analysis["calibrated"]),
             "seed_false_positive_rate": plain(analysis["seed_false_positive_rate"]),
-            "layers": analysis["layers"], "main": analysis["main"],
+            "layers": analysis["layers"], "layers_unoriented": analysis["layers_unoriented"],
+            "main": analysis["main"],
             "budget": dict(budget) if budget is not None else None}
 
 
