@@ -49,6 +49,7 @@ was published) and carry the same defect in the ground truth; malformed rows kee
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from random import Random
 from typing import Any
@@ -160,15 +161,22 @@ def _wrong_translation(r: Random, res: Resource, response: str) -> str | None:
     return " ".join(words).capitalize() + "."
 
 
+def _wrong_fact_line(r: Random, response: str, facts: list[dict[str, Any]],
+                     render: Callable[[int, dict[str, Any]], str], wrong: Callable[[dict[str, Any]], Any]) -> str:
+    """A response that drills one fact per line (``render(j, fact)`` is line j) with one random
+    line's value replaced by ``wrong(fact)``."""
+    j = r.randrange(len(facts))
+    f = facts[j]
+    return _replace_line(response, j, render(j, f), render(j, {**f, "value": wrong(f)}))
+
+
 def wrong_value(r: Random, family: str, item: Item, res: Resource, response: str) -> str | None:
     """``response`` with one answer value replaced by a plausible wrong one (see the module
     docstring); None when the family carries no replaceable value."""
     facts = [res.facts[i] for i in item.facts]
     if family == "arithmetic":
-        j = r.randrange(len(facts))
-        f = facts[j]
-        return _replace_line(response, j, f"{fact_expr(f)} = {f['value']}",
-                             f"{fact_expr(f)} = {_wrong_number(r, res, f)}")
+        return _wrong_fact_line(r, response, facts, lambda j, f: f"{fact_expr(f)} = {f['value']}",
+                                lambda f: _wrong_number(r, res, f))
     if family == "word_problem":
         f = facts[0]
         w = _wrong_number(r, res, f)
@@ -178,9 +186,7 @@ def wrong_value(r: Random, family: str, item: Item, res: Resource, response: str
             raise AssertionError(f"defects: unexpected word-problem answer {response!r}")
         return f"{fact_expr(f)} = {w}. " + tail.replace(f" {f['value']} ", f" {w} ", 1)
     if family == "string_ops":
-        j = r.randrange(len(facts))
-        f = facts[j]
-        return _replace_line(response, j, string_fact(f), string_fact({**f, "value": _wrong_string(r, res, f)}))
+        return _wrong_fact_line(r, response, facts, lambda j, f: string_fact(f), lambda f: _wrong_string(r, res, f))
     if family == "python_exec":
         f = facts[0]
         w = _wrong_string(r, res, f)
@@ -189,10 +195,8 @@ def wrong_value(r: Random, family: str, item: Item, res: Resource, response: str
         head = response[: len(response) - len(f["value"])]
         return head.replace(string_fact(f), string_fact({**f, "value": w})) + w
     if family == "kb_qa":
-        j = r.randrange(len(facts))
-        f = facts[j]
-        return _replace_line(response, j, f"{j + 1}. {kb_answer(f)}",
-                             f"{j + 1}. {kb_answer({**f, 'value': _wrong_kb(r, res, f)})}")
+        return _wrong_fact_line(r, response, facts, lambda j, f: f"{j + 1}. {kb_answer(f)}",
+                                lambda f: _wrong_kb(r, res, f))
     if family == "dialogue":
         f = facts[0]
         if response != kb_answer(f):
