@@ -2,7 +2,7 @@
 
 from sftmix.logutil import setup_logging
 from sftmix.records import write_json
-from sftmix.scores import load_score_tables, read_scores
+from sftmix.scores import load_score_tables, read_split_scores
 from sftmix.studies.beyond_iid.interaction import (
     gamma_analysis,
     gamma_vs_pretrained,
@@ -31,7 +31,7 @@ log.info("meta-groups: %s", res["groups"])
 log.info("published per-item estimator written to %s", out.published)
 
 # sensitivity: Eq. 1 with the pretrained model as the reference (the paper's literal "M is a base model")
-pretrained = [r for r in read_scores(snakemake.input.pretrained) if r["split"] == DEV]  # noqa: F821
+pretrained = read_split_scores(snakemake.input.pretrained, DEV)  # noqa: F821
 literal = gamma_vs_pretrained(scores, pretrained, list(snakemake.params.categories),  # noqa: F821
                               rho=cfg["rho"], estimator=cfg["estimator"], n_boot=cfg["n_boot"])
 write_gamma_tsv(literal, out.vs_pretrained)

@@ -32,7 +32,7 @@ SCORE_COLUMNS = ("id", "category", "split", "n_tokens", "nll_sum", "nll_mean", "
 
 __all__ = [
     "SCORE_COLUMNS", "Scores", "TableIndex", "category_items", "column_by_id", "finite_row",
-    "load_score_tables", "load_seed_tables", "read_scores", "run_noise_sd", "seed_category_means",
+    "load_score_tables", "load_seed_tables", "read_scores", "read_split_scores", "run_noise_sd", "seed_category_means",
     "seed_matrix", "seed_path_key", "seeds_of", "table_index", "write_scores",
 ]
 
@@ -88,21 +88,23 @@ def load_seed_tables(paths: Iterable[str | Path], reader: Callable[[Path], T]) -
     return out
 
 
+def read_split_scores(path: str | Path, split: str | None) -> list[dict[str, Any]]:
+    """A score table's rows of one eval split (``dev`` / ``test``; None = every row). ValueError if
+    the table has none: scores written before the split existed must be recomputed."""
+    rows = read_scores(path)
+    if split is None:
+        return rows
+    kept = [r for r in rows if r["split"] == split]
+    if not kept:
+        raise ValueError(f"{path}: no {split!r} rows (column split holds {sorted({r['split'] for r in rows})})")
+    return kept
+
+
 def load_score_tables(paths: Iterable[str | Path], split: str | None = None
                       ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Score TSVs laid out as ``.../<experiment>/seed_<k>.tsv`` -> ``{experiment: {seed: rows}}``;
-    with ``split`` (``dev`` / ``test``) only the rows of that eval split (ValueError if a table
-    has none: scores written before the split existed must be recomputed)."""
-    def read(path: Path) -> list[dict[str, Any]]:
-        rows = read_scores(path)
-        if split is None:
-            return rows
-        kept = [r for r in rows if r["split"] == split]
-        if not kept:
-            raise ValueError(f"{path}: no {split!r} rows (column split holds {sorted({r['split'] for r in rows})})")
-        return kept
-
-    return load_seed_tables(paths, read)
+    with ``split`` only the rows of that eval split (:func:`read_split_scores`)."""
+    return load_seed_tables(paths, lambda path: read_split_scores(path, split))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -189,26 +189,33 @@ def schedule_rows(config: Config) -> list[dict[str, Any]]:
     return [{"experiment": n, "schedule": parse_schedule(n), "reference": ref} for n in names]
 
 
-def interaction_budget(config: Config, experiment: str = BASE) -> str:
-    """The training budget of an interaction experiment: ``experiments.budget`` (epochs or steps)
-    for ``base`` and ``add_*``; ``experiments.drop_budget`` (matched to base, or epochs) for
-    ``drop_*``."""
+def _kind_budget(config: Config, kind: str) -> str:
+    """The training budget of one kind of interaction experiment (``base``, ``add``, ``drop``):
+    ``experiments.budget`` (epochs or steps) for base and add; ``experiments.drop_budget``
+    (matched to base, or epochs) for drop."""
     ex = section(config)["experiments"]
-    if interaction_kind(experiment) != "drop":
+    if kind != "drop":
         return ex["budget"]
     if ex["drop_budget"] == "matched" and ex["budget"] == "steps":
         return "steps"  # base trains train.max_steps: matching it is the steps budget
     return ex["drop_budget"]
 
 
+def interaction_budget(config: Config, experiment: str) -> str:
+    """The training budget of an interaction experiment (see :func:`_kind_budget`)."""
+    return _kind_budget(config, parse_experiment(experiment)[0])
+
+
 def interaction_budgets(config: Config) -> dict[str, str]:
     """The budget of each kind of interaction experiment (what the analyses record)."""
-    return {kind: interaction_budget(config, name) for kind, name in
-            zip(INTERACTION_KINDS, (BASE, "add_x", "drop_x"), strict=True)}
+    return {kind: _kind_budget(config, kind) for kind in INTERACTION_KINDS}
 
 
 register(Family("interaction", INTERACTION_TEMPLATES, {"category": "[a-z0-9_]+"}, _declare_interaction,
-                per_model=False, budget=interaction_budget, matched_to=lambda _: BASE, doc="base, add_<category>, drop_<category>: Eq. 1 and the dependency taxonomy"))
+                per_model=False, budget=interaction_budget, matched_to=lambda _: BASE,
+                doc="base, add_<category>, drop_<category>: Eq. 1 and the dependency taxonomy"))
+
+
 def _seeds(family: str) -> Callable[[Config], list[int]]:
     """The replicate seeds of a family (``beyond_iid.seeds.<family>``; null = ``train.seeds``)."""
     def seeds(config: Config) -> list[int]:
