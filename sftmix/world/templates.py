@@ -57,6 +57,11 @@ def fam_word_problem(r: Random, res: Resource, idx: list[int]) -> tuple[Messages
     f = res.facts[idx[0]]
     name, item = r.choice(FIRST_NAMES), r.choice(ITEMS)
     a, b, v = f["a"], f["b"], f["value"]
+    # The closing sentence stays off the knowledge-base answer frame ("<n>. The <attribute> of <entity>
+    # is <value>.", kb_answer): word problems once ended in "... = 43. The total is 43 stamps." /
+    # "The answer is ...", the only responses outside the kb families with that frame's n-grams
+    # ("3. The", ". The", "The ... is"), which coupled Math Word Problems to Open-Domain QA with no
+    # planted edge. The tails draw nothing from r: the item streams are unchanged.
     if f["op"] == "*":
         cont = r.choice(CONTAINERS)
         q = r.choice([
@@ -69,13 +74,13 @@ def fam_word_problem(r: Random, res: Resource, idx: list[int]) -> tuple[Messages
             f"{name} collected {a} {item} on Monday and {b} {item} on Tuesday. How many {item} did {name} collect?",
             f"{name}'s shop sold {a} {item} before noon and {b} {item} after noon. How many {item} were sold that day?",
             f"{name} had {a} {item} and received {b} more. How many {item} does {name} have now?"])
-        tail = f"The total is {v} {item}."
+        tail = f"That makes {v} {item} in total."
     else:
         q = r.choice([
             f"{name} had {a} {item} and gave away {b} of them. How many {item} are left?",
             f"A basket held {a} {item}. {name} took out {b}. How many {item} remain in {name}'s basket?",
             f"{name} needs {a} {item} and already has {b}. How many more {item} does {name} need?"])
-        tail = f"The answer is {v} {item}."
+        tail = f"That leaves {v} {item}."
     town = pseudo_word(r, (2, 3)).capitalize()
     intro = r.choice([f"{name} lives in {town}.", f"This happened in {town} last {r.choice(MONTHS)}.",
                       f"{name} is {r.randint(7, 70)} years old.", f"It was market day in {town}."])
