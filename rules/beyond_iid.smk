@@ -122,10 +122,64 @@ rule validate_dependency:
 # ---- candidate pool, quality, EE-CPO, mixtures and curricula (per model) ----------------
 
 
+rule deita_seed:
+    input:
+        records=f"{RESULTS}/categorize/records.jsonl",
+        eval=subset_files("eval"),
+        truth=f"{RESULTS}/world/ground_truth.json",
+        code=code("deita_seed"),
+    output:
+        ratings=f"{DEITA_SEED}.tsv",
+        trainset=f"{DEITA_SEED}.jsonl",
+    log:
+        f"{LOGS}/quality/deita_seed.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=scaled(2000),
+        runtime=scaled(5),
+    params:
+        cfg=config_keys("quality.deita_train", "seed_size", "noise_sd", "max_repeat"),
+        template=config["quality"]["deita_template"],
+        seed=config["seed"],
+    script:
+        "../scripts/deita_seed.py"
+
+
+rule deita_scorer:
+    input:
+        base=base_model_input,
+        trainset=f"{DEITA_SEED}.jsonl",
+        code=code("deita_scorer"),
+    output:
+        model=directory(f"{RESULTS}/models/{{model}}/deita_scorer"),
+        summary=f"{RESULTS}/models/{{model}}/deita_scorer.train.json",
+    log:
+        f"{LOGS}/quality/{{model}}/deita_scorer.log",
+    benchmark:
+        f"{BENCH}/quality/{{model}}/deita_scorer.tsv"
+    conda:
+        "../envs/training.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=scaled(config["train"]["mem_mb"]),
+        runtime=scaled(config["train"]["runtime"]),
+        gpu=min(1, config["train"]["gpus"]),
+    params:
+        base=base_model_path,
+        train=deita_train_params(),
+        seed=config["seed"],
+        checkpoints=lambda wc: f"{RESULTS}/checkpoints/{wc.model}/deita_scorer",
+    script:
+        "../scripts/deita_scorer.py"
+
+
 rule pool:
     input:
         records=f"{RESULTS}/categorize/records.jsonl",
         eval=subset_files("eval"),
+        # the trained DEITA scorer's seed set: never a candidate (the scorer saw its ratings)
+        held_out=deita_seed_input,
         code=code("pool"),
     output:
         f"{RESULTS}/pool/records.jsonl",
@@ -147,6 +201,7 @@ rule quality:
         pool=f"{RESULTS}/pool/records.jsonl",
         tag_map=f"{RESULTS}/normalize/tag_map.tsv",
         base=base_model_input,
+        scorer=deita_scorer_input,
         code=code("quality"),
     output:
         f"{RESULTS}/quality/{{model}}/scores.tsv",

@@ -47,7 +47,8 @@ else:
         del model, tokenizer
         model, tokenizer = load_causal_lm(scorer_path, device=cfg["device"], dtype=dtype)
     template = cfg.get("deita_template") or DEFAULT_DEITA_TEMPLATE
-    deita = deita_scores(model, tokenizer, records, template=template, progress=True, **common)
+    deita = deita_scores(model, tokenizer, records, template=template, progress=True,
+                         chat=bool(cfg["deita_chat"]), **common)
 t_deita = time.perf_counter() - t0
 
 rows = quality_table(records, ifd=ifd, instag=instag_scores(records, tag_map), length=length_scores(records),

@@ -18,6 +18,9 @@ pool = out["pool"]
 log.info("pool: %d records, %d clean (base rate %.3f); defects %s", pool["n"], pool["n_clean"],
          pool["base_rate"] or 0.0, pool["defects"])
 for name, s in out["scorers"].items():
+    if s["auc"] is not None:
+        log.info("%s: ROC AUC clean over defective %.3f (one-sided Mann-Whitney p %.2g; %d clean, %d defective "
+                 "rankable)", name, s["auc"], s["auc_p"], s["auc_n_clean"], s["auc_n_defective"])
     for size, v in s["sizes"].items():
         if v["precision"] is None:
             log.info("%s n=%s: ranks no record", name, size)

@@ -27,9 +27,13 @@ next-token distribution restricted to the rating tokens ``"1"`` .. ``"6"``::
 
     deita = sum_{k=1..6} k * softmax(logits[label_ids])_k
 
-The paper's scorer is ``hkust-nlp/deita-quality-scorer``; the embedded default has no such model
-and uses its small locally pretrained base model as a stand-in that exercises the interface (its
-scores carry no real quality signal).
+The paper's scorer is ``hkust-nlp/deita-quality-scorer``, a Llama model fine-tuned on a seed set
+of ChatGPT-rated responses. The embedded default builds its scorer the same way: a seed set rated
+by the world's ground truth with noise (:mod:`sftmix.world.ratings`, standing in for ChatGPT),
+turned into conversations (:func:`scorer_training_records`) and fine-tuned from the base model by
+the workflow's own SFT engine (:func:`sftmix.sft.finetune`); :func:`deita_scores` with ``chat=True``
+reads it. (The untrained base model can still be configured as the scorer: it exercises the
+interface and knows nothing of quality.)
 
 Direction ("higher = better", :func:`quality_map`): ``ifd`` higher = harder = better (only
 ``ifd < 1`` is eligible), ``instag`` higher = more complex, ``length`` higher = longer, ``deita``
@@ -317,6 +321,79 @@ def deita_question_response(record: Mapping[str, Any]) -> tuple[str, str] | None
     return question, answers[-1]
 
 
+def deita_conversation(question: str, response: str, rating: str,
+                       template: str = DEFAULT_DEITA_TEMPLATE) -> list[dict[str, str]]:
+    """The chat form of a rating: the quality prompt as the user turn, ``rating`` (a label such as
+    ``"5"``) as the assistant's answer. A scorer fine-tuned on these (:func:`scorer_training_records`)
+    is read by :func:`deita_scores` with ``chat=True`` at the same position: the first response
+    token."""
+    return [{"role": "user", "content": deita_prompt(question, response, template)},
+            {"role": "assistant", "content": rating}]
+
+
+def rating_repeats(ratings: Iterable[int], max_repeat: int) -> dict[int, int]:
+    """How often each rating's records enter the scorer's training set so that every rating
+    weighs about as much as the most frequent one (class balancing by repetition):
+    ``min(max_repeat, round(n_max / n_k))`` for a rating with ``n_k`` records. ``max_repeat`` 1 =
+    no balancing."""
+    if max_repeat < 1:
+        raise ValueError(f"rating_repeats: max_repeat must be >= 1, got {max_repeat}")
+    counts: dict[int, int] = {}
+    for k in ratings:
+        counts[int(k)] = counts.get(int(k), 0) + 1
+    top = max(counts.values(), default=0)
+    return {k: max(1, min(max_repeat, round(top / n))) for k, n in sorted(counts.items())}
+
+
+def scorer_training_records(records: Iterable[Mapping[str, Any]], ratings: Mapping[str, int], *,
+                            template: str = DEFAULT_DEITA_TEMPLATE, labels: Sequence[str] = DEFAULT_SCORE_LABELS,
+                            max_repeat: int = 1) -> list[dict[str, Any]]:
+    """The DEITA scorer's training set (Liu et al. 2024, Sec. 2.3: a model fine-tuned to emit the
+    rating of a seed set's responses): one conversation (:func:`deita_conversation`) per rated
+    record, id ``deita_seed:<id>``, rating ``k`` written as ``labels[k - 1]``, ``meta`` holding the
+    record's id, category and rating. Only records with a rating and an assistant turn (in
+    ``records`` order); a record is repeated as :func:`rating_repeats` says (rare ratings, the
+    defective answers, weigh as much as common ones; the engine's order keeps repeats apart,
+    :func:`sftmix.sft.order_keys`). Raises ``ValueError`` on a rating outside 1..len(labels)."""
+    rated = [rec for rec in records if str(rec["id"]) in ratings]
+    repeats = rating_repeats((ratings[str(rec["id"])] for rec in rated), max_repeat)
+    out: list[dict[str, Any]] = []
+    for rec in rated:
+        rid = str(rec["id"])
+        qr = deita_question_response(rec)
+        if qr is None:
+            continue
+        k = int(ratings[rid])
+        if not 1 <= k <= len(labels):
+            raise ValueError(f"scorer_training_records: rating {k} of {rid!r} is not in 1..{len(labels)}")
+        row = {"id": f"deita_seed:{rid}", "messages": deita_conversation(*qr, labels[k - 1], template),
+               "meta": {"source_id": rid, "category": (rec.get("meta") or {}).get("category"), "rating": k}}
+        out.extend([row] * repeats[k])
+    return out
+
+
+def _encode_chat_prompt(tokenizer: Any, question: str, response: str, template: str, label: str,
+                        label_id: int, max_length: int) -> tuple[list[int], bool]:
+    """The chat-form prompt's ids up to (not including) the rating token, as the scorer saw them in
+    training. Over ``max_length``, the response is cut from its end (by tokens, then decoded)
+    until the prompt fits, so the template's closing cue and the chat template survive."""
+    cut = False
+    for _ in range(8):
+        enc = encode_conversation(tokenizer, deita_conversation(question, response, label, template), None)
+        first = next(k for k, lab in enumerate(enc["labels"]) if lab != IGNORE_INDEX)
+        if enc["input_ids"][first] != label_id:
+            raise ValueError(f"the chat template does not render rating {label!r} as its own first response "
+                             "token; choose other labels or another scorer template")
+        if first <= max_length:
+            return enc["input_ids"][:first], cut
+        r_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
+        keep = len(r_ids) - (first - max_length) - 1
+        if keep < 1:
+            raise ValueError(f"max_length={max_length} cannot hold the scorer's prompt without its response")
+        response, cut = tokenizer.decode(r_ids[:keep]), True
+    raise ValueError("the scorer's prompt does not fit max_length after cutting its response")
+
+
 def _encode_prompt(tokenizer: Any, prompt: str, max_length: int, n_tail: int) -> tuple[list[int], bool]:
     """bos (when the tokenizer has one) + the prompt's tokens; over ``max_length``, the middle is cut
     so that the last ``n_tail`` tokens (the rating cue) survive."""
@@ -332,7 +409,7 @@ def _encode_prompt(tokenizer: Any, prompt: str, max_length: int, n_tail: int) ->
 def deita_scores(model: Any, tokenizer: Any, records: list[dict[str, Any]], *,
                  template: str = DEFAULT_DEITA_TEMPLATE, labels: Sequence[str] = DEFAULT_SCORE_LABELS,
                  batch_size: int = 16, max_length: int = 512, device: str = "cpu", progress: bool = True,
-                 padding_side: str = "right", head_only: bool | None = None) -> dict[str, float]:
+                 padding_side: str = "right", head_only: bool | None = None, chat: bool = False) -> dict[str, float]:
     """DEITA quality score (Liu et al. 2024) of every record: ``sum_k k * p_k``.
 
     ``p`` is the softmax (float64) of the scorer's next-token logits after the prompt, restricted
@@ -350,6 +427,11 @@ def deita_scores(model: Any, tokenizer: Any, records: list[dict[str, Any]], *,
     attention mask; the logits are taken at each row's last real token, so a score does not depend
     on batching beyond float round-off. ``head_only`` as in :mod:`sftmix.scoring`: apply the output
     layer only at those positions. Records with no assistant turn get NaN (logged).
+
+    ``chat``: read a scorer fine-tuned by this workflow (:func:`scorer_training_records`): the
+    prompt is the user turn of :func:`deita_conversation` under the tokenizer's chat template, and
+    the distribution is read where the scorer learned to write the rating (the first response
+    token); an over-long prompt loses the end of its response instead.
     """
     import torch
 
@@ -374,7 +456,10 @@ def deita_scores(model: Any, tokenizer: Any, records: list[dict[str, Any]], *,
         if qr is None:
             unscorable.append(ids_by_row[i])
             continue
-        enc, cut = _encode_prompt(tokenizer, deita_prompt(*qr, template=template), max_length, n_tail)
+        if chat:
+            enc, cut = _encode_chat_prompt(tokenizer, *qr, template, labels[0], label_ids[0], max_length)
+        else:
+            enc, cut = _encode_prompt(tokenizer, deita_prompt(*qr, template=template), max_length, n_tail)
         encoded[i] = enc
         n_truncated += cut
 

@@ -52,6 +52,22 @@ def _category(record: Mapping[str, Any]) -> str:
     return str((record.get("meta") or {}).get("category") or "")
 
 
+def ranking_auc(records: Sequence[Mapping[str, Any]], score: Mapping[str, float], clean: set[str]) -> dict[str, Any]:
+    """How well ``score`` ranks clean ``records`` above defective ones, whatever the size: the ROC
+    AUC (the Mann-Whitney U statistic over n_clean * n_defective; ties count half) and the one-sided
+    p-value of "clean ranks higher" (``scipy.stats.mannwhitneyu``, alternative ``greater``).
+    ``{"auc", "auc_p", "auc_n_clean", "auc_n_defective"}``; None when either group is empty."""
+    from scipy.stats import mannwhitneyu
+
+    good = [score[r["id"]] for r in records if r["id"] in clean]
+    bad = [score[r["id"]] for r in records if r["id"] not in clean]
+    out: dict[str, Any] = {"auc": None, "auc_p": None, "auc_n_clean": len(good), "auc_n_defective": len(bad)}
+    if good and bad:
+        u = mannwhitneyu(good, bad, alternative="greater")
+        out.update(auc=float(u.statistic) / (len(good) * len(bad)), auc_p=float(u.pvalue))
+    return out
+
+
 def quality_precision(pool: Sequence[Mapping[str, Any]], quality_rows: Iterable[Mapping[str, Any]],
                       truth_records: Mapping[str, Mapping[str, Any]], sizes: Iterable[int], *, seed: int,
                       categories: Sequence[str] | None = None,
@@ -71,6 +87,7 @@ def quality_precision(pool: Sequence[Mapping[str, Any]], quality_rows: Iterable[
 
     Returns ``{"seed", "sizes", "categories", "pool": {"n", "n_clean", "base_rate", "defects":
     {kind: n}, "per_category": {c: {"n", "n_clean", "base_rate"}}}, "scorers": {name: {"direction",
+    "auc", "auc_p", "auc_n_clean", "auc_n_defective" (:func:`ranking_auc` over its rankable records),
     "n_eligible", "n_clean_eligible", "eligible_base_rate", "per_category": {c: {"n_eligible",
     "n_clean_eligible"}}, "sizes": {str(n): {"n_selected", "short" (fewer rankable records than
     n), "n_clean_selected", "precision", "lift", "defects_selected": {kind: n}, "per_category":
@@ -131,7 +148,8 @@ def quality_precision(pool: Sequence[Mapping[str, Any]], quality_rows: Iterable[
                                      "precision": _ratio(clean_sel[c], n_sel[c])} for c in cats},
                 "empty_categories": [c for c in cats if n_pool[c] > 0 and n_sel[c] == 0],
             }
-        out["scorers"][name] = {"direction": QUALITY_DIRECTIONS.get(name, ""), "n_eligible": len(eligible),
+        out["scorers"][name] = {"direction": QUALITY_DIRECTIONS.get(name, ""), **ranking_auc(eligible, q, clean),
+                                "n_eligible": len(eligible),
                                 "n_clean_eligible": n_clean_elig,
                                 "eligible_base_rate": _ratio(n_clean_elig, len(eligible)),
                                 "per_category": {c: {"n_eligible": n_elig[c], "n_clean_eligible": clean_elig[c]}

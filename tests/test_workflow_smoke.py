@@ -278,6 +278,38 @@ def test_quality_scorers_are_validated_against_the_planted_defects(smoke_run, sm
         {(name, n) for name in QUALITY_DIRECTIONS for n in sizes}
 
 
+def test_trained_deita_scorer_beats_random_on_the_smoke_world(smoke_run, smoke_config):
+    """The DEITA-style scorer fine-tuned by the run (rules deita_seed, deita_scorer) ranks clean
+    answers above defective ones on every record it neither trained on nor may score as an eval
+    item (~330, ~100 defective, all categories). Margin: a one-sided Mann-Whitney p < 0.005 (a
+    scorer without signal passes with probability < 0.5%) and a ROC AUC above 0.57 (about 2 SD of
+    a random ranking's AUC at these group sizes above 0.5). Measured: 0.61 (p 5e-4); the default
+    world's larger model reaches 0.65, with filler answers at 0.99 and wrong values at chance."""
+    from scipy.stats import mannwhitneyu
+
+    from sftmix.quality import deita_scores
+    from sftmix.scoring import load_causal_lm
+    from sftmix.world.ratings import read_seed_set
+
+    seed_set = {r["id"] for r in read_seed_set(smoke_run / "quality/deita_seed.tsv")}
+    eval_ids = {r["id"] for r in read_jsonl(smoke_run / "eval/all.jsonl")}
+    truth = json.loads((smoke_run / "world/ground_truth.json").read_text())["records"]
+    held = [r for r in read_jsonl(smoke_run / "categorize/records.jsonl") if r["id"] not in seed_set | eval_ids]
+    pool_ids = {r["id"] for r in read_jsonl(smoke_run / "pool/records.jsonl")}
+    assert pool_ids and not pool_ids & seed_set  # the pool leaves the seed set out
+    model, tok = load_causal_lm(str(smoke_run / "models/tiny/deita_scorer"))
+    got = deita_scores(model, tok, held, chat=True, max_length=smoke_config["quality"]["max_length"], progress=False)
+    clean = [got[r["id"]] for r in held if truth[r["id"]]["defect"] is None]
+    bad = [got[r["id"]] for r in held if truth[r["id"]]["defect"] is not None]
+    assert len(bad) >= 50 and len(clean) >= 150
+    u = mannwhitneyu(clean, bad, alternative="greater")
+    auc = u.statistic / (len(clean) * len(bad))
+    print(f"\ntrained DEITA scorer: AUC {auc:.3f} (p {u.pvalue:.2g}) on {len(clean)} clean, {len(bad)} defective")
+    assert u.pvalue < 0.005 and auc > 0.57, (auc, u.pvalue)
+    v = json.loads((smoke_run / "validation/tiny/quality.json").read_text())
+    assert v["scorers"]["deita"]["auc_n_clean"] + v["scorers"]["deita"]["auc_n_defective"] == len(pool_ids)
+
+
 def test_mixtures_are_equal_size_and_follow_the_plan(smoke_run, smoke_config):
     opt = smoke_config["beyond_iid"]["optimize"]
     plan = json.loads((smoke_run / "optimize/tiny/eecpo.json").read_text())

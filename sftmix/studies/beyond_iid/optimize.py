@@ -77,28 +77,33 @@ def eecpo_gamma(gamma: Mapping[str, Any], categories: Sequence[str]) -> np.ndarr
     return values[np.ix_(idx, idx)].astype(float)
 
 
-def candidate_pool(records: Iterable[Record], eval_ids: Iterable[str], categories: Iterable[str]
-                   ) -> tuple[list[Record], dict[str, Any]]:
+def candidate_pool(records: Iterable[Record], eval_ids: Iterable[str], categories: Iterable[str], *,
+                   held_out: Iterable[str] = ()) -> tuple[list[Record], dict[str, Any]]:
     """The candidate pool of the optimization experiments: the categorized ``records`` of
-    ``categories`` that are not eval items (``eval_ids``), sorted by id.
+    ``categories`` that are neither eval items (``eval_ids``) nor ``held_out`` (the trained DEITA
+    scorer's seed set: the scorer saw their ratings), sorted by id.
 
     Returns ``(pool, counts)`` with ``counts = {"in", "kept", "eval_items" (records that are eval
-    items), "other_or_no_category", "per_category": {category: n} (sorted)}``.
+    items), "held_out", "other_or_no_category", "per_category": {category: n} (sorted)}``; ``in``
+    = ``kept + eval_items + held_out + other_or_no_category``.
     """
-    cats, evals = set(categories), set(eval_ids)
-    n_in = n_eval = n_other = 0
+    cats, evals, held = set(categories), set(eval_ids), set(held_out)
+    n_in = n_eval = n_held = n_other = 0
     kept = []
     for r in records:
         n_in += 1
         if r["id"] in evals:
             n_eval += 1
+        elif r["id"] in held:
+            n_held += 1
         elif r.get("meta", {}).get("category") not in cats:
             n_other += 1
         else:
             kept.append(r)
     per_cat = dict(sorted(Counter(r["meta"]["category"] for r in kept).items()))
     return sorted(kept, key=lambda r: r["id"]), {"in": n_in, "kept": len(kept), "eval_items": n_eval,
-                                                  "other_or_no_category": n_other, "per_category": per_cat}
+                                                  "held_out": n_held, "other_or_no_category": n_other,
+                                                  "per_category": per_cat}
 
 
 def pool_by_category(pool: Sequence[Record], categories: Sequence[str]) -> dict[str, list[Record]]:

@@ -1,0 +1,22 @@
+"""Rule deita_scorer: fine-tune the DEITA-style scorer from the base model on the rated seed set
+(the workflow's SFT engine, sftmix.sft.finetune)."""
+
+import os
+
+from sftmix.logutil import offline_env, setup_logging
+from sftmix.records import read_jsonl, write_json
+
+log = setup_logging(snakemake.log[0])  # noqa: F821
+p = snakemake.params  # noqa: F821
+if os.path.isdir(str(p.base)):
+    offline_env()
+from sftmix.sft import finetune  # noqa: E402
+
+records = list(read_jsonl(snakemake.input.trainset))  # noqa: F821
+log.info("deita_scorer: %s on %d rated conversations, %d epochs, lr %g", p.base, len(records),
+         p.train["epochs"], p.train["lr"])
+summary = finetune(str(p.base), records, snakemake.output.model, dict(p.train), seed=p.seed,  # noqa: F821
+                   checkpoint_dir=p.checkpoints, threads=snakemake.threads)  # noqa: F821
+write_json(snakemake.output.summary, {**summary, "budget": "epochs"})  # noqa: F821
+log.info("deita_scorer: %d steps, train loss %.4f, %.1f s", summary["steps"], summary["train_loss"],
+         summary["runtime_s"])
