@@ -121,8 +121,13 @@ def test_candidate_pool_drops_eval_items_and_other_categories() -> None:
             {"id": "x", "meta": {"category": "Other"}}, {"id": "y", "meta": {}}]
     pool, counts = candidate_pool(iter(recs), iter(["e1"]), ["A", "B"])
     assert [r["id"] for r in pool] == ["r1", "r2", "r3"]
-    assert counts == {"in": 6, "kept": 3, "eval_items": 1, "other_or_no_category": 2,
+    assert counts == {"in": 6, "kept": 3, "eval_items": 1, "held_out": 0, "other_or_no_category": 2,
                       "per_category": {"A": 2, "B": 1}}
+    # the trained DEITA scorer's seed set is held out too, and counted
+    pool, counts = candidate_pool(iter(recs), iter(["e1"]), ["A", "B"], held_out=["r2", "x"])
+    assert [r["id"] for r in pool] == ["r1", "r3"]
+    assert counts["held_out"] == 2 and counts["other_or_no_category"] == 1
+    assert counts["in"] == counts["kept"] + counts["eval_items"] + counts["held_out"] + counts["other_or_no_category"]
 
 
 @pytest.mark.parametrize("method", ["random", "uniform", "deita", "ifd", *EECPO_METHODS])
