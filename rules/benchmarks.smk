@@ -11,6 +11,7 @@ if judge_enabled() and config["benchmarks"]["judge"]["api_key_env"]:
 rule lmeval_tasks:
     input:
         eval=f"{RESULTS}/eval/all.jsonl",
+        excluded=EXCLUDED,
         code=code("lmeval_tasks"),
     output:
         tasks=directory(f"{RESULTS}/lmeval/tasks"),

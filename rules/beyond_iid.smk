@@ -37,6 +37,7 @@ rule gamma:
         scores=lambda wc: scores_of(wc.model, ("base", "add")),
         # the sensitivity check's reference (Eq. 1 read literally: M = the pretrained model)
         pretrained=f"{RESULTS}/scores/{{model}}/pretrained.tsv",
+        excluded=EXCLUDED,
         code=code("gamma"),
     output:
         tsv=f"{RESULTS}/analysis/{{model}}/gamma.tsv",
@@ -70,6 +71,7 @@ rule dependency:
     input:
         # drop_* carry the tests; every replicated experiment (add_* too) informs the noise
         scores=lambda wc: scores_of(wc.model, ("base", "drop", "add")),
+        excluded=EXCLUDED,
         code=code("dependency"),
     output:
         json=f"{RESULTS}/analysis/{{model}}/dependency.json",
@@ -336,6 +338,7 @@ rule schedule:
 rule compare:
     input:
         unpack(compare_inputs),
+        excluded=EXCLUDED,
         code=code("compare"),
     output:
         mixtures=f"{RESULTS}/report/{{model}}/mixtures.tsv",

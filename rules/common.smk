@@ -114,6 +114,16 @@ def per_replicate(pattern, experiments):
     return [pattern.format(experiment=e, seed=s) for e, s in pairs]
 
 
+EXCLUDED = f"{RESULTS}/eval/excluded.tsv"
+
+
+def defect_truth_input(wildcards):
+    """The world's ground truth when eval items with planted defects are left out (eval.exclude_defective)."""
+    if world_enabled() and config["eval"]["exclude_defective"]:
+        return [f"{RESULTS}/world/ground_truth.json"]
+    return []
+
+
 def python_bin():
     """The interpreter for shell rules: this one, unless jobs run in conda envs (then theirs)."""
     methods = {str(m).lower() for m in workflow.deployment_settings.deployment_method}

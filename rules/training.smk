@@ -50,6 +50,24 @@ rule eval_set:
         "../scripts/concat.py"
 
 
+rule eval_exclusions:
+    input:
+        eval=f"{RESULTS}/eval/all.jsonl",
+        truth=defect_truth_input,
+        code=code("eval_exclusions"),
+    output:
+        EXCLUDED,
+    log:
+        f"{LOGS}/eval_exclusions.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=scaled(1000),
+        runtime=scaled(5),
+    script:
+        "../scripts/eval_exclusions.py"
+
+
 rule train_config:
     input:
         code=code("write_json"),

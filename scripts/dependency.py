@@ -1,5 +1,6 @@
 """Rule dependency: the taxonomy as published (Wilcoxon + BH, one run) and seed-calibrated."""
 
+from sftmix.exclusions import read_excluded, without_items
 from sftmix.logutil import setup_logging
 from sftmix.records import write_json
 from sftmix.scores import load_score_tables
@@ -14,7 +15,8 @@ from sftmix.subsets import DEV
 log = setup_logging(snakemake.log[0])  # noqa: F821
 cfg = snakemake.params.analysis  # noqa: F821
 cats = list(snakemake.params.categories)  # noqa: F821
-scores = load_score_tables(snakemake.input.scores, split=DEV)  # noqa: F821  (dev items only)
+excluded = read_excluded(snakemake.input.excluded)  # noqa: F821  (eval items no analysis reads)
+scores = without_items(load_score_tables(snakemake.input.scores, split=DEV), excluded)  # noqa: F821  (dev items only)
 res = dependency_analysis(scores, cats, alpha=cfg["alpha"],
                           min_effect=cfg["min_effect"], published_seed=cfg["published_seed"])
 budget = snakemake.params.budget  # noqa: F821

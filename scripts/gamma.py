@@ -1,5 +1,6 @@
 """Rule gamma: effect-equivalence matrix (Eq. 1) with bootstrap CIs, heatmap and meta-groups."""
 
+from sftmix.exclusions import read_excluded, without_items
 from sftmix.logutil import setup_logging
 from sftmix.records import write_json
 from sftmix.scores import load_score_tables, read_split_scores
@@ -14,7 +15,8 @@ from sftmix.subsets import DEV
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 cfg, out = snakemake.params.analysis, snakemake.output  # noqa: F821
-scores = load_score_tables(snakemake.input.scores, split=DEV)  # noqa: F821  (dev items only)
+excluded = read_excluded(snakemake.input.excluded)  # noqa: F821  (eval items no analysis reads)
+scores = without_items(load_score_tables(snakemake.input.scores, split=DEV), excluded)  # noqa: F821  (dev items only)
 res = gamma_analysis(scores, list(snakemake.params.categories),  # noqa: F821
                      rho=cfg["rho"], estimator=cfg["estimator"], n_boot=cfg["n_boot"], n_groups=cfg["n_groups"])
 write_gamma_tsv(res["main"], out.tsv)
@@ -31,7 +33,7 @@ log.info("meta-groups: %s", res["groups"])
 log.info("published per-item estimator written to %s", out.published)
 
 # sensitivity: Eq. 1 with the pretrained model as the reference (the paper's literal "M is a base model")
-pretrained = read_split_scores(snakemake.input.pretrained, DEV)  # noqa: F821
+pretrained = [r for r in read_split_scores(snakemake.input.pretrained, DEV) if r["id"] not in excluded]  # noqa: F821
 literal = gamma_vs_pretrained(scores, pretrained, list(snakemake.params.categories),  # noqa: F821
                               rho=cfg["rho"], estimator=cfg["estimator"], n_boot=cfg["n_boot"])
 write_gamma_tsv(literal, out.vs_pretrained)

@@ -80,6 +80,11 @@ UNCATEGORIZED = "uncategorized"
 GEN_UNTIL = ("<|user|>", "<|system|>", "<|im_end|>", "<|im_start|>", "<|eot_id|>", "<|end|>",
              "<|endoftext|>", "</s>", "[INST]", "<end_of_turn>")
 # exact_match normalization: case, punctuation and surrounding whitespace do not count.
+MC_METRICS = ("acc", "acc_norm", "acc_mutual_info")
+"""Metrics of the multiple-choice tasks: the harness's accuracy by log-likelihood, by
+length-normalized log-likelihood, and by mutual information (log p(choice | prompt) - log
+p(choice), its unconditional request): the last removes each choice's prior, which otherwise
+favours short and generic answers over the one the prompt asks for."""
 EXACT_MATCH_KWARGS = {"ignore_case": True, "ignore_punctuation": True, "regexes_to_ignore": [r"^\s+", r"\s+$"]}
 TASK_VERSION = 1.0
 # results-dict fields that differ between otherwise identical runs
@@ -132,7 +137,7 @@ def _rng(seed: int, *parts: str) -> random.Random:
 
 
 def build_documents(eval_records: Iterable[Record], *, n_choices: int = 4, seed: int = 0,
-                    max_items_per_category: int | None = None,
+                    max_items_per_category: int | None = None, same_category: int | None = None,
                     ) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
     """Per category: its slug, generation documents and multiple-choice documents.
 
@@ -140,10 +145,13 @@ def build_documents(eval_records: Iterable[Record], *, n_choices: int = 4, seed:
     (documents sorted by id) and ``skipped`` counts records left out by reason.
     A generation document is ``{"id", "category", "system", "prompt", "target"}``; a
     multiple-choice one adds ``"choices"`` and ``"gold"`` (index of the target in ``choices``).
-    Distractors of an item come from the responses of every usable eval item of its category
-    (not only the ones kept by ``max_items_per_category``) whose text differs from the target,
-    distinct, drawn with an RNG seeded by ``(seed, category, id)``; an item with fewer candidates
-    than ``n_choices - 1`` gets as many as exist, an item with none has no MC document.
+    Distractors of an item are responses of other usable eval items (not only the ones kept by
+    ``max_items_per_category``) whose text differs from the target, distinct, drawn with an RNG
+    seeded by ``(seed, category, id)``: ``same_category`` of them from the item's own category and
+    the rest from the other categories (None: all from its own category, the original design).
+    Same-category distractors ask what the answer to *this* instruction is; other-category ones
+    ask which kind of answer the instruction calls for. An item with fewer candidates than it needs
+    gets as many as exist; an item with none has no MC document.
     """
     if n_choices < 2:
         raise ValueError(f"n_choices must be >= 2, got {n_choices}")
@@ -181,15 +189,19 @@ def build_documents(eval_records: Iterable[Record], *, n_choices: int = 4, seed:
             kept = [pool[i] for i in sorted(order[:max_items_per_category])]
             skipped["over_max_items_per_category"] += len(pool) - len(kept)
         responses = sorted({d["target"] for d in pool})
+        others = sorted({d["target"] for c, docs in pools.items() if c != cat for d in docs} - set(responses))
+        n_same = n_choices - 1 if same_category is None else min(same_category, n_choices - 1)
         mc: list[dict[str, Any]] = []
         for doc in kept:
             rng = _rng(seed, "choices", cat, doc["id"])
             candidates = [r for r in responses if r != doc["target"]]
-            k = min(n_choices - 1, len(candidates))
+            choices = rng.sample(candidates, min(n_same, len(candidates)))
+            foreign = [r for r in others if r != doc["target"]]
+            choices += rng.sample(foreign, min(n_choices - 1 - n_same, len(foreign)))
+            k = len(choices)
             if k == 0:
                 skipped["mc_no_distractor"] += 1
                 continue
-            choices = rng.sample(candidates, k)
             gold = rng.randrange(k + 1)
             choices.insert(gold, doc["target"])
             mc.append({**doc, "choices": choices, "gold": gold})
@@ -228,7 +240,7 @@ def mc_task_config(name: str, category: str, data_path: Path) -> dict[str, Any]:
         "doc_to_text": "prompt", "doc_to_choice": "choices", "doc_to_target": "gold",
         "description": "system",
         "num_fewshot": 0,
-        "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True} for m in ("acc", "acc_norm")],
+        "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True} for m in MC_METRICS],
         "metadata": {"version": TASK_VERSION, "category": category},
     }
 
@@ -253,7 +265,8 @@ def _agg(metrics: Iterable[str]) -> list[dict[str, Any]]:
 
 
 def write_lmeval_tasks(eval_records: Iterable[Record], out_dir: str | Path, *, n_choices: int = 4, seed: int = 0,
-                       max_items_per_category: int | None = None, max_gen_toks: int = 256) -> dict[str, Any]:
+                       max_items_per_category: int | None = None, max_gen_toks: int = 256,
+                       same_category: int | None = None) -> dict[str, Any]:
     """Write lm-eval task YAMLs and their JSONL data for every category of ``eval_records``.
 
     Layout of ``out_dir`` (made absolute; readable by ``TaskManager(include_path=out_dir)``)::
@@ -269,7 +282,7 @@ def write_lmeval_tasks(eval_records: Iterable[Record], out_dir: str | Path, *, n
 
     Returns the manifest ``{"tasks": {name: {"category", "output_type", "n_items", "data",
     "yaml", ...}}, "groups": {group: [members]}, "categories": {category: slug}, "skipped": {...},
-    "n_choices", "seed", "max_items_per_category", "max_gen_toks"}`` (paths relative to
+    "n_choices", "same_category", "seed", "max_items_per_category", "max_gen_toks"}`` (paths relative to
     ``out_dir``). A category whose items have no distractor gets no MC task.
     """
     out = Path(out_dir).resolve()
@@ -278,7 +291,7 @@ def write_lmeval_tasks(eval_records: Iterable[Record], out_dir: str | Path, *, n
     for old in [*out.glob("*.yaml"), *data_dir.glob("*.jsonl")]:
         old.unlink()
     by_cat, skipped = build_documents(eval_records, n_choices=n_choices, seed=seed,
-                                      max_items_per_category=max_items_per_category)
+                                      max_items_per_category=max_items_per_category, same_category=same_category)
     if not by_cat:
         raise ValueError("write_lmeval_tasks: no usable eval record (none ends with an assistant turn)")
     tasks: dict[str, dict[str, Any]] = {}
@@ -309,7 +322,7 @@ def write_lmeval_tasks(eval_records: Iterable[Record], out_dir: str | Path, *, n
     if mc_names:
         groups[GROUP_MC] = mc_names
         _dump_yaml(out / f"{GROUP_MC}.yaml", {"group": GROUP_MC, "task": mc_names,
-                                                "aggregate_metric_list": _agg(("acc", "acc_norm")),
+                                                "aggregate_metric_list": _agg(MC_METRICS),
                                                 "metadata": {"version": TASK_VERSION}})
     groups[GROUP_GEN] = gen_names
     _dump_yaml(out / f"{GROUP_GEN}.yaml", {"group": GROUP_GEN, "task": gen_names,
@@ -317,13 +330,13 @@ def write_lmeval_tasks(eval_records: Iterable[Record], out_dir: str | Path, *, n
                                              "metadata": {"version": TASK_VERSION}})
     members = [g for g in (GROUP_MC, GROUP_GEN) if g in groups]
     groups[GROUP_ALL] = members
-    metrics = (("acc", "acc_norm") if mc_names else ()) + ("exact_match",)
+    metrics = (MC_METRICS if mc_names else ()) + ("exact_match",)
     _dump_yaml(out / f"{GROUP_ALL}.yaml", {"group": GROUP_ALL, "task": members,
                                              "aggregate_metric_list": _agg(metrics),
                                              "metadata": {"version": TASK_VERSION}})
     return {"tasks": tasks, "groups": groups,
             "categories": {cat: entry["slug"] for cat, entry in by_cat.items()},
-            "skipped": skipped, "n_choices": n_choices, "seed": seed,
+            "skipped": skipped, "n_choices": n_choices, "same_category": same_category, "seed": seed,
             "max_items_per_category": max_items_per_category, "max_gen_toks": max_gen_toks}
 
 

@@ -25,6 +25,7 @@ from sftmix.benchmarks import (
     write_lmeval_tasks,
     write_results_tsv,
 )
+from sftmix.exclusions import write_excluded
 from sftmix.records import read_jsonl, write_jsonl
 
 from .tinylm import save_tiny_lm, sentences
@@ -82,6 +83,30 @@ def test_split_prompt():
     assert split_prompt([{"role": "assistant", "content": "x"}]) is None
 
 
+def test_distractors_mix_own_and_other_categories(records, tmp_path):
+    """same_category=1: one distractor answers another item of the item's category, the others
+    answer items of other categories (the design the default uses; seeded, gold shuffled)."""
+    man = write_lmeval_tasks(records, tmp_path / "t", n_choices=4, seed=3, same_category=1)
+    assert man["same_category"] == 1
+    own = {}
+    for r in records:
+        if r["messages"][-1]["role"] == "assistant":
+            own.setdefault(r["meta"]["category"], set()).add(r["messages"][-1]["content"])
+    golds = set()
+    for info in man["tasks"].values():
+        if info["output_type"] != "multiple_choice":
+            continue
+        for d in read_jsonl(tmp_path / "t" / info["data"]):
+            distractors = [c for i, c in enumerate(d["choices"]) if i != d["gold"]]
+            assert d["choices"][d["gold"]] == d["target"] and len(set(d["choices"])) == 4
+            assert sum(c in own[info["category"]] for c in distractors) == 1
+            golds.add(d["gold"])
+    assert len(golds) > 1
+    again = write_lmeval_tasks(records, tmp_path / "u", n_choices=4, seed=3, same_category=1)
+    for info in again["tasks"].values():
+        assert (tmp_path / "u" / info["data"]).read_bytes() == (tmp_path / "t" / info["data"]).read_bytes()
+
+
 def test_write_tasks_layout(records, tmp_path):
     out = tmp_path / "tasks"
     man = write_lmeval_tasks(records, out, n_choices=4, seed=3)
@@ -111,7 +136,7 @@ def test_write_tasks_layout(records, tmp_path):
                 assert d["prompt"].startswith("User: ") and "\n\nAssistant: " in d["prompt"]
         if cfg["output_type"] == "multiple_choice":
             assert cfg["doc_to_choice"] == "choices"
-            assert [m["metric"] for m in cfg["metric_list"]] == ["acc", "acc_norm"]
+            assert [m["metric"] for m in cfg["metric_list"]] == ["acc", "acc_norm", "acc_mutual_info"]
             golds = set()
             for d in docs:
                 assert len(d["choices"]) == 4 and len(set(d["choices"])) == 4
@@ -132,7 +157,8 @@ def test_write_tasks_layout(records, tmp_path):
     assert [d["id"] for d in system_docs] == ["ev-0000100"]
     group = yaml.safe_load((out / f"{GROUP_ALL}.yaml").read_text())
     assert group["task"] == [GROUP_MC, GROUP_GEN]
-    assert {a["metric"] for a in group["aggregate_metric_list"]} == {"acc", "acc_norm", "exact_match"}
+    assert {a["metric"] for a in group["aggregate_metric_list"]} == {"acc", "acc_norm", "acc_mutual_info",
+                                                                     "exact_match"}
     from lm_eval.tasks import TaskManager
 
     tm = TaskManager(include_path=str(out), include_defaults=False)
@@ -203,11 +229,12 @@ def test_run_lmeval_offline(model_dir, records, tmp_path, monkeypatch):
     assert res["sftmix_run"]["apply_chat_template"] is True
     for name, info in man["tasks"].items():
         metrics = res["results"][name]
-        keys = ("acc,none", "acc_norm,none") if info["output_type"] == "multiple_choice" else ("exact_match,none",)
+        keys = (("acc,none", "acc_norm,none", "acc_mutual_info,none") if info["output_type"] == "multiple_choice"
+                else ("exact_match,none",))
         for key in keys:
             assert 0.0 <= metrics[key] <= 1.0
         assert res["n-samples"][name]["effective"] == 3
-    assert {"acc,none", "acc_norm,none"} <= set(res["groups"][GROUP_MC])
+    assert {"acc,none", "acc_norm,none", "acc_mutual_info,none"} <= set(res["groups"][GROUP_MC])
     assert "exact_match,none" in res["groups"][GROUP_GEN]
     assert {"acc,none", "exact_match,none"} <= set(res["groups"][GROUP_ALL])
     rows = flatten_results(res)
@@ -242,10 +269,17 @@ def test_run_lmeval_offline(model_dir, records, tmp_path, monkeypatch):
         smk = SimpleNamespace(log=[str(tmp_path / f"{name}.log")], threads=1, **kw)
         runpy.run_path(str(ROOT / "scripts" / f"{name}.py"), init_globals={"snakemake": smk})
 
-    lm_params = {"lmeval": {"n_choices": 4, "seed": 0, "max_items_per_category": 3, "max_gen_toks": 64}}
-    run_script("lmeval_tasks", input=Files(eval=str(eval_path)), params=SimpleNamespace(**lm_params),
+    lm_params = {"lmeval": {"n_choices": 4, "seed": 0, "max_items_per_category": 3, "max_gen_toks": 64,
+                            "same_category_distractors": None}}
+    excluded = tmp_path / "excluded.tsv"  # an item every analysis leaves out is no task item either
+    write_excluded(excluded, [{"id": "ev-0000103", "category": "Math", "split": "test", "reason": "planted_defect:filler"}])
+    run_script("lmeval_tasks", input=Files(eval=str(eval_path), excluded=str(excluded)),
+               params=SimpleNamespace(**lm_params),
                output=Files(tasks=str(tmp_path / "st"), manifest=str(tmp_path / "st.json")))
     manifest = json.loads((tmp_path / "st.json").read_text())
+    assert not any(d["id"] == "ev-0000103" for t in manifest["tasks"].values()
+                   for d in read_jsonl(tmp_path / "st" / t["data"]))
+    assert "1 of them left out" in (tmp_path / "lmeval_tasks.log").read_text()
     assert {t["n_items"] for t in manifest["tasks"].values()} == {3}
     params = {"tasks": [GROUP_MC, GEN_PREFIX + "math"], "device": "cpu", "batch_size": 4, "limit": 2,
               "apply_chat_template": True, "seed": 0}
