@@ -234,6 +234,11 @@ rule validate_quality:
     output:
         json=f"{RESULTS}/validation/{{model}}/quality.json",
         tsv=f"{RESULTS}/validation/{{model}}/quality.tsv",
+        markdown=report(
+            f"{RESULTS}/report/{{model}}/quality.md",
+            category="Validation",
+            caption="../report/quality.rst",
+        ),
     log:
         f"{LOGS}/validation/{{model}}/quality.log",
     conda:

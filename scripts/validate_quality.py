@@ -1,9 +1,12 @@
 """Rule validate_quality: each quality scorer's top-n vs the world's planted defects."""
 
+from pathlib import Path
+
 from sftmix.logutil import setup_logging
 from sftmix.quality import read_quality
 from sftmix.quality_validation import (
     quality_precision,
+    quality_validation_markdown,
     quality_validation_rows,
     write_quality_validation,
 )
@@ -30,3 +33,4 @@ for name, s in out["scorers"].items():
                  s["n_eligible"], ", short" if v["short"] else "", v["defects_selected"], v["empty_categories"])
 write_json(snakemake.output.json, out)  # noqa: F821
 write_quality_validation(snakemake.output.tsv, quality_validation_rows(out))  # noqa: F821
+Path(snakemake.output.markdown).write_text(quality_validation_markdown(out), encoding="utf-8")  # noqa: F821

@@ -203,3 +203,30 @@ def read_quality_validation(path: str | Path) -> list[dict[str, Any]]:
     return read_typed_tsv(path, VALIDATION_COLUMNS, ints=_INT_COLUMNS, floats=_FLOAT_COLUMNS,
                           what="quality validation TSV")
 
+
+
+def quality_validation_markdown(result: Mapping[str, Any]) -> str:
+    """The report table of :func:`quality_precision`'s result: one row per scorer with its ROC AUC
+    (clean over defective, one-sided Mann-Whitney p) and, per mixture size, the precision of its
+    top-n beside the pool's clean base rate (categories left empty in brackets)."""
+    pool, sizes = result["pool"], [str(n) for n in result["sizes"]]
+
+    def f(x: float | None, spec: str = ".3f") -> str:
+        return "n/a" if x is None else format(x, spec)
+
+    defects = ", ".join(f"{kind} {n}" for kind, n in pool["defects"].items()) or "none"
+    lines = [f"Quality scorers against the world's planted defects: {pool['n']} pool records, {pool['n_clean']} "
+             f"clean (base rate {f(pool['base_rate'])}); defects: {defects}.", "",
+             "| scorer | ROC AUC (p) | " + " | ".join(f"precision@{n}" for n in sizes) + " |",
+             "|---|---|" + "---|" * len(sizes)]
+    for name, s in result["scorers"].items():
+        cells = []
+        for n in sizes:
+            v = s["sizes"][n]
+            empty = f" [{len(v['empty_categories'])} empty]" if v["empty_categories"] else ""
+            cells.append(f"{f(v['precision'])} ({f(v['lift'], '+.3f')}){empty}")
+        auc = "n/a" if s["auc"] is None else f"{s['auc']:.3f} ({s['auc_p']:.2g})"
+        lines.append(f"| {name} | {auc} | " + " | ".join(cells) + " |")
+    lines += ["", "precision = share of clean records in the scorer's top-n (lift over the base rate in "
+              "parentheses); ties broken by a seeded draw."]
+    return "\n".join(lines) + "\n"

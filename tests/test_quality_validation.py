@@ -11,6 +11,7 @@ from sftmix.quality_validation import (
     ALL,
     VALIDATION_COLUMNS,
     quality_precision,
+    quality_validation_markdown,
     quality_validation_rows,
     read_quality_validation,
     write_quality_validation,
@@ -71,6 +72,21 @@ def test_hand_made_case_has_the_known_precisions(result):
     assert s["6"]["defects_selected"] == {"filler": 1, "truncated": 1, "wrong_value": 1}
     assert s["10"]["short"] and s["10"]["n_selected"] == 8 and not s["6"]["short"]
     assert s["2"]["lift"] == pytest.approx(0.5 - 0.7)
+
+
+def test_auc_of_each_scorer_and_the_report_table(result):
+    """ROC AUC over the rankable records: the perfect length scorer 1, the constant instag 0.5 (all
+    ties), IFD by hand: clean a0 a2 b0 b1 b3 against defective a1 a4 b2 (8 rankable)."""
+    length, instag, ifd, deita = (result["scorers"][k] for k in ("length", "instag", "ifd", "deita"))
+    assert length["auc"] == 1.0 and length["auc_p"] < 0.05 and (length["auc_n_clean"], length["auc_n_defective"]) == (7, 3)
+    assert instag["auc"] == 0.5
+    # pairs (clean > defective): a0 > a4, b2; a2 > b2; b0 > b2; b1, b3: none -> 4 of 15
+    assert ifd["auc"] == pytest.approx(4 / 15) and (ifd["auc_n_clean"], ifd["auc_n_defective"]) == (5, 3)
+    assert deita["auc"] is None and deita["auc_p"] is None
+    md = quality_validation_markdown(result)
+    assert "| scorer | ROC AUC (p) | precision@2 | precision@4 | precision@6 | precision@10 |" in md
+    assert "| length | 1.000 (" in md and "| deita | n/a | n/a (n/a)" in md
+    assert "defects: filler 1, truncated 1, wrong_value 1." in md and "[1 empty]" in md
 
 
 def test_a_perfect_scorer_has_precision_one(result):
@@ -154,7 +170,7 @@ def test_the_rule_script(tmp_path):
     write_jsonl(tmp_path / "pool.jsonl", _pool())
     write_quality(tmp_path / "scores.tsv", _rows())
     write_json(tmp_path / "truth.json", {"records": _truth()})
-    out = SimpleNamespace(json=str(tmp_path / "v.json"), tsv=str(tmp_path / "v.tsv"))
+    out = SimpleNamespace(json=str(tmp_path / "v.json"), tsv=str(tmp_path / "v.tsv"), markdown=str(tmp_path / "q.md"))
     smk = SimpleNamespace(
         input=SimpleNamespace(pool=str(tmp_path / "pool.jsonl"), quality=str(tmp_path / "scores.tsv"),
                               truth=str(tmp_path / "truth.json")),
@@ -168,3 +184,5 @@ def test_the_rule_script(tmp_path):
     assert len(read_quality_validation(out.tsv)) == 48
     log = (tmp_path / "v.log").read_text()
     assert "ifd n=4: precision 0.500" in log and "deita n=2: ranks no record" in log
+    assert "length: ROC AUC clean over defective 1.000" in log
+    assert (tmp_path / "q.md").read_text() == quality_validation_markdown(want)
