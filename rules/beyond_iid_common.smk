@@ -1,5 +1,6 @@
 # Helpers of the Beyond IID study's rules (rules/beyond_iid.smk): its config section, the
 # experiments it declares, the inputs of its stages and its targets.
+from sftmix.sft import budget_config
 from sftmix.studies.beyond_iid import experiments as biid
 
 BIID = config["beyond_iid"]
@@ -88,12 +89,8 @@ def deita_train_params():
     """
     own = config["quality"]["deita_train"]
     train = train_hyperparams()
-    return {
-        **train,
-        "max_steps": None,
-        "epochs": own["epochs"],
-        "lr": train["lr"] if own["lr"] is None else own["lr"],
-    }
+    lr = train["lr"] if own["lr"] is None else own["lr"]
+    return budget_config({**train, "epochs": own["epochs"], "lr": lr}, "epochs")
 
 
 def trainset_inputs(wildcards):

@@ -79,12 +79,12 @@ UNCATEGORIZED = "uncategorized"
 # of common chat templates (sftmix default, ChatML/Qwen, Llama-3, Llama-2/Mistral, Phi/Gemma).
 GEN_UNTIL = ("<|user|>", "<|system|>", "<|im_end|>", "<|im_start|>", "<|eot_id|>", "<|end|>",
              "<|endoftext|>", "</s>", "[INST]", "<end_of_turn>")
-# exact_match normalization: case, punctuation and surrounding whitespace do not count.
 MC_METRICS = ("acc", "acc_norm", "acc_mutual_info")
 """Metrics of the multiple-choice tasks: the harness's accuracy by log-likelihood, by
 length-normalized log-likelihood, and by mutual information (log p(choice | prompt) - log
 p(choice), its unconditional request): the last removes each choice's prior, which otherwise
 favours short and generic answers over the one the prompt asks for."""
+# exact_match normalization: case, punctuation and surrounding whitespace do not count.
 EXACT_MATCH_KWARGS = {"ignore_case": True, "ignore_punctuation": True, "regexes_to_ignore": [r"^\s+", r"\s+$"]}
 TASK_VERSION = 1.0
 # results-dict fields that differ between otherwise identical runs

@@ -2,7 +2,7 @@
 
 In a generated world, an eval item whose reference answer carries a planted defect
 (:mod:`sftmix.world.defects`) would reward a model for assigning likelihood to a wrong, cut-off or
-filler answer; with ``subsets.eval_clean`` (the default) such items are listed here, with their
+filler answer; with ``eval.exclude_defective`` (the default) such items are listed here, with their
 reason, and gamma, the dependency taxonomy, the method comparison and the lm-eval tasks leave them
 out. Without a world the list is empty (the file holds its header only).
 """

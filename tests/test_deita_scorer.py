@@ -9,7 +9,6 @@ from collections import Counter
 
 import pytest
 import torch
-from scipy.stats import mannwhitneyu
 
 from sftmix.chat import IGNORE_INDEX, encode_conversation
 from sftmix.quality import (
@@ -20,6 +19,7 @@ from sftmix.quality import (
     score_token_ids,
     scorer_training_records,
 )
+from sftmix.quality_validation import ranking_auc
 from sftmix.scoring import load_causal_lm
 from sftmix.sft import budget_config, finetune
 from sftmix.world.defects import DEFECT_KINDS
@@ -158,9 +158,7 @@ def test_fine_tuned_scorer_learns_a_planted_signal(tiny, tmp_path):
     model, tok = load_causal_lm(str(tmp_path / "scorer"))
     held = [answer(1000 + i, i % 2 == 1) for i in range(80)]
     got = deita_scores(model, tok, held, chat=True, template=template, progress=False)
-    clean = [got[h["id"]] for i, h in enumerate(held) if i % 2 == 0]
-    bad = [got[h["id"]] for i, h in enumerate(held) if i % 2 == 1]
-    u = mannwhitneyu(clean, bad, alternative="greater")
-    auc = u.statistic / (len(clean) * len(bad))
-    assert auc > 0.9 and u.pvalue < 1e-4, (auc, u.pvalue)
+    r = ranking_auc(held, got, {h["id"] for i, h in enumerate(held) if i % 2 == 0})
+    auc, p = r["auc"], r["auc_p"]
+    assert auc > 0.9 and p < 1e-4, (auc, p)
     assert len(DEFAULT_SCORE_LABELS) == 6

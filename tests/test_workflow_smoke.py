@@ -298,9 +298,8 @@ def test_trained_deita_scorer_beats_random_on_the_smoke_world(smoke_run, smoke_c
     scorer without signal passes with probability < 0.5%) and a ROC AUC above 0.57 (about 2 SD of
     a random ranking's AUC at these group sizes above 0.5). Measured: 0.61 (p 5e-4); the default
     world's larger model reaches 0.65, with filler answers at 0.99 and wrong values at chance."""
-    from scipy.stats import mannwhitneyu
-
     from sftmix.quality import deita_scores
+    from sftmix.quality_validation import ranking_auc
     from sftmix.scoring import load_causal_lm
     from sftmix.world.ratings import read_seed_set
 
@@ -312,13 +311,11 @@ def test_trained_deita_scorer_beats_random_on_the_smoke_world(smoke_run, smoke_c
     assert pool_ids and not pool_ids & seed_set  # the pool leaves the seed set out
     model, tok = load_causal_lm(str(smoke_run / "models/tiny/deita_scorer"))
     got = deita_scores(model, tok, held, chat=True, max_length=smoke_config["quality"]["max_length"], progress=False)
-    clean = [got[r["id"]] for r in held if truth[r["id"]]["defect"] is None]
-    bad = [got[r["id"]] for r in held if truth[r["id"]]["defect"] is not None]
-    assert len(bad) >= 50 and len(clean) >= 150
-    u = mannwhitneyu(clean, bad, alternative="greater")
-    auc = u.statistic / (len(clean) * len(bad))
-    print(f"\ntrained DEITA scorer: AUC {auc:.3f} (p {u.pvalue:.2g}) on {len(clean)} clean, {len(bad)} defective")
-    assert u.pvalue < 0.005 and auc > 0.57, (auc, u.pvalue)
+    r = ranking_auc(held, got, {x["id"] for x in held if truth[x["id"]]["defect"] is None})
+    auc, p, n_clean, n_bad = r["auc"], r["auc_p"], r["auc_n_clean"], r["auc_n_defective"]
+    assert n_bad >= 50 and n_clean >= 150
+    print(f"\ntrained DEITA scorer: AUC {auc:.3f} (p {p:.2g}) on {n_clean} clean, {n_bad} defective")
+    assert p < 0.005 and auc > 0.57, (auc, p)
     v = json.loads((smoke_run / "validation/tiny/quality.json").read_text())
     assert v["scorers"]["deita"]["auc_n_clean"] + v["scorers"]["deita"]["auc_n_defective"] == len(pool_ids)
 
@@ -332,12 +329,13 @@ def test_lmeval_multiple_choice_beats_chance_after_training_on_d(smoke_run, smok
     import math
 
     from sftmix.benchmarks import GROUP_MC
+    from sftmix.exclusions import read_excluded
 
     tasks = json.loads((smoke_run / "lmeval/tasks.json").read_text())["tasks"]
     docs = [d for t in tasks.values() if t["output_type"] == "multiple_choice"
             for d in read_jsonl(smoke_run / "lmeval/tasks" / t["data"])]
     chance = sum(1 / len(d["choices"]) for d in docs) / len(docs)
-    excluded = {line.split("\t")[0] for line in (smoke_run / "eval/excluded.tsv").read_text().splitlines()[1:]}
+    excluded = read_excluded(smoke_run / "eval/excluded.tsv")
     assert excluded and not excluded & {d["id"] for d in docs}  # defective items are no task items
     for seed in smoke_config["train"]["seeds"]:
         rows = (smoke_run / f"lmeval/tiny/sched_baseline/seed_{seed}.tsv").read_text().splitlines()
