@@ -37,15 +37,25 @@ def overlay(config: str, seed: int) -> str:
     return f"extends: {config}\nrun: depseed_{seed}\nseed: {seed}\n"
 
 
+def target_of(seed: int) -> str:
+    return f"results/depseed_{seed}/validation/tiny/dependency.json"
+
+
+def command(seed: int, cfg: Path, cores: int, extra: list[str]) -> list[str]:
+    """The Snakemake call for one world; the target goes before ``--configfile``, which takes every
+    argument after it."""
+    return [sys.executable, "-m", "snakemake", target_of(seed), "--cores", str(cores), *extra,
+            "--configfile", str(cfg)]
+
+
 def run_world(seed: int, config: str, cores: int, extra: list[str]) -> Path:
-    target = f"results/depseed_{seed}/validation/tiny/dependency.json"
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / f"depseed_{seed}.yaml"
         cfg.write_text(overlay(config, seed), encoding="utf-8")
-        cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--configfile", str(cfg), *extra, target]
+        cmd = command(seed, cfg, cores, extra)
         print("+", " ".join(cmd), flush=True)
         subprocess.run(cmd, cwd=ROOT, check=True)
-    return ROOT / target
+    return ROOT / target_of(seed)
 
 
 def _edges(edges: list) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -40,3 +41,17 @@ def test_overlay_and_collected_table(tmp_path, monkeypatch):
     tsv = out.with_suffix(".tsv").read_text().splitlines()
     assert tsv[0].split("\t") == list(mod.COLUMNS) and len(tsv) == 3
     assert "calibrated: mean precision 1.000, mean recall 1.000 over 1 worlds" in out.with_suffix(".md").read_text()
+
+
+def test_command_plans_the_world_run(tmp_path):
+    """The Snakemake call the benchmark makes, dry-run on the real workflow: the overlay resolves and
+    the target is planned (the target must not be swallowed by ``--configfile``)."""
+    mod = _module()
+    cfg = tmp_path / "depseed_7.yaml"
+    cfg.write_text(mod.overlay("config/config.yaml", 7), encoding="utf-8")
+    cmd = mod.command(7, cfg, 1, ["-n", "--quiet", "rules"])
+    assert cmd.index(mod.target_of(7)) < cmd.index("--configfile")
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "validate_dependency" in done.stdout + done.stderr
+    assert not (ROOT / "results/depseed_7").exists()
