@@ -43,6 +43,7 @@ dryrun-paper: install
 bench: install
 	$(BIN)/python benchmarks/bench_dedup.py --n-records 200000 --workers $(CORES) --out benchmarks/out/dedup.json
 	$(BIN)/python benchmarks/bench_scoring.py --n-records 2000 --batch-size 32 --threads 1 --out benchmarks/out/scoring.json
+	$(BIN)/python benchmarks/bench_engine.py --steps 40 --repeats 3 --threads 1 --out benchmarks/out/engine.json
 
 clean:
 	rm -rf results/smoke results/default .snakemake

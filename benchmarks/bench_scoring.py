@@ -31,10 +31,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -44,10 +42,12 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
-import yaml  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from benchlib import emit, environment, load_config  # noqa: E402
 
 from sftmix.basemodel import build_model, train_tokenizer  # noqa: E402
 from sftmix.chat import IGNORE_INDEX, encode_conversation  # noqa: E402
@@ -61,7 +61,7 @@ ARCH = {"hidden_size": 128, "intermediate_size": 384, "num_layers": 4, "num_head
 
 def make_records(n: int, config: Path) -> list[dict[str, Any]]:
     """``n`` canonical records from the config's world items (cycled, distinct ids)."""
-    cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
+    cfg = load_config(config)
     world, seed = cfg["world"], int(cfg["seed"])
     items = generate_items(world, seed, build_resources(world, seed))
     return [{"id": make_id("bench", i), "source": "bench",
@@ -173,24 +173,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "speedup_batched_vs_loop": round(loop_s / batched_s, 2),
         "max_abs_diff_nll_sum": max_abs,
         "max_rel_diff_nll_sum": max_rel,
-        "torch_threads": torch.get_num_threads(),
         "device": args.device,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "loadavg_1min_at_start": round(load_start, 2),
-        "loadavg_1min_at_end": round(os.getloadavg()[0], 2),
+        **environment(load_start),
     }
     if api1_s is not None:
         result["api_batch1"] = _rates(api1_s, resp_tokens, total_tokens, n)
         result["speedup_batched_vs_api_batch1"] = round(api1_s / batched_s, 2)
-    text = json.dumps(result, indent=2, sort_keys=True)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
-    return result
+    return emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -321,14 +321,16 @@ def display_cell(row: Mapping[str, Any], column: str) -> str:
 
 def nll_cell(row: Mapping[str, Any]) -> str:
     """``nll_macro ± nll_macro_sd`` with the row's item-level verdict against its reference, then
-    the run-level (Welch) verdict and the number of seeds, shortened: ``1.2 ± 0.1 n.s. | runs: worse,
-    n=3``."""
+    the run-level (Welch) verdict and the number of seeds, shortened: ``1.2 ± 0.1 n.s.; runs: worse,
+    n=3`` (no ``|``: the cell sits in a markdown table)."""
     cell = _cell(row.get("nll_macro", math.nan), row.get("nll_macro_sd", math.nan), str(row.get("verdict", "")))
     run = str(row.get("run_verdict", ""))
     if run and run != "reference":
-        cell += f" | runs: {_SHORT.get(run, run)}"
+        cell += f"; runs: {_SHORT.get(run, run)}"
     n = row.get("n_seeds")
-    return f"{cell}, n={n}" if n not in (None, "") else cell
+    if n in (None, "") or (isinstance(n, float) and math.isnan(n)):
+        return cell
+    return f"{cell}, n={int(float(n))}"
 
 
 def paper_table(tables: Mapping[str, Sequence[Mapping[str, Any]]], *, row_key: str, group_key: str | None,

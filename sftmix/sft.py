@@ -15,8 +15,18 @@
   ``add_*`` and ``drop_*``); ``staged`` is the curricula's one pass over the stages.
 * Resumable: checkpoints every ``save_steps`` go to a directory outside the job's declared output
   (Snakemake deletes failed outputs); a rerun resumes from the last one.
-* HF Trainer does the optimization: CPU fp32 by default; bf16 and gradient accumulation on GPU;
-  multi-GPU when launched with ``torchrun``.
+* **Padding-free batches** (``train.packing``, the default): an optimizer step trains the same
+  conversations as the padded path, packed first-fit-decreasing into rows (:func:`pack_rows`)
+  whose position ids restart at every conversation. With no attention mask, transformers reads
+  the position ids as packed sequences and attends block-diagonally, never across conversations
+  (flash-attention's varlen path on GPUs). The output layer and the loss run on labelled positions
+  only (:class:`LabelledHead`). Loss and gradients equal the padded path's to float rounding
+  (tests/test_engine.py); ``packing: false`` is the padded path, kept as the benchmark's baseline
+  (benchmarks/bench_engine.py).
+* HF Trainer does the optimization: CPU fp32 by default. ``train.bf16`` keeps fp32 master
+  weights and AdamW state and runs the forward and backward under bf16 autocast (loading the
+  weights *in* bf16 would round away every update below 2^-9 of a weight: at lr 2e-5 most of a
+  7B model would never change). Gradient accumulation; multi-GPU when launched with ``torchrun``.
 """
 
 from __future__ import annotations
@@ -127,6 +137,107 @@ def encode_records(tokenizer: Any, records: list[Record], max_length: int) -> tu
     return examples, unusable
 
 
+def pack_rows(lengths: list[int], capacity: int) -> list[list[int]]:
+    """First-fit-decreasing: the indices of ``lengths`` grouped into rows whose lengths sum to at
+    most ``capacity`` (an item longer than it gets a row of its own). Deterministic: longer first,
+    ties in index order."""
+    rows: list[list[int]] = []
+    fill: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+        for k, used in enumerate(fill):
+            if used + lengths[i] <= capacity:
+                rows[k].append(i)
+                fill[k] += lengths[i]
+                break
+        else:
+            rows.append([i])
+            fill.append(lengths[i])
+    return rows
+
+
+class PackCollator:
+    """A padding-free batch: the batch's conversations packed into rows (:func:`pack_rows`) of at
+    most ``row_tokens`` tokens (0 or less than the longest conversation: the longest one's length).
+
+    Returns ``input_ids``, ``position_ids`` (restarting at 0 for every conversation, and for the
+    padding at a row's end, so no token attends across conversations), ``labels`` and
+    ``shift_labels`` (the next token's label inside the same conversation: the prediction target
+    of each position; the Trainer counts the batch's loss tokens from it). No attention mask.
+    """
+
+    def __init__(self, pad_id: int, row_tokens: int = 0) -> None:
+        self.pad_id = pad_id
+        self.row_tokens = row_tokens
+
+    def __call__(self, batch: list[dict[str, list[int]]]) -> dict[str, Any]:
+        import torch
+
+        lengths = [len(b["input_ids"]) for b in batch]
+        rows = pack_rows(lengths, max(self.row_tokens, max(lengths)))
+        n = max(sum(lengths[i] for i in row) for row in rows)
+        ids = torch.full((len(rows), n), self.pad_id, dtype=torch.long)
+        pos = torch.zeros((len(rows), n), dtype=torch.long)
+        labels = torch.full((len(rows), n), IGNORE_INDEX, dtype=torch.long)
+        shift = torch.full((len(rows), n), IGNORE_INDEX, dtype=torch.long)
+        for k, row in enumerate(rows):
+            o = 0
+            for i in row:
+                m = lengths[i]
+                ids[k, o:o + m] = torch.tensor(batch[i]["input_ids"])
+                pos[k, o:o + m] = torch.arange(m)
+                lab = torch.tensor(batch[i]["labels"])
+                labels[k, o:o + m] = lab
+                shift[k, o:o + m - 1] = lab[1:]
+                o += m
+            pos[k, o:] = torch.arange(n - o)
+        return {"input_ids": ids, "position_ids": pos, "labels": labels, "shift_labels": shift}
+
+
+class LabelledHead:
+    """The output layer on labelled positions only.
+
+    A forward pre-hook on the model's output embeddings replaces the hidden states it receives by
+    those at the positions ``keep`` marks (set per batch, then cleared), so the logits are
+    ``(n_labelled, vocab)`` instead of ``(rows, length, vocab)``. It runs inside the model's own
+    forward, so DDP and FSDP wrappers see an ordinary forward. Use as a context manager.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.keep: Any = None
+        self._handle = model.get_output_embeddings().register_forward_pre_hook(self._select)
+
+    def _select(self, module: Any, args: tuple) -> tuple | None:
+        if self.keep is None:
+            return None
+        return (args[0][self.keep], *args[1:])
+
+    def close(self) -> None:
+        self._handle.remove()
+
+    def __enter__(self) -> LabelledHead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def packed_loss(model: Any, head: LabelledHead, inputs: dict[str, Any], n_items: Any = None) -> tuple[Any, Any]:
+    """Summed next-token cross-entropy of a packed batch over its labelled positions, divided by
+    ``n_items`` (the loss tokens of the whole optimizer step, across accumulation and processes,
+    as the Trainer counts them) or, without it, by this batch's. Returns (loss, model output)."""
+    import torch.nn.functional as F
+
+    targets = inputs["shift_labels"]
+    keep = targets.ne(IGNORE_INDEX)
+    head.keep = keep
+    try:
+        out = model(input_ids=inputs["input_ids"], position_ids=inputs["position_ids"], use_cache=False)
+    finally:
+        head.keep = None
+    loss = F.cross_entropy(out.logits.float(), targets[keep], reduction="sum")
+    return loss / (n_items if n_items is not None else keep.sum()), out
+
+
 class PadCollator:
     """Right-pads a batch: input ids with the pad id, labels with IGNORE_INDEX."""
 
@@ -153,10 +264,28 @@ def _ordered_trainer_class():
     from transformers import Trainer
 
     class OrderedTrainer(Trainer):
-        """Trainer that visits the dataset in the given order (the order is built by us)."""
+        """Trainer that visits the dataset in the given order (the order is built by us). With a
+        :class:`LabelledHead` (``head``) it trains packed batches through :func:`packed_loss`."""
+
+        def __init__(self, *args, head: LabelledHead | None = None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.head = head
+            if head is not None:  # count the step's loss tokens (from shift_labels) for any model
+                self.model_accepts_loss_kwargs = True
+                self.loss_is_scaled_for_ga = True
 
         def _get_train_sampler(self, train_dataset=None):
             return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if self.head is None:
+                return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                            num_items_in_batch=num_items_in_batch)
+            loss, out = packed_loss(model, self.head, inputs, num_items_in_batch)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                # n_items is summed over processes and DDP averages gradients: undo the average
+                loss = loss * self.accelerator.num_processes
+            return (loss, out) if return_outputs else loss
 
     return OrderedTrainer
 
@@ -238,11 +367,11 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
     cuda = torch.cuda.is_available()
     bf16 = bool(c["bf16"])
     if bf16 and not cuda:
-        log.warning("sft: train.bf16 on the CPU: bfloat16 weights and autocast, correct but slow "
-                    "where the CPU lacks native bf16; the CPU default is float32")
+        log.warning("sft: train.bf16 on the CPU: bf16 autocast over fp32 master weights, correct but "
+                    "slow where the CPU lacks native bf16; the CPU default is float32")
+    # fp32 master weights always: train.bf16 is autocast (TrainingArguments.bf16), never bf16 storage
     model = AutoModelForCausalLM.from_pretrained(
-        base_model, use_safetensors=True, trust_remote_code=c["trust_remote_code"],
-        dtype=torch.bfloat16 if bf16 else torch.float32)
+        base_model, use_safetensors=True, trust_remote_code=c["trust_remote_code"], dtype=torch.float32)
     if c["gradient_checkpointing"]:
         model.gradient_checkpointing_enable()
 
@@ -281,12 +410,19 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
         ddp_find_unused_parameters=False,
     )
     steps_run = _step_counter_class()()
-    trainer = _ordered_trainer_class()(model=model, args=args, train_dataset=ordered,
-                                       data_collator=PadCollator(tok.pad_token_id), callbacks=[steps_run])
+    packing = bool(c["packing"])
+    head = LabelledHead(model) if packing else None
+    collator = PackCollator(tok.pad_token_id, c["pack_tokens"]) if packing else PadCollator(tok.pad_token_id)
+    trainer = _ordered_trainer_class()(model=model, args=args, train_dataset=ordered, data_collator=collator,
+                                       callbacks=[steps_run], head=head)
     resume = last_checkpoint(checkpoint_dir)
     if resume:
         log.info("sft: resuming from %s", resume)
-    result = trainer.train(resume_from_checkpoint=resume)
+    try:
+        result = trainer.train(resume_from_checkpoint=resume)
+    finally:
+        if head is not None:
+            head.close()
     if trainer.is_world_process_zero():
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         trainer.save_model(str(out_dir))
@@ -298,9 +434,12 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
         "base_model": base_model, "seed": seed, "n_records": len(records), "n_unusable": len(unusable),
         "n_trained_examples": len(ordered), "steps": steps, "examples_per_step": per_step,
         "response_tokens": sum(n_label_tokens(e["labels"]) for e in ordered),
+        "input_tokens": sum(len(e["input_ids"]) for e in ordered),
+        "train_runtime_s": round(result.metrics.get("train_runtime", float("nan")), 3),
         "train_loss": result.training_loss, "loss_history": losses, "resumed_from": resume,
         "steps_run": steps_run.n, "world_size": world, "n_reference": n_reference,
-        "dtype": "bfloat16" if bf16 else "float32", "runtime_s": round(time.time() - t0, 2), "order": c["order"],
+        "dtype": "float32", "autocast": "bfloat16" if bf16 else None, "packing": packing,
+        "runtime_s": round(time.time() - t0, 2), "order": c["order"],
         "order_digest": hashlib.sha256(json.dumps([kept_records[k]["id"] for k in order]).encode()).hexdigest()[:16],
     }
     return summary

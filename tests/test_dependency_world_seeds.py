@@ -55,3 +55,16 @@ def test_command_plans_the_world_run(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "validate_dependency" in done.stdout + done.stderr
     assert not (ROOT / "results/depseed_7").exists()
+
+
+def test_benchmarks_read_configs_as_the_workflow_does():
+    """benchmarks/benchlib.load_config resolves ``extends`` (config/smoke.yaml has no seed of its own)
+    and fills the train section's schema defaults."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from benchlib import load_config
+
+    smoke = load_config(ROOT / "config/smoke.yaml")
+    assert "seed" not in yaml.safe_load((ROOT / "config/smoke.yaml").read_text()) and isinstance(smoke["seed"], int)
+    assert smoke["train"]["packing"] is True and "world" in smoke

@@ -39,4 +39,5 @@ def test_compare_reports_runs_as_the_unit():
     assert out["row"]["welch_p"] < 1e-4 and out["row"]["n_seeds"] == 3 == out["row"]["n_seeds_reference"]
     assert out["two"]["welch_df"] < 4.0 and out["two"]["run_verdict"] == "worse"
     assert out["one"]["run_verdict"] == "no_seed_replicates" and math.isnan(out["one"]["welch_p"])
-    assert nll_cell(out["row"]).endswith("| runs: worse, n=3") and "worse" in nll_cell(out["row"]).split("|")[0]
+    assert nll_cell(out["row"]).endswith("; runs: worse, n=3") and "worse" in nll_cell(out["row"]).split(";")[0]
+    assert "|" not in nll_cell(out["row"]) and nll_cell({**out["row"], "n_seeds": 3.0}).endswith("n=3")
