@@ -36,6 +36,8 @@ localrules:
     score_summary,
     compare,
     paper_tables,
+    memory_plan,
+    plan,
 
 
 include: "rules/common.smk"
@@ -45,6 +47,12 @@ include: "rules/training.smk"
 include: "rules/benchmarks.smk"
 # studies: one rule file each (sftmix.studies lists them)
 include: "rules/beyond_iid.smk"
+
+
+# On GPUs, a run whose fine-tunes cannot fit is refused before any job is queued (`snakemake plan`
+# prints the plan).
+onstart:
+    refuse_unfit_finetunes()
 
 
 rule all:

@@ -10,6 +10,9 @@ LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 
 
+from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
+
 from sftmix import experiments as registry
 from sftmix.codedeps import library_files
 from sftmix.experiments import slugify as slug
@@ -199,7 +202,14 @@ def config_keys(section, *keys):
 
 # train.* keys that do not change what one fine-tune learns: where and how it runs, and which
 # seeds run (each seed is its own job: adding one must not retrain the others)
-TRAIN_RUNTIME_KEYS = ("threads", "mem_mb", "runtime", "launcher", "seeds")
+TRAIN_RUNTIME_KEYS = (
+    "threads",
+    "mem_mb",
+    "runtime",
+    "launcher",
+    "seeds",
+    "gpu_memory_gb",
+)
 
 
 def train_hyperparams():
@@ -256,3 +266,24 @@ def benchmarked_experiments():
 
 def judge_enabled():
     return bool(config["benchmarks"]["judge"]["base_url"])
+
+
+def refuse_unfit_finetunes():
+    """On GPUs, stop a run whose fine-tunes cannot fit (sftmix.memplan) before any job is queued.
+    A model whose config cannot be read here (a hub id offline) is named and not checked.
+    """
+    if not config["train"]["gpus"]:
+        return
+    from sftmix.memplan import plan_for_model, refusal
+
+    for name, spec in config["models"].items():
+        try:
+            plan = plan_for_model(spec, config["train"], config["base_model"])
+        except (OSError, ValueError) as err:
+            logger.warning(
+                f"memory plan: cannot read the config of {name} ({err}); not checked"
+            )
+            continue
+        why = refusal(plan, name)
+        if why:
+            raise WorkflowError(why)

@@ -86,6 +86,31 @@ rule train_config:
         "../scripts/write_json.py"
 
 
+rule memory_plan:
+    input:
+        code=code("memory_plan"),
+    output:
+        f"{RESULTS}/plan/{{model}}.json",
+    log:
+        f"{LOGS}/plan/{{model}}.log",
+    conda:
+        "../envs/training.yaml"
+    resources:
+        mem_mb=scaled(2000),
+        runtime=scaled(5),
+    params:
+        spec=lambda wc: config["models"][wc.model],
+        train=config["train"],
+        base_model=config["base_model"],
+    script:
+        "../scripts/memory_plan.py"
+
+
+rule plan:
+    input:
+        expand(f"{RESULTS}/plan/{{model}}.json", model=MODELS),
+
+
 rule finetune:
     input:
         base=base_model_input,

@@ -50,14 +50,13 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | Path |
     return fast
 
 
-def build_model(tokenizer: Any, arch: dict[str, Any], seed: int):
-    """A randomly initialized ``LlamaForCausalLM`` of the configured size."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+def llama_config(arch: dict[str, Any], vocab_size: int, bos: int | None = None, eos: int | None = None,
+                 pad: int | None = None):
+    """The ``LlamaConfig`` of the configured small model (``base_model.arch``)."""
+    from transformers import LlamaConfig
 
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        vocab_size=len(tokenizer),
+    return LlamaConfig(
+        vocab_size=vocab_size,
         hidden_size=arch["hidden_size"],
         intermediate_size=arch["intermediate_size"],
         num_hidden_layers=arch["num_layers"],
@@ -66,11 +65,20 @@ def build_model(tokenizer: Any, arch: dict[str, Any], seed: int):
         max_position_embeddings=arch["max_length"],
         rms_norm_eps=1e-5,
         tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=bos,
+        eos_token_id=eos,
+        pad_token_id=pad,
     )
-    return LlamaForCausalLM(cfg)
+
+
+def build_model(tokenizer: Any, arch: dict[str, Any], seed: int):
+    """A randomly initialized ``LlamaForCausalLM`` of the configured size."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(llama_config(arch, len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id,
+                                         tokenizer.pad_token_id))
 
 
 def pack_texts(tokenizer: Any, texts: Iterable[str], block_size: int) -> list[list[int]]:

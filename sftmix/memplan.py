@@ -1,0 +1,129 @@
+"""Memory plan of one fine-tune: what each device holds, before the job waits in a queue.
+
+Full fine-tuning with AdamW (:mod:`sftmix.sft`) keeps, per parameter: the fp32 master weight (4
+bytes), its fp32 gradient (4) and Adam's two fp32 moments (8): 16 bytes, whether or not the
+forward runs under bf16 autocast (``train.bf16`` never stores weights in bf16). A 7B model thus
+needs ~112 GB before activations. Replicated data parallelism (DDP, what ``torchrun`` runs today)
+holds all of it on every GPU; a sharded run (FSDP / ZeRO-3) divides it by the number of devices.
+
+Activations follow the usual transformer estimate (Korthikanti et al., 2022, "Reducing Activation
+Recomputation in Large Transformer Models", Eq. 2 without the attention-score term that
+flash/SDPA attention never materializes): ``34 * h`` bytes per token and layer in 16-bit
+(twice that in fp32); with gradient checkpointing each layer keeps only its 16-bit input (``2 * h``)
+plus one layer recomputed in full. The output layer holds ``10`` bytes per vocabulary entry and
+position (16-bit logits, their fp32 upcast and its gradient). Tokens per device step: the per-device
+batch times ``max_length`` (an upper bound: packed rows never exceed it). A fixed allowance covers
+the CUDA context and allocator (~2 GiB) and 10% is added for fragmentation.
+
+These are estimates for refusing what cannot fit, not for packing a GPU to the last byte.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+GIB = 1024**3
+BYTES_PER_PARAM_ADAMW = 16  # fp32 master weight + fp32 gradient + Adam m and v
+CONTEXT_BYTES = 2 * GIB
+FRAGMENTATION = 1.10
+
+
+def shape_of_config(cfg: Any, trust_remote_code: bool = False) -> dict[str, Any]:
+    """Parameter count and shape of a causal LM from its transformers config alone: the model is
+    built on PyTorch's meta device, so no weight is read or allocated."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(cfg, trust_remote_code=trust_remote_code)
+    layers = model.get_decoder().layers
+    return {
+        "n_params": sum(p.numel() for p in model.parameters()),
+        "n_layers": len(layers),
+        "hidden_size": int(cfg.hidden_size),
+        "vocab_size": int(cfg.vocab_size),
+        "layer_params": sum(p.numel() for p in layers[0].parameters()),
+        "model_type": cfg.model_type,
+    }
+
+
+def model_shape(path: str | Path, trust_remote_code: bool = False) -> dict[str, Any]:
+    """:func:`shape_of_config` of a local model directory or a hub id (its config.json only, from
+    the cache or the network)."""
+    from transformers import AutoConfig
+
+    return shape_of_config(AutoConfig.from_pretrained(str(path), trust_remote_code=trust_remote_code),
+                           trust_remote_code)
+
+
+def memory_plan(shape: dict[str, Any], train: dict[str, Any], *, sharded: bool = False) -> dict[str, Any]:
+    """Bytes per device of one fine-tune of a model of ``shape`` (:func:`model_shape`) under the
+    validated ``train`` section; the limit is ``train.gpu_memory_gb`` on GPUs, ``train.mem_mb`` on
+    the CPU. ``sharded``: parameters, gradients and optimizer state divided over every device
+    (FSDP full shard / ZeRO-3); otherwise each device holds all of it (DDP)."""
+    gpus = int(train["gpus"])
+    devices = max(1, gpus)
+    h, n_layers, vocab = shape["hidden_size"], shape["n_layers"], shape["vocab_size"]
+    act_bytes = 2 if train["bf16"] else 4  # 16-bit activations under autocast
+    tokens = train["batch_size"] * train["max_length"]
+    states = BYTES_PER_PARAM_ADAMW * shape["n_params"] / (devices if sharded else 1)
+    gathered = 2 * act_bytes * shape["layer_params"] if sharded else 0  # one layer unsharded + prefetch
+    per_layer_token = 17 * h * act_bytes  # 34 h bytes in 16-bit
+    if train["gradient_checkpointing"]:
+        activations = tokens * h * act_bytes * n_layers + tokens * per_layer_token
+    else:
+        activations = tokens * per_layer_token * n_layers
+    logits = tokens * vocab * (act_bytes + 8)
+    fixed = CONTEXT_BYTES if gpus else 0
+    total = (states + gathered + activations + logits + fixed) * FRAGMENTATION
+    limit = train["gpu_memory_gb"] * 1e9 if gpus else train["mem_mb"] * 1e6
+    return {
+        "device": "gpu" if gpus else "cpu", "devices": devices, "sharded": sharded,
+        "n_params": shape["n_params"], "tokens_per_device_step": tokens,
+        "gib": {"weights_grads_adam": round(states / GIB, 2), "gathered_layers": round(gathered / GIB, 2),
+                "activations": round(activations / GIB, 2), "logits": round(logits / GIB, 2),
+                "context": round(fixed / GIB, 2), "total_with_margin": round(total / GIB, 2)},
+        "limit_gib": round(limit / GIB, 2), "limit_key": "train.gpu_memory_gb" if gpus else "train.mem_mb",
+        "fits": total <= limit,
+    }
+
+
+def refusal(plan: dict[str, Any], model: str) -> str | None:
+    """Why a fine-tune of ``model`` cannot fit (naming the keys that change it), or None."""
+    if plan["fits"]:
+        return None
+    g = plan["gib"]
+    advice = ("train.gradient_checkpointing: true, a smaller train.batch_size or train.max_length, "
+              "more train.gpus" + ("" if plan["sharded"] else " (sharded: DDP replicates the 16 bytes/parameter "
+                                                             "of weights, gradients and AdamW on every GPU)"))
+    if plan["device"] == "gpu":
+        advice += ", or a GPU with more memory (train.gpu_memory_gb)"
+    else:
+        advice += ", or a larger train.mem_mb"
+    return (f"memory plan: a fine-tune of {model} needs ~{g['total_with_margin']} GiB per {plan['device']} "
+            f"(weights+grads+AdamW {g['weights_grads_adam']}, activations {g['activations']}, logits {g['logits']}) "
+            f"> {plan['limit_gib']} GiB ({plan['limit_key']}); try {advice}")
+
+
+def plan_for_model(spec: dict[str, Any], train: dict[str, Any], base_model: dict[str, Any]) -> dict[str, Any]:
+    """The plan of one ``models.<name>`` entry's fine-tunes: a built model's shape comes from
+    ``base_model`` (vocabulary and arch), any other from its config.json (``path``)."""
+    if spec.get("build"):
+        from .basemodel import llama_config
+
+        shape = shape_of_config(llama_config(base_model["arch"], base_model["vocab_size"]))
+    else:
+        shape = model_shape(spec["path"], train["trust_remote_code"])
+    return {**memory_plan(shape, train), "shape": shape}
+
+
+def plan_table(plans: dict[str, dict[str, Any]]) -> str:
+    """A markdown table of the plans, one row per model."""
+    keys = ("weights_grads_adam", "gathered_layers", "activations", "logits", "context", "total_with_margin")
+    lines = ["| model | params | device x n | " + " | ".join(f"{k} GiB" for k in keys) + " | limit GiB | fits |",
+             "|---|---|---|" + "---|" * len(keys) + "---|---|"]
+    for name, p in plans.items():
+        lines.append(f"| {name} | {p['n_params'] / 1e6:,.1f}M | {p['device']} x {p['devices']} | "
+                     + " | ".join(str(p["gib"][k]) for k in keys) + f" | {p['limit_gib']} | {p['fits']} |")
+    return "\n".join(lines)
