@@ -218,9 +218,17 @@ def train_hyperparams():
 
 
 def finetune_launcher(wildcards, resources):
-    """train.launcher if set; multi-GPU through torchrun; otherwise the plain interpreter."""
-    if config["train"].get("launcher"):
-        return config["train"]["launcher"]
+    """train.launcher if set; several nodes: one torchrun per node under srun (c10d rendezvous on
+    the job's first node); several GPUs: torchrun; otherwise the plain interpreter."""
+    train = config["train"]
+    if train.get("launcher"):
+        return train["launcher"]
+    if train["nodes"] > 1:
+        return (
+            f"srun --nodes={train['nodes']} --ntasks-per-node=1 torchrun --nnodes={train['nodes']}"
+            f" --nproc-per-node={max(1, train['gpus'])} --rdzv-backend=c10d --rdzv-id=$SLURM_JOB_ID"
+            ' --rdzv-endpoint="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)":29500'
+        )
     if resources.gpu > 1:
         return f"torchrun --standalone --nproc-per-node {resources.gpu}"
     return python_bin()

@@ -134,7 +134,8 @@ rule finetune:
     resources:
         mem_mb=scaled(config["train"]["mem_mb"]),
         runtime=scaled(config["train"]["runtime"]),
-        gpu=config["train"]["gpus"],
+        gpu=config["train"]["gpus"] * config["train"]["nodes"],
+        nodes=config["train"]["nodes"],
     params:
         base=base_model_path,
         launcher=finetune_launcher,

@@ -63,7 +63,7 @@ def memory_plan(shape: dict[str, Any], train: dict[str, Any], *, sharded: bool =
     the CPU. ``sharded``: parameters, gradients and optimizer state divided over every device
     (FSDP full shard / ZeRO-3); otherwise each device holds all of it (DDP)."""
     gpus = int(train["gpus"])
-    devices = max(1, gpus)
+    devices = max(1, gpus) * int(train["nodes"])
     h, n_layers, vocab = shape["hidden_size"], shape["n_layers"], shape["vocab_size"]
     act_bytes = 2 if train["bf16"] else 4  # 16-bit activations under autocast
     tokens = train["batch_size"] * train["max_length"]
@@ -95,8 +95,8 @@ def refusal(plan: dict[str, Any], model: str) -> str | None:
         return None
     g = plan["gib"]
     advice = ("train.gradient_checkpointing: true, a smaller train.batch_size or train.max_length, "
-              "more train.gpus" + ("" if plan["sharded"] else " (sharded: DDP replicates the 16 bytes/parameter "
-                                                             "of weights, gradients and AdamW on every GPU)"))
+              "more train.gpus" + ("" if plan["sharded"] else " with train.fsdp: true (DDP replicates the 16 "
+                                                             "bytes/parameter of weights, gradients and AdamW on every GPU)"))
     if plan["device"] == "gpu":
         advice += ", or a GPU with more memory (train.gpu_memory_gb)"
     else:
@@ -115,7 +115,7 @@ def plan_for_model(spec: dict[str, Any], train: dict[str, Any], base_model: dict
         shape = shape_of_config(llama_config(base_model["arch"], base_model["vocab_size"]))
     else:
         shape = model_shape(spec["path"], train["trust_remote_code"])
-    return {**memory_plan(shape, train), "shape": shape}
+    return {**memory_plan(shape, train, sharded=bool(train["fsdp"]) and int(train["gpus"]) * int(train["nodes"]) > 1), "shape": shape}
 
 
 def plan_table(plans: dict[str, dict[str, Any]]) -> str:

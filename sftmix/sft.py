@@ -311,12 +311,17 @@ def checkpoint_complete(path: str | Path) -> bool:
     with only some of these; resuming from it would crash or silently restart the optimizer.
     """
     p = Path(path)
-    weights = (p / "model.safetensors").is_file() or (p / "model.safetensors.index.json").is_file()
+    # FSDP checkpoints (accelerate) add pytorch_model_fsdp.bin and keep the optimizer in
+    # optimizer.bin (full state dict) or an optimizer_0/ folder (sharded state dict)
+    weights = any((p / f).is_file() for f in ("model.safetensors", "model.safetensors.index.json",
+                                               "pytorch_model_fsdp.bin")) \
+        or any((p / "pytorch_model_fsdp_0").glob("*"))
+    optimizer = (p / "optimizer.pt").is_file() or (p / "optimizer.bin").is_file() or any((p / "optimizer_0").glob("*"))
     try:
         json.loads((p / "trainer_state.json").read_text())
     except (OSError, ValueError):
         return False
-    return weights and (p / "optimizer.pt").is_file() and any(p.glob("rng_state*.pth"))
+    return weights and optimizer and any(p.glob("rng_state*.pth"))
 
 
 def last_checkpoint(path: str | Path) -> str | None:
@@ -332,6 +337,16 @@ def last_checkpoint(path: str | Path) -> str | None:
         log.warning("sft: %s is incomplete (killed while saving?); removing it", d)
         shutil.rmtree(d, ignore_errors=True)
     return None
+
+
+def fsdp_arguments(train: dict[str, Any]) -> dict[str, Any]:
+    """TrainingArguments for ``train.fsdp``: FSDP2 through accelerate, one unit per decoder layer
+    (the model's ``_no_split_modules``), weights, gradients and AdamW state sharded over every
+    process; ``train.fsdp_config`` passes through. Empty when off."""
+    if not train["fsdp"]:
+        return {}
+    return {"fsdp": True, "fsdp_config": {"version": 2, "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+                                          **train["fsdp_config"]}}
 
 
 def _world_size() -> int:
@@ -408,6 +423,7 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
         save_total_limit=2, report_to=[], seed=seed, data_seed=seed, use_cpu=not cuda,
         dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=False,
         ddp_find_unused_parameters=False,
+        **fsdp_arguments(c),
     )
     steps_run = _step_counter_class()()
     packing = bool(c["packing"])
@@ -418,14 +434,19 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
     resume = last_checkpoint(checkpoint_dir)
     if resume:
         log.info("sft: resuming from %s", resume)
+    if c["fsdp"] and not getattr(trainer, "is_fsdp_enabled", False):
+        # accelerate shards over GPUs only (a CPU or single-process run is replicated/unsharded)
+        log.warning("sft: train.fsdp is on but this run is not sharded (%d process(es), %s): accelerate "
+                    "shards only across several GPUs", world, "cuda" if cuda else "cpu")
     try:
         result = trainer.train(resume_from_checkpoint=resume)
     finally:
         if head is not None:
             head.close()
+    # every process: a sharded (FSDP) model is gathered collectively; the Trainer writes on rank 0
+    trainer.save_model(str(out_dir))
     if trainer.is_world_process_zero():
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        trainer.save_model(str(out_dir))
         tok.save_pretrained(str(out_dir))
         if not c["keep_checkpoints"]:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
@@ -437,7 +458,8 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
         "input_tokens": sum(len(e["input_ids"]) for e in ordered),
         "train_runtime_s": round(result.metrics.get("train_runtime", float("nan")), 3),
         "train_loss": result.training_loss, "loss_history": losses, "resumed_from": resume,
-        "steps_run": steps_run.n, "world_size": world, "n_reference": n_reference,
+        "steps_run": steps_run.n, "world_size": world,
+        "sharding": "fsdp" if getattr(trainer, "is_fsdp_enabled", False) else "ddp" if world > 1 else "none", "n_reference": n_reference,
         "dtype": "float32", "autocast": "bfloat16" if bf16 else None, "packing": packing,
         "runtime_s": round(time.time() - t0, 2), "order": c["order"],
         "order_digest": hashlib.sha256(json.dumps([kept_records[k]["id"] for k in order]).encode()).hexdigest()[:16],

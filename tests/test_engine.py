@@ -174,3 +174,50 @@ def test_bf16_keeps_fp32_master_weights(tiny, tmp_path):
         / sum(int(m.sum()) for m in big.values())
     assert moved_master > 0.95, moved_master
     assert moved_bf16 < 0.05, moved_bf16
+
+
+def test_fsdp2_sharded_step_equals_one_process(tiny, tmp_path):
+    """The packed loss and the labelled-only head under FSDP2 (parameters sharded as DTensors over
+    two gloo processes, each with half the batch) give one process's AdamW step on the whole batch.
+    (accelerate enables FSDP on GPUs only, so the Trainer's train.fsdp path itself needs a GPU.)"""
+    import json
+    import subprocess
+    import sys
+
+    from . import smk
+
+    base, tok = tiny
+    recs = _records(8, seed=5)
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    env = smk.guarded_env(tmp_path, {"OMP_NUM_THREADS": "1"})
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           str(smk.ROOT / "tests/fsdp_step.py"), str(base), str(tmp_path / "r.jsonl"), "256", str(tmp_path / "sd.pt")]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert smk.network_attempts(tmp_path) == []
+    sharded = torch.load(tmp_path / "sd.pt")
+
+    model = _model(base)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
+    batch = [encode_conversation(tok, r["messages"], 256) for r in recs]
+    with LabelledHead(model) as head:
+        loss, _ = packed_loss(model, head, PackCollator(tok.pad_token_id)(batch))
+    loss.backward()
+    opt.step()
+    one = model.state_dict()
+    w0 = load_file(str(base / "model.safetensors"))
+    assert max((sharded[k] - one[k]).abs().max().item() for k in w0) < 1e-6
+    assert max((sharded[k] - w0[k]).abs().max().item() for k in w0) > 1e-4, "the step moved the weights"
+
+
+def test_train_fsdp_builds_fsdp2_trainer_arguments(tmp_path):
+    from transformers import TrainingArguments
+
+    from sftmix.sft import fsdp_arguments
+
+    assert fsdp_arguments(defaults("train")) == {}
+    kw = fsdp_arguments(defaults("train", fsdp=True, fsdp_config={"cpu_offload": True}))
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[], **kw)
+    plugin = args.fsdp_plugin_args
+    assert plugin["fsdp_version"] == 2 and plugin["auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
+    assert plugin["cpu_offload"] is True and plugin["reshard_after_forward"] is True

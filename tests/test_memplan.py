@@ -78,3 +78,20 @@ def test_plan_target_prints_the_plan(tmp_path):
     plan = json.loads((tmp_path / "results/smoke/plan/tiny.json").read_text())
     assert plan["fits"] and plan["device"] == "cpu"
     assert "| tiny |" in (tmp_path / "results/smoke/logs/plan/tiny.log").read_text()
+
+
+def test_fsdp_over_nodes_shards_the_state(shape_7b):
+    train = defaults("train", gpus=4, nodes=2, fsdp=True, bf16=True, batch_size=4, max_length=2048,
+                     gradient_checkpointing=True)
+    sharded = memory_plan(shape_7b, train, sharded=True)
+    assert sharded["devices"] == 8 and sharded["fits"]
+    assert sharded["gib"]["weights_grads_adam"] == pytest.approx(16 * shape_7b["n_params"] / GIB / 8, abs=0.01)
+
+
+def test_multi_node_finetunes_run_torchrun_under_srun(tmp_path):
+    cfg = _overlay(tmp_path, gpus=2, nodes=2)
+    out = smk.snakemake(tmp_path, "-n", "--printshellcmds", "--configfile", str(cfg), timeout=600).stdout
+    blocks = [b for rule, b in smk.job_blocks(out) if rule == "finetune"]
+    assert blocks and all("gpu=4" in b and "nodes=2" in b for b in blocks)
+    assert ("srun --nodes=2 --ntasks-per-node=1 torchrun --nnodes=2 --nproc-per-node=2 --rdzv-backend=c10d"
+            " --rdzv-id=$SLURM_JOB_ID") in out

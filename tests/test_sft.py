@@ -266,3 +266,22 @@ def test_a_checkpoint_cut_off_while_saving_is_discarded(tmp_path):
     assert last_checkpoint(tmp_path) == str(good)
     assert good.is_dir() and not any(d.exists() for d in cut)
     assert last_checkpoint(tmp_path / "absent") is None
+
+
+def test_fsdp_checkpoints_count_as_complete(tmp_path):
+    """accelerate's FSDP checkpoints keep the optimizer in optimizer.bin (full state dict) or an
+    optimizer_0/ folder (sharded); both resume, a sharded one cut off before its optimizer does not."""
+    from sftmix.sft import checkpoint_complete
+
+    def checkpoint(name: str, files: dict[str, bytes]) -> Path:
+        d = tmp_path / name
+        for f, b in {"rng_state_0.pth": b"r", "trainer_state.json": b"{}", **files}.items():
+            (d / f).parent.mkdir(parents=True, exist_ok=True)
+            (d / f).write_bytes(b)
+        return d
+
+    assert checkpoint_complete(checkpoint("full", {"model.safetensors": b"w", "pytorch_model_fsdp.bin": b"w",
+                                                   "optimizer.bin": b"o"}))
+    assert checkpoint_complete(checkpoint("sharded", {"pytorch_model_fsdp_0/__0_0.distcp": b"w",
+                                                      "optimizer_0/__0_0.distcp": b"o"}))
+    assert not checkpoint_complete(checkpoint("cut", {"pytorch_model_fsdp_0/__0_0.distcp": b"w"}))
