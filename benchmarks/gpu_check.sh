@@ -51,7 +51,7 @@ for name in ("engine_bf16", "engine_fp32"):
                  f"x{e['speedup_packed_vs_padded']} vs padded"))
     rows.append((f"  same batch |loss diff| ({tag})", f"{r['same_batch']['loss_abs_diff']:.2e}",
                  "ok" if r["same_batch"]["loss_within_1e-5"] else "> 1e-5"))
-    for k in ("padded_length_grouped", "packed_512", "packed_one_row"):
+    for k in ("packed", "padded_length_grouped", "packed_512", "packed_one_row"):
         rows.append((f"  loop {k} ({tag})", loop[k]["tokens_per_s"], f"x{loop[k]['speedup_vs_padded']}"))
 s = json.loads((out / "scoring.json").read_text())
 rows.append(("scoring batched, response tokens/s", s["batched"]["response_tokens_per_s"],
