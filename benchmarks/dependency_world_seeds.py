@@ -5,8 +5,8 @@ may be luck. This runs the embedded default's interaction experiments (base, add
 train seed) and ``validate_dependency`` for each world seed (the config's top-level ``seed``:
 world, subsets, training, everything) as its own run ``depseed_<seed>``, then tabulates per world
 and test: precision, recall, the false edges and the missed ones against the planted edges, and
-the published test's seed-only false-positive rate (two seeds of one experiment compared as if one
-were an ablation: every significant test is a false positive).
+each test's seed-only false-positive rate (two seeds of one experiment compared as if one were an
+ablation: every significant test is a false positive).
 
 Heavy: about 46 fine-tunes per world (~40 min on 2 CPU cores each). It is a benchmark, not a test.
 
@@ -68,7 +68,8 @@ def rows_of(seed: int, validation: dict) -> list[dict]:
         v = validation.get(test)
         if not v:
             continue
-        fpr = validation.get("seed_false_positive_rate") if test == "published" else None
+        fpr = validation.get("seed_false_positive_rate" if test == "published"
+                             else "calibrated_seed_false_positive_rate")
         out.append({"world_seed": seed, "test": test, "precision": v["precision"], "recall": v["recall"],
                     "n_edges": len(v["edges"]), "tp": _edges(v["tp"]), "fp": _edges(v["fp"]),
                     "fn": _edges(v["fn"]), "seed_fp_rate": fpr})

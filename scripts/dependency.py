@@ -32,6 +32,10 @@ if cal is not None:
 if fpr is not None:
     log.info("as-published test on seed-only differences: %d of %d tests significant (rate %.3f)",
              fpr["n_false_positives"], fpr["n_tests"], fpr["rate"])
+cal_fpr = res["calibrated_seed_false_positive_rate"]
+if cal_fpr is not None:
+    log.info("calibrated test on seed-only differences: %d of %d tests significant (rate %.3f)",
+             cal_fpr["n_false_positives"], cal_fpr["n_tests"], cal_fpr["rate"])
 log.info("layers (%s): %s", res["main"], res["layers"])
 if res["layers_unoriented"] != res["layers"]:
     log.info("layers without orienting mutual pairs: %s", res["layers_unoriented"])

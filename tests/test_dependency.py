@@ -10,6 +10,7 @@ import pytest
 from sftmix.experiments import slugify
 from sftmix.studies.beyond_iid.dependency import (
     calibrated_dependency,
+    calibrated_seed_false_positive_rate,
     dependency_analysis,
     dependency_json,
     edge_scores,
@@ -158,6 +159,22 @@ def test_seed_false_positive_rate():
     assert none["n_tests"] == 0 and math.isnan(none["rate"])
 
 
+def test_calibrated_seed_false_positive_rate():
+    """The calibrated test on seed-only differences: near alpha where the published one fires on
+    run noise, and it still flags one run that really differs."""
+    noisy = make_scores(run_sd=0.1, rng_seed=4)
+    pub, cal = seed_false_positive_rate(noisy, CATS), calibrated_seed_false_positive_rate(noisy, CATS)
+    assert cal["n_tests"] == pub["n_tests"] == len(EXPERIMENTS) * len(CATS)
+    assert pub["rate"] > 0.2 and cal["rate"] <= 0.05
+    assert all(t["df"] > 0 and t["p_adj"] >= t["p"] for t in cal["tests"])
+    e = EXPERIMENTS[1]
+    odd = make_scores(run_sd=0.03, rng_seed=4, offsets={(e, "2", CATS[0]): 1.0})
+    flagged = [(t["experiment"], t["category"]) for t in calibrated_seed_false_positive_rate(odd, CATS)["tests"]
+               if t["significant"]]
+    assert flagged == [(e, CATS[0])]
+    assert calibrated_seed_false_positive_rate(make_scores(seeds=("1",)), CATS)["n_tests"] == 0
+
+
 def test_taxonomy_layers_and_edge_scores():
     edges = [(A, B), (B, C), (A, D)]
     layers = taxonomy_layers(edges, CATS)
@@ -188,18 +205,20 @@ def test_dependency_analysis_json_and_validation():
     assert res["layers"] == taxonomy_layers([(A, B)], CATS)
     assert res["seed_false_positive_rate"]["seeds"] == ("1", "2")
     js = dependency_json(res, {"base": "epochs", "add": "epochs", "drop": "matched"})
-    assert set(js) == {"published", "calibrated", "seed_false_positive_rate", "layers", "layers_unoriented", "main",
-                       "budget"}
+    assert set(js) == {"published", "calibrated", "seed_false_positive_rate", "calibrated_seed_false_positive_rate",
+                       "layers", "layers_unoriented", "main", "budget"}
     assert js["budget"]["drop"] == "matched"
     assert "hurts" not in js["published"] and js["published"]["seed"] == "1"
     truth = {"edges": [{"prerequisite": A, "dependent": B}, {"prerequisite": "untested", "dependent": C}]}
     val = validate_dependency(js, truth, CATS)
     assert val["true_edges"] == [(A, B)] and val["calibrated"]["recall"] == 1.0
     assert val["calibrated"]["edges"] == [(A, B)] and "seed_false_positive_rate" in val
+    assert 0 <= val["calibrated_seed_false_positive_rate"] <= 1
 
     one = {e: {"1": t["1"]} for e, t in scores.items()}
     res1 = dependency_analysis(one, CATS)
     assert res1["main"] == "published" and res1["calibrated"] is None
     js1 = dependency_json(res1)
     assert js1["calibrated"] is None and js1["seed_false_positive_rate"] is None
+    assert js1["calibrated_seed_false_positive_rate"] is None
     assert "calibrated" not in validate_dependency(js1, truth, [A])

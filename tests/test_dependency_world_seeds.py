@@ -28,10 +28,10 @@ def test_overlay_and_collected_table(tmp_path, monkeypatch):
                                 "tp": [["A", "B"]], "fp": [["C", "D"]], "fn": []},
                   "calibrated": {"precision": 1.0, "recall": 1.0, "edges": [["A", "B"]], "tp": [["A", "B"]],
                                  "fp": [], "fn": []},
-                  "seed_false_positive_rate": 0.2}
+                  "seed_false_positive_rate": 0.2, "calibrated_seed_false_positive_rate": 0.02}
     rows = mod.rows_of(7, validation)
     assert [(r["test"], r["precision"], r["fp"], r["seed_fp_rate"]) for r in rows] == [
-        ("published", 0.5, "C -> D", 0.2), ("calibrated", 1.0, "-", None)]
+        ("published", 0.5, "C -> D", 0.2), ("calibrated", 1.0, "-", 0.02)]
     monkeypatch.setattr(mod, "ROOT", tmp_path)
     path = tmp_path / "results/depseed_7/validation/tiny/dependency.json"
     path.parent.mkdir(parents=True)

@@ -14,7 +14,8 @@ inner nodes *intermediary* (Table 1).
   identical experiments (seed replicates), because a fine-tuning run moves all items of a category
   together and an item-level test on one run cannot tell that apart from an effect.
 * :func:`seed_false_positive_rate` measures how often the published test flags a difference
-  between two seeds of the *same* experiment (no true effect).
+  between two seeds of the *same* experiment (no true effect);
+  :func:`calibrated_seed_false_positive_rate` does the same for the calibrated test.
 
 Edges are ``(prerequisite, dependent)`` pairs: ``(i, j)`` means "j depends on i".
 """
@@ -275,6 +276,20 @@ def _orient_mutual(result: dict[str, Any], alpha: float) -> list[dict[str, Any]]
     return decisions
 
 
+def _false_positives(tests: list[dict[str, Any]], seeds: tuple[str, str], alpha: float) -> dict[str, Any]:
+    """BH over seed-only tests (each ``{"experiment", "p", ...}``, marked in place with ``p_adj``
+    and ``significant``): every significant one is a false positive."""
+    for t, pa in zip(tests, _bh([t["p"] for t in tests]), strict=True):
+        t["p_adj"] = pa
+        t["significant"] = bool(pa < alpha)
+    by_exp: dict[str, int] = {}
+    for t in tests:
+        by_exp[t["experiment"]] = by_exp.get(t["experiment"], 0) + int(t["significant"])
+    n_fp = sum(by_exp.values())
+    return {"rate": n_fp / len(tests) if tests else float("nan"), "n_tests": len(tests),
+            "n_false_positives": n_fp, "by_experiment": by_exp, "tests": tests, "seeds": seeds, "alpha": alpha}
+
+
 def seed_false_positive_rate(scores: Scores, categories: Sequence[str], *,
                              seeds: tuple[str, str] = ("1", "2"), alpha: float = 0.05
                              ) -> dict[str, Any]:
@@ -306,16 +321,51 @@ def seed_false_positive_rate(scores: Scores, categories: Sequence[str], *,
             fin = diff[np.isfinite(diff)]
             tests.append({"experiment": e, "category": j, "n": int(fin.size), "statistic": stat,
                           "p": p, "median_diff": float(np.median(fin)) if fin.size else float("nan")})
-    for t, pa in zip(tests, _bh([t["p"] for t in tests]), strict=True):
-        t["p_adj"] = pa
-        t["significant"] = bool(pa < alpha)
-    by_exp: dict[str, int] = {}
-    for t in tests:
-        by_exp[t["experiment"]] = by_exp.get(t["experiment"], 0) + int(t["significant"])
-    n_fp = sum(by_exp.values())
-    return {"rate": n_fp / len(tests) if tests else float("nan"), "n_tests": len(tests),
-            "n_false_positives": n_fp, "by_experiment": by_exp, "tests": tests,
-            "seeds": (s1, s2), "alpha": alpha}
+    return _false_positives(tests, (s1, s2), alpha)
+
+
+def calibrated_seed_false_positive_rate(scores: Scores, categories: Sequence[str], *,
+                                        seeds: tuple[str, str] = ("1", "2"), alpha: float = 0.05
+                                        ) -> dict[str, Any]:
+    """How often the calibrated test mistakes seed noise for an effect (the counterpart of
+    :func:`seed_false_positive_rate`).
+
+    For every experiment e scored at both ``seeds`` and every category j, the calibrated test's
+    statistic with "e at seed s2" as the ablation and "e at seed s1" as the reference, one run on
+    each side: ``t = (m_j(e, s2) - m_j(e, s1)) / (sigma_j * sqrt(2))``, one-sided Student t
+    (``m`` is the category's mean per-token NLL). ``sigma_j`` is the pooled run-to-run sd of
+    :func:`sftmix.scores.run_noise_sd` *leaving experiment e out* (its df lowered by e's): in the
+    real test the ablation's effect is not part of the noise estimate either, and a difference
+    that is its own noise estimate could never be significant. BH over all these tests; every
+    significant one is a false positive. Returns the keys of :func:`seed_false_positive_rate`
+    (tests carry ``delta, t, df, p, p_adj, significant``).
+    """
+    cats = list(categories)
+    s1, s2 = (str(s) for s in seeds)
+    items = category_items(scores, cats)
+    index = table_index(scores, "nll_mean")
+    noise = run_noise_sd(scores, cats, column="nll_mean", items=items, index=index)
+    tests: list[dict[str, Any]] = []
+    for e in sorted(scores):
+        if not scores[e].get(s1) or not scores[e].get(s2):
+            continue
+        for j in cats:
+            sd, df = noise["sigma"].get(j, float("nan")), noise["df"].get(j, 0)
+            if not items[j] or df <= 0 or not math.isfinite(sd):
+                continue
+            m = seed_category_means(scores, e, items[j], "nll_mean", index)  # every seed of e
+            df_loo = df - (m.size - 1)
+            ss_loo = sd**2 * df - float(((m - m.mean()) ** 2).sum())
+            if df_loo <= 0:
+                continue
+            sd_loo = math.sqrt(max(ss_loo, 0.0) / df_loo)
+            a, b = (float(np.mean([index[(e, s)][k] for k in items[j]])) for s in (s1, s2))
+            df = df_loo
+            se = sd_loo * math.sqrt(2.0)
+            t = (b - a) / se if se > 0 else math.copysign(math.inf, b - a) if b != a else 0.0
+            tests.append({"experiment": e, "category": j, "delta": b - a, "t": t, "df": int(df),
+                          "p": float(stats.t.sf(t, df))})
+    return _false_positives(tests, (s1, s2), alpha)
 
 
 def taxonomy_layers(edges: Iterable[tuple[str, str]], categories: Sequence[str]) -> dict[str, str]:
@@ -434,8 +484,8 @@ def dependency_analysis(scores: Scores, categories: Sequence[str], *, alpha: flo
     ``published_seed``), and with seed replicates the calibrated test and the published test's
     false-positive rate on the first two seeds.
 
-    Returns ``{"published", "calibrated" (None with one seed), "seed_false_positive_rate" (None
-    with one seed), "main": "calibrated" | "published" (the variant the taxonomy uses), "layers":
+    Returns ``{"published", "calibrated" (None with one seed), "seed_false_positive_rate" and
+    "calibrated_seed_false_positive_rate" (each None with one seed), "main": "calibrated" | "published" (the variant the taxonomy uses), "layers":
     {category: layer} of the main variant's edges, "layers_unoriented": the same without the
     calibrated test's orientation of mutual pairs}``.
     """
@@ -445,13 +495,16 @@ def dependency_analysis(scores: Scores, categories: Sequence[str], *, alpha: flo
     replicated = len(seeds) > 1
     cal = calibrated_dependency(scores, cats, alpha=alpha, min_effect=min_effect) if replicated else None
     fpr = seed_false_positive_rate(scores, cats, seeds=tuple(seeds[:2]), alpha=alpha) if replicated else None
+    cal_fpr = calibrated_seed_false_positive_rate(scores, cats, seeds=tuple(seeds[:2]), alpha=alpha) \
+        if replicated else None
     main = "calibrated" if cal is not None else "published"
     layers = taxonomy_layers((cal if cal is not None else pub)["edges"], cats)
     # the calibrated taxonomy without its orientation step (mutual pairs left out, as published)
     oriented = {tuple(d["oriented"]) for d in (cal or {}).get("oriented_mutual", []) if d["oriented"]}
     unoriented = taxonomy_layers([e for e in (cal if cal is not None else pub)["edges"] if tuple(e) not in oriented],
                                  cats)
-    return {"published": pub, "calibrated": cal, "seed_false_positive_rate": fpr, "main": main,
+    return {"published": pub, "calibrated": cal, "seed_false_positive_rate": fpr,
+            "calibrated_seed_false_positive_rate": cal_fpr, "main": main,
             "layers": layers, "layers_unoriented": unoriented}
 
 
@@ -470,6 +523,7 @@ def dependency_json(analysis: Mapping[str, Any], budget: Mapping[str, str] | Non
 
     return {"published": plain(analysis["published"]), "calibrated": plain(analysis["calibrated"]),
             "seed_false_positive_rate": plain(analysis["seed_false_positive_rate"]),
+            "calibrated_seed_false_positive_rate": plain(analysis.get("calibrated_seed_false_positive_rate")),
             "layers": analysis["layers"], "layers_unoriented": analysis["layers_unoriented"],
             "main": analysis["main"],
             "budget": dict(budget) if budget is not None else None}
@@ -499,7 +553,8 @@ def validate_dependency(dependency: Mapping[str, Any], truth: Mapping[str, Any],
     "dependent"}, ...]}`` (the world's ground truth); ``tested``: the categories that have a
     ``drop_`` experiment (a planted edge counts only when its prerequisite was tested). Returns
     ``{"true_edges", "tested_prerequisites", "<variant>": edge_scores(...) + {"edges"} for each
-    variant present, "seed_false_positive_rate": rate (when measured)}``.
+    variant present, "seed_false_positive_rate" and "calibrated_seed_false_positive_rate": rates
+    (when measured)}``.
     """
     prerequisites = set(tested)
     true_edges = [(e["prerequisite"], e["dependent"]) for e in truth["edges"] if e["prerequisite"] in prerequisites]
@@ -510,6 +565,7 @@ def validate_dependency(dependency: Mapping[str, Any], truth: Mapping[str, Any],
         pred = [tuple(e) for e in dependency[variant]["edges"]]
         out[variant] = edge_scores(pred, true_edges)
         out[variant]["edges"] = pred
-    if dependency.get("seed_false_positive_rate"):
-        out["seed_false_positive_rate"] = dependency["seed_false_positive_rate"]["rate"]
+    for key in ("seed_false_positive_rate", "calibrated_seed_false_positive_rate"):
+        if dependency.get(key):
+            out[key] = dependency[key]["rate"]
     return out
