@@ -8,21 +8,15 @@ import platform
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_config(path: Path) -> dict[str, Any]:
-    """A workflow config with its ``extends`` chain resolved and the train section's schema
-    defaults filled in (what the Snakefile would hand the rules)."""
-    from sftmix.config import resolve_extends
+    """The config a workflow run sees (:func:`sftmix.config.load_config`: ``extends`` resolved,
+    validated, schema defaults filled)."""
+    from sftmix.config import load_config as workflow_config
 
-    cfg = resolve_extends(yaml.safe_load(Path(path).read_text(encoding="utf-8")), ROOT)
-    schema = yaml.safe_load((ROOT / "config/schemas/config.schema.yaml").read_text(encoding="utf-8"))
-    train = {k: v["default"] for k, v in schema["properties"]["train"]["properties"].items() if "default" in v}
-    cfg["train"] = {**train, **cfg.get("train", {})}
-    return cfg
+    return workflow_config(path, ROOT / "config/schemas/config.schema.yaml", ROOT)
 
 
 def environment(load_start: float) -> dict[str, Any]:

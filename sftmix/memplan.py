@@ -3,8 +3,9 @@
 Full fine-tuning with AdamW (:mod:`sftmix.sft`) keeps, per parameter: the fp32 master weight (4
 bytes), its fp32 gradient (4) and Adam's two fp32 moments (8): 16 bytes, whether or not the
 forward runs under bf16 autocast (``train.bf16`` never stores weights in bf16). A 7B model thus
-needs ~112 GB before activations. Replicated data parallelism (DDP, what ``torchrun`` runs today)
-holds all of it on every GPU; a sharded run (FSDP / ZeRO-3) divides it by the number of devices.
+needs ~112 GB before activations. Replicated data parallelism (DDP, ``torchrun`` without
+``train.fsdp``) holds all of it on every GPU; a sharded run (``train.fsdp``: FSDP2) divides it by
+the number of devices.
 
 Activations follow the usual transformer estimate (Korthikanti et al., 2022, "Reducing Activation
 Recomputation in Large Transformer Models", Eq. 2 without the attention-score term that
@@ -57,13 +58,16 @@ def model_shape(path: str | Path, trust_remote_code: bool = False) -> dict[str, 
                            trust_remote_code)
 
 
-def memory_plan(shape: dict[str, Any], train: dict[str, Any], *, sharded: bool = False) -> dict[str, Any]:
+def memory_plan(shape: dict[str, Any], train: dict[str, Any], *, sharded: bool | None = None) -> dict[str, Any]:
     """Bytes per device of one fine-tune of a model of ``shape`` (:func:`model_shape`) under the
     validated ``train`` section; the limit is ``train.gpu_memory_gb`` on GPUs, ``train.mem_mb`` on
     the CPU. ``sharded``: parameters, gradients and optimizer state divided over every device
-    (FSDP full shard / ZeRO-3); otherwise each device holds all of it (DDP)."""
+    (FSDP full shard / ZeRO-3), otherwise each device holds all of it (DDP); None: as the engine
+    runs, sharded when ``train.fsdp`` is on and there is more than one device."""
     gpus = int(train["gpus"])
     devices = max(1, gpus) * int(train["nodes"])
+    if sharded is None:
+        sharded = bool(train["fsdp"]) and devices > 1
     h, n_layers, vocab = shape["hidden_size"], shape["n_layers"], shape["vocab_size"]
     act_bytes = 2 if train["bf16"] else 4  # 16-bit activations under autocast
     tokens = train["batch_size"] * train["max_length"]
@@ -115,7 +119,7 @@ def plan_for_model(spec: dict[str, Any], train: dict[str, Any], base_model: dict
         shape = shape_of_config(llama_config(base_model["arch"], base_model["vocab_size"]))
     else:
         shape = model_shape(spec["path"], train["trust_remote_code"])
-    return {**memory_plan(shape, train, sharded=bool(train["fsdp"]) and int(train["gpus"]) * int(train["nodes"]) > 1), "shape": shape}
+    return {**memory_plan(shape, train), "shape": shape}
 
 
 def plan_table(plans: dict[str, dict[str, Any]]) -> str:
