@@ -3,7 +3,7 @@
 # H100-class GPU. It measures, on the GPU:
 #   1. fine-tuning throughput, padding-free engine vs padded path, bf16 autocast over fp32 master
 #      weights and plain fp32 (benchmarks/bench_engine.py: same records, same run; the same
-#      batch's loss must agree to 1e-5), on a ~100M-parameter Llama of the default's shape family;
+#      batch's loss must agree to 1e-5), on an 87M-parameter Llama of the default's shape family;
 #   2. batched scoring tokens/s against a batch-1 loop (benchmarks/bench_scoring.py; target >= 5x);
 #   3. the engine tests on the GPU (packed == padded loss and gradients, labelled-only head, and
 #      that bf16 training moves the weights an lr 2e-5 step would round away in bf16 storage).
