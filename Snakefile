@@ -47,6 +47,7 @@ include: "rules/training.smk"
 include: "rules/benchmarks.smk"
 # studies: one rule file each (sftmix.studies lists them)
 include: "rules/beyond_iid.smk"
+include: "rules/iterit.smk"
 
 
 # On GPUs, a run whose fine-tunes cannot fit is refused before any job is queued (`snakemake plan`
@@ -61,3 +62,4 @@ rule all:
         data_targets(),
         training_targets(),
         beyond_iid_targets(),
+        iterit_targets(),

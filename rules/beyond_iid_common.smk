@@ -33,9 +33,13 @@ def eecpo_plan_input(wildcards):
 
 
 def uses_deita():
-    """Whether a mixture or D_qs (EE-CPO's quality selection) reads the deita score."""
+    """Whether a mixture, D_qs (EE-CPO's quality selection) or IterIT's Deita baseline reads the
+    deita score."""
     opt = BIID["optimize"]
-    return opt["enabled"] and ("deita" in opt["methods"] or opt["quality"] == "deita")
+    biid_uses = opt["enabled"] and (
+        "deita" in opt["methods"] or opt["quality"] == "deita"
+    )
+    return biid_uses or "deita" in iterit_methods_used()
 
 
 def deita_trained():

@@ -128,6 +128,9 @@ rule finetune:
         f"{LOGS}/finetune/{{model}}/{{experiment}}/seed_{{seed}}.log",
     benchmark:
         f"{BENCH}/finetune/{{model}}/{{experiment}}/seed_{{seed}}.tsv"
+    wildcard_constraints:
+        # families trained elsewhere (IterIT's epoch jobs) deliver the same model directory
+        experiment=registry.name_pattern(registry.finetuned_families()),
     conda:
         "../envs/training.yaml"
     threads: config["train"]["threads"]

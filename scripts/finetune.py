@@ -31,6 +31,8 @@ def main(argv=None) -> int:
                          "matched = as many steps as train.epochs passes over --match take; "
                          "staged = one pass over a schedule's stages in order (sftmix.sft)")
     ap.add_argument("--match", help="the reference training set of the matched budget")
+    ap.add_argument("--epochs", type=int, help="the passes of the epochs/matched budget when the experiment's "
+                                               "family sets its own (default: train.epochs)")
     a = ap.parse_args(argv)
     setup_logging(None)  # stderr, which the rule redirects to its log (one process per GPU under torchrun)
     if os.path.isdir(a.base):
@@ -39,6 +41,8 @@ def main(argv=None) -> int:
 
     with open(a.train_config, encoding="utf-8") as fh:
         cfg = json.load(fh)
+    if a.epochs is not None:
+        cfg["epochs"] = a.epochs
     cfg = budget_config(cfg, a.budget)
     if (a.budget == "matched") != (a.match is not None):
         ap.error("--match is required by, and only by, --budget matched")

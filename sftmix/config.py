@@ -4,7 +4,9 @@ Every default lives in the JSON schema (``config/schemas/config.schema.yaml``), 
 description. A config file says only what differs: from the schema's defaults, or, with
 ``extends: <path>``, from another config file (``config/smoke.yaml`` is the embedded default,
 ``config/config.yaml``, made tiny). Paths in ``extends`` are relative to the workflow's folder.
-Mappings merge key by key; a list or scalar in the overlay replaces the base's.
+Mappings merge key by key; a list or scalar in the overlay replaces the base's, and so does a
+mapping the overlay names in ``replace`` (dotted keys: ``replace: [sources]`` drops the base's
+other sources).
 
 The Snakefile resolves ``extends`` and lets Snakemake validate and fill the defaults; tests and
 tools use :func:`load_config`, which does both the same way.
@@ -20,14 +22,18 @@ from typing import Any
 import yaml
 
 EXTENDS = "extends"
+REPLACE = "replace"
 
 
-def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
-    """``overlay`` over ``base``: mappings merge recursively, anything else in ``overlay`` wins."""
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any], replace: frozenset[str] = frozenset(),
+               _at: str = "") -> dict[str, Any]:
+    """``overlay`` over ``base``: mappings merge recursively, except at the dotted keys in
+    ``replace``; anything else in ``overlay`` wins."""
     out = copy.deepcopy(dict(base))
     for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
+        path = f"{_at}{key}"
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and path not in replace:
+            out[key] = deep_merge(out[key], value, replace, f"{path}.")
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -44,8 +50,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 def resolve_extends(config: Mapping[str, Any], root: str | Path, _chain: tuple[str, ...] = ()) -> dict[str, Any]:
     """``config`` over the file its ``extends`` names (itself resolved), without the key."""
     parent = config.get(EXTENDS)
-    out = {k: v for k, v in config.items() if k != EXTENDS}
+    replace = config.get(REPLACE) or []
+    out = {k: v for k, v in config.items() if k not in (EXTENDS, REPLACE)}
     if parent is None:
+        if replace:
+            raise ValueError(f"{REPLACE}: only an overlay (a config with extends) replaces its base's keys")
         return copy.deepcopy(out)
     path = (Path(root) / parent).resolve()
     if str(path) in _chain:
@@ -53,7 +62,19 @@ def resolve_extends(config: Mapping[str, Any], root: str | Path, _chain: tuple[s
     if not path.is_file():
         raise ValueError(f"extends: {parent!r} is not a file under {root}")
     base = resolve_extends(read_yaml(path), root, (*_chain, str(path)))
-    return deep_merge(base, out)
+    missing = [k for k in replace if not _has(out, k)]
+    if missing:
+        raise ValueError(f"{REPLACE}: {missing} are not set in this overlay")
+    return deep_merge(base, out, frozenset(replace))
+
+
+def _has(config: Mapping[str, Any], dotted: str) -> bool:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def _validator(schema: Mapping[str, Any]):

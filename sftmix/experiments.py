@@ -57,7 +57,10 @@ class Family:
     set's size), ``matched`` (the steps ``train.epochs`` passes over the set of experiment
     ``matched_to(name)`` take) or ``staged`` (one pass over the set's stages in order, see
     :func:`sftmix.sft.training_order`), or a function of (config, experiment name) giving one of
-    them (:mod:`sftmix.budgets`)."""
+    them (:mod:`sftmix.budgets`). ``trained_by`` is ``finetune`` (the engine's one-job fine-tune)
+    or the name of the study rule that trains the family's models (see :func:`finetuned_families`).
+    ``epochs``: the passes of the ``epochs`` / ``matched`` budget when the family's study sets its
+    own (IterIT's T), else ``train.epochs``."""
 
     name: str
     templates: tuple[str, ...]
@@ -68,6 +71,8 @@ class Family:
     budget: str | Callable[[Config, str], str] = "steps"
     matched_to: Callable[[str], str] | None = None
     study: str = "beyond_iid"
+    trained_by: str = "finetune"
+    epochs: Callable[[Config], int] | None = None
     doc: str = ""
     seeds: Callable[[Config], list[int]] = field(default=lambda cfg: list(cfg["train"]["seeds"]))
     models: Callable[[Config], list[str]] = field(default=lambda cfg: list(cfg["models"]))
@@ -146,6 +151,13 @@ def name_pattern(families: list[str] | None = None) -> str:
     return "|".join(f"(?:{f.pattern})" for f in chosen)
 
 
+def finetuned_families() -> list[str]:
+    """Families whose models the engine's ``finetune`` rule trains in one job; the others
+    (``trained_by`` names their study's rule: IterIT's epoch-wise re-selection) train elsewhere and
+    deliver the same model directory."""
+    return [f.name for f in REGISTRY.values() if f.trained_by == "finetune"]
+
+
 def declared_experiments(config: Config, families: list[str] | None = None) -> list[str]:
     """Every experiment the config declares, family by family in registry order."""
     names = [f.name for f in REGISTRY.values()] if families is None else families
@@ -170,7 +182,17 @@ def budget_reference(experiment: str, config: Config) -> str | None:
 def finetune_flags(experiment: str, config: Config) -> str:
     """Command-line flags of scripts/finetune.py that the family's budget implies (the reference
     set of a ``matched`` budget is the rule's ``reference`` input, passed as ``--match``)."""
-    return f"--budget {budget(experiment, config)}"
+    fam = family_of(experiment)
+    flags = f"--budget {budget(experiment, config)}"
+    if fam.epochs is not None:
+        flags += f" --epochs {fam.epochs(config)}"
+    return flags
+
+
+def epochs_of(experiment: str, config: Config) -> int:
+    """The passes of ``experiment``'s epochs / matched budget (its family's, else ``train.epochs``)."""
+    fam = family_of(experiment)
+    return fam.epochs(config) if fam.epochs is not None else int(config["train"]["epochs"])
 
 
 def trainset_file(results: str, model: str, experiment: str, seed: int | str | None = None) -> str:

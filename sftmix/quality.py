@@ -561,6 +561,27 @@ def write_quality(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
                            what="quality TSV")
 
 
+IFD_COLUMNS = ("id", "ifd", "ppl_cond", "ppl_uncond", "n_tokens")
+
+
+def write_ifd_table(path: str | Path, ifd: Mapping[str, Mapping[str, float]]) -> int:
+    """Write :func:`ifd_scores`' output as a TSV (columns :data:`IFD_COLUMNS`, sorted by id; NaN
+    as such: a record is never dropped). Returns the row count."""
+    nan = float("nan")
+    rows = [{"id": rid, "ifd": v.get("ifd", nan), "ppl_cond": v.get("ppl_cond", nan),
+             "ppl_uncond": v.get("ppl_uncond", nan), "n_tokens": int(v.get("n_tokens", 0) or 0)}
+            for rid, v in sorted(ifd.items())]
+    return write_typed_tsv(path, rows, IFD_COLUMNS, ints=frozenset({"n_tokens"}),
+                           floats=frozenset({"ifd", "ppl_cond", "ppl_uncond"}), what="IFD TSV")
+
+
+def read_ifd_table(path: str | Path) -> dict[str, float]:
+    """``{id: IFD}`` of a table written by :func:`write_ifd_table` (NaN kept)."""
+    rows = read_typed_tsv(path, IFD_COLUMNS, ints=frozenset({"n_tokens"}),
+                          floats=frozenset({"ifd", "ppl_cond", "ppl_uncond"}), what="IFD TSV")
+    return {r["id"]: r["ifd"] for r in rows}
+
+
 def read_quality(path: str | Path) -> list[dict[str, Any]]:
     """Read a TSV written by :func:`write_quality` (typed: ``instag``/``length`` int, scores float)."""
     return read_typed_tsv(path, QUALITY_COLUMNS, ints=_INT_COLUMNS, floats=_FLOAT_COLUMNS, what="quality TSV")

@@ -15,6 +15,12 @@
   ``add_*`` and ``drop_*``); ``staged`` is the curricula's one pass over the stages.
 * Resumable: checkpoints every ``save_steps`` go to a directory outside the job's declared output
   (Snakemake deletes failed outputs); a rerun resumes from the last one.
+* **Segments** (``segment=``, IterIT's epoch-wise re-selection): one run of ``count`` segments
+  whose data is chosen between segments. Segment ``k`` trains the optimizer steps
+  :func:`segment_bounds` gives it, on its own set, resuming the previous segment's full Trainer
+  state (weights, AdamW moments, LR schedule, RNG); the schedule spans all segments. Its output
+  is a complete checkpoint, the next segment's input. Equal to one uninterrupted run over the
+  segments' examples in order (tests/test_engine.py).
 * **Padding-free batches** (``train.packing``, the default): an optimizer step trains the same
   conversations as the padded path, packed first-fit-decreasing into rows (:func:`pack_rows`)
   whose position ids restart at every conversation. With no attention mask, transformers reads
@@ -38,12 +44,14 @@ import math
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .budgets import BUDGETS
 from .chat import IGNORE_INDEX, encode_conversation, n_label_tokens
 from .records import Record
+from .rng import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +118,23 @@ def training_order(records: list[Record], *, seed: int, mode: str = "permutation
     else:
         raise ValueError(f"train.order: unknown order mode {mode!r} (permutation, staged)")
     return order[:n_examples] if n_examples is not None else order
+
+
+def matched_steps(epochs: int, n_records: int, per_step: int) -> int:
+    """Optimizer steps of ``epochs`` passes over ``n_records`` at ``per_step`` examples a step (the
+    ``matched`` budget's count; at least one)."""
+    return max(1, math.ceil(epochs * n_records / per_step))
+
+
+def segment_bounds(total_steps: int, count: int, index: int) -> tuple[int, int]:
+    """Global steps ``[start, end)`` of segment ``index`` of ``count`` equal segments of a
+    ``total_steps`` run (sizes differ by at most one step). Every segment gets at least one step,
+    so ``count`` must not exceed ``total_steps``."""
+    if not 0 <= index < count:
+        raise ValueError(f"segment {index} of {count}: out of range")
+    if count > total_steps:
+        raise ValueError(f"{count} segments of a {total_steps}-step run: each needs a step; train longer")
+    return index * total_steps // count, (index + 1) * total_steps // count
 
 
 def budget_config(train: dict[str, Any], budget: str) -> dict[str, Any]:
@@ -304,6 +329,24 @@ def _step_counter_class():
     return StepCounter
 
 
+def _segment_stop_class():
+    from transformers import TrainerCallback
+
+    class SegmentStop(TrainerCallback):
+        """Stop at a segment's last global step and save the full state there."""
+
+        def __init__(self, end: int) -> None:
+            self.end = end
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= self.end:
+                control.should_save = True
+                control.should_training_stop = True
+            return control
+
+    return SegmentStop
+
+
 def checkpoint_complete(path: str | Path) -> bool:
     """Whether a Trainer checkpoint was written to the end: weights, optimizer, RNG and state.
 
@@ -339,6 +382,26 @@ def last_checkpoint(path: str | Path) -> str | None:
     return None
 
 
+def publish_model(segment_dir: str | Path, out_dir: str | Path) -> list[str]:
+    """A segmented run's model where a fine-tune's lives: ``segment_dir``'s top-level files
+    (weights, config, tokenizer) in ``out_dir``, hard-linked where the filesystem allows (a 7B
+    model is not copied), without the ``checkpoint-*`` state. Returns the file names."""
+    src, dst = Path(segment_dir), Path(out_dir)
+    dst.mkdir(parents=True, exist_ok=True)
+    names = []
+    for f in sorted(src.iterdir()):
+        if not f.is_file():
+            continue
+        try:
+            os.link(f, dst / f.name)
+        except OSError:
+            shutil.copy2(f, dst / f.name)
+        names.append(f.name)
+    if not any(n.endswith(".safetensors") or n.endswith(".safetensors.index.json") for n in names):
+        raise FileNotFoundError(f"publish_model: no weights in {src}")
+    return names
+
+
 def fsdp_arguments(train: dict[str, Any]) -> dict[str, Any]:
     """TrainingArguments for ``train.fsdp``: FSDP2 through accelerate, one unit per decoder layer
     (the model's ``_no_split_modules``), weights, gradients and AdamW state sharded over every
@@ -357,13 +420,34 @@ def _world_size() -> int:
         return 1
 
 
+@dataclass(frozen=True)
+class Segment:
+    """Segment ``index`` of ``count`` of one training run (module docstring); ``previous`` is
+    segment ``index - 1``'s output directory (None for the first)."""
+
+    index: int
+    count: int
+    previous: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"segment {self.index} of {self.count}: out of range")
+        if (self.index == 0) != (self.previous is None):
+            raise ValueError("segment: the previous segment's output is required by, and only by, segments after the first")
+
+
 def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: dict[str, Any], *,
              seed: int, checkpoint_dir: str | Path, threads: int = 1,
-             reference: list[Record] | None = None) -> dict[str, Any]:
+             reference: list[Record] | None = None, segment: Segment | None = None) -> dict[str, Any]:
     """Fine-tune ``base_model`` (local dir or hub id) on ``records``; save to ``out_dir``.
 
     ``reference`` (the ``matched`` budget): train as many optimizer steps as ``cfg["epochs"]``
     passes over the reference set's usable records take, cycling this set's own order.
+
+    ``segment``: train only that segment's steps of the run (the budget's steps are the whole
+    run's), on ``records`` cycled in a seeded order of their own; the first segment starts from
+    ``base_model``, a later one from ``segment.previous``'s full state. ``out_dir`` then holds the
+    model and tokenizer (loadable as any fine-tune) and ``checkpoint-<end>/``, the full state.
 
     ``cfg`` is the config's validated ``train`` section (the schema holds every default; a
     missing key is a ``KeyError`` naming it). Returns a summary (steps, examples, tokens, losses, runtime, resume point) that the rule
@@ -385,8 +469,13 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
         log.warning("sft: train.bf16 on the CPU: bf16 autocast over fp32 master weights, correct but "
                     "slow where the CPU lacks native bf16; the CPU default is float32")
     # fp32 master weights always: train.bf16 is autocast (TrainingArguments.bf16), never bf16 storage
+    resume = None
+    if segment is not None and segment.previous is not None:
+        resume = last_checkpoint(segment.previous)
+        if resume is None:
+            raise FileNotFoundError(f"segment {segment.index}: no complete checkpoint under {segment.previous}")
     model = AutoModelForCausalLM.from_pretrained(
-        base_model, use_safetensors=True, trust_remote_code=c["trust_remote_code"], dtype=torch.float32)
+        resume or base_model, use_safetensors=True, trust_remote_code=c["trust_remote_code"], dtype=torch.float32)
     if c["gradient_checkpointing"]:
         model.gradient_checkpointing_enable()
 
@@ -405,20 +494,34 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
     if reference is not None:
         _, ref_unusable = encode_records(tok, reference, c["max_length"])
         n_reference = len(reference) - len(ref_unusable)
-        c["max_steps"] = max(1, math.ceil(c["epochs"] * n_reference / per_step))
+        c["max_steps"] = matched_steps(c["epochs"], n_reference, per_step)
         log.info("sft: matched budget: %d steps = %d epochs over the %d usable reference records",
                  c["max_steps"], c["epochs"], n_reference)
-    n_examples = c["max_steps"] * per_step if c["max_steps"] else None
-    order = training_order(kept_records, seed=seed, mode=c["order"], epochs=c["epochs"], n_examples=n_examples)
+    bounds = None
+    if segment is not None:
+        if not c["max_steps"]:
+            raise ValueError("segment: a segmented run needs a step budget (steps or matched), not epochs of a changing set")
+        bounds = segment_bounds(c["max_steps"], segment.count, segment.index)
+        n_examples = (bounds[1] - bounds[0]) * per_step
+        order = training_order(kept_records, seed=derive_seed(seed, "segment", segment.index), mode=c["order"],
+                               n_examples=n_examples)
+    else:
+        n_examples = c["max_steps"] * per_step if c["max_steps"] else None
+        order = training_order(kept_records, seed=seed, mode=c["order"], epochs=c["epochs"], n_examples=n_examples)
     ordered = [kept_examples[k] for k in order]
     steps = c["max_steps"] or math.ceil(len(ordered) / per_step)
+    if segment is not None:  # the segment's own output holds its full state (a crash loses one segment)
+        checkpoint_dir = out_dir
+        save = {"save_strategy": "no", "ignore_data_skip": True}  # SegmentStop saves at the segment's end
+    else:
+        save = {"save_strategy": "steps" if c["save_steps"] else "no", "save_steps": c["save_steps"] or steps}
 
     args = TrainingArguments(
         output_dir=str(checkpoint_dir), max_steps=steps, num_train_epochs=1,
         per_device_train_batch_size=c["batch_size"], gradient_accumulation_steps=c["grad_accum"],
         learning_rate=c["lr"], lr_scheduler_type=c["scheduler"], warmup_steps=max(0, int(c["warmup_ratio"] * steps)),
         weight_decay=c["weight_decay"], bf16=bf16, logging_steps=max(1, steps // 20),
-        save_strategy="steps" if c["save_steps"] else "no", save_steps=c["save_steps"] or steps,
+        **save,
         # two checkpoints: a job killed while writing the newest still has the previous one
         save_total_limit=2, report_to=[], seed=seed, data_seed=seed, use_cpu=not cuda,
         dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=False,
@@ -429,9 +532,12 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
     packing = bool(c["packing"])
     head = LabelledHead(model) if packing else None
     collator = PackCollator(tok.pad_token_id, c["pack_tokens"]) if packing else PadCollator(tok.pad_token_id)
+    callbacks = [steps_run] + ([_segment_stop_class()(bounds[1])] if bounds else [])
     trainer = _ordered_trainer_class()(model=model, args=args, train_dataset=ordered, data_collator=collator,
-                                       callbacks=[steps_run], head=head)
-    resume = last_checkpoint(checkpoint_dir)
+                                       callbacks=callbacks, head=head,
+                                       processing_class=tok if segment is not None else None)
+    if segment is None:
+        resume = last_checkpoint(checkpoint_dir)
     if resume:
         log.info("sft: resuming from %s", resume)
     if c["fsdp"] and not getattr(trainer, "is_fsdp_enabled", False):
@@ -448,9 +554,12 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
     if trainer.is_world_process_zero():
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         tok.save_pretrained(str(out_dir))
-        if not c["keep_checkpoints"]:
+        if not c["keep_checkpoints"] and segment is None:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    losses = [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h]
+        if bounds is not None and not checkpoint_complete(Path(out_dir) / f"checkpoint-{bounds[1]}"):
+            raise RuntimeError(f"segment {segment.index}: the state at step {bounds[1]} was not saved")
+    first = bounds[0] if bounds else 0  # a resumed segment's state carries the earlier segments' log
+    losses = [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h and h["step"] > first]
     summary = {
         "base_model": base_model, "seed": seed, "n_records": len(records), "n_unusable": len(unusable),
         "n_trained_examples": len(ordered), "steps": steps, "examples_per_step": per_step,
@@ -462,6 +571,8 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
         "sharding": "fsdp" if getattr(trainer, "is_fsdp_enabled", False) else "ddp" if world > 1 else "none", "n_reference": n_reference,
         "dtype": "float32", "autocast": "bfloat16" if bf16 else None, "packing": packing,
         "runtime_s": round(time.time() - t0, 2), "order": c["order"],
+        "segment": None if segment is None else {"index": segment.index, "count": segment.count,
+                                                 "start_step": bounds[0], "end_step": bounds[1]},
         "order_digest": hashlib.sha256(json.dumps([kept_records[k]["id"] for k in order]).encode()).hexdigest()[:16],
     }
     return summary

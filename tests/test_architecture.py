@@ -201,6 +201,15 @@ def test_overlays_merge_mappings_and_replace_lists(tmp_path):
     with pytest.raises(ValueError, match="not a file"):
         resolve_extends({"extends": "absent.yaml"}, tmp_path)
     assert deep_merge({"a": {"b": 1}}, {"a": [1]}) == {"a": [1]}
+    # replace: the overlay's mapping stands for the base's (a one-dataset paper run drops the others)
+    (tmp_path / "src.yaml").write_text("run: a\nsources: {x: {format: alpaca}, y: {format: dolly}}\ntrain: {lr: 1}\n")
+    cfg = resolve_extends({"extends": "src.yaml", "replace": ["sources"], "sources": {"z": {"format": "alpaca"}},
+                           "train": {"seeds": [1]}}, tmp_path)
+    assert cfg == {"run": "a", "sources": {"z": {"format": "alpaca"}}, "train": {"lr": 1, "seeds": [1]}}
+    with pytest.raises(ValueError, match="not set in this overlay"):
+        resolve_extends({"extends": "src.yaml", "replace": ["sources"]}, tmp_path)
+    with pytest.raises(ValueError, match="only an overlay"):
+        resolve_extends({"replace": ["sources"], "sources": {}}, tmp_path)
 
 
 def test_smoke_config_is_an_overlay_of_the_default():
@@ -259,4 +268,4 @@ def test_the_default_config_builds_its_dag(tmp_path):
 
     out = smk.snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/config.yaml")).stdout
     total = re.search(r"^total\s+(\d+)$", out, re.M)
-    assert total and int(total.group(1)) == 417, out[-2000:]
+    assert total and int(total.group(1)) == 597, out[-2000:]

@@ -221,3 +221,44 @@ def test_train_fsdp_builds_fsdp2_trainer_arguments(tmp_path):
     plugin = args.fsdp_plugin_args
     assert plugin["fsdp_version"] == 2 and plugin["auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
     assert plugin["cpu_offload"] is True and plugin["reshard_after_forward"] is True
+
+
+def test_segments_resume_into_one_uninterrupted_run(tiny, tmp_path):
+    """IterIT's epoch-wise training: three segments, each on its own set and resuming the previous
+    one's full state (AdamW moments, LR schedule), train exactly the run that sees the segments'
+    examples in one go: same losses, same weights."""
+    from sftmix.rng import derive_seed
+    from sftmix.sft import Segment, segment_bounds, training_order
+
+    base, _ = tiny
+    cfg = defaults("train", max_steps=7, batch_size=4, lr=3e-3, warmup_ratio=0.3, save_steps=0, max_length=256)
+    sets = [_records(10, seed=s) for s in (3, 4, 5)]
+    for k, s in enumerate(sets):  # distinct ids per set
+        for r in s:
+            r["id"] = f"{r['id']}-{k}"
+    previous, summaries = None, []
+    for k, recs in enumerate(sets):
+        out = tmp_path / f"seg{k}"
+        summaries.append(finetune(str(base), recs, out, cfg, seed=1, checkpoint_dir=tmp_path / "unused",
+                                  segment=Segment(k, 3, previous)))
+        previous = str(out)
+    assert [s["segment"]["start_step"] for s in summaries] == [0, 2, 4]
+    assert [s["steps_run"] for s in summaries] == [2, 2, 3]
+    assert summaries[1]["resumed_from"].endswith("seg0/checkpoint-2")
+    # the same examples in the same order, as one staged pass (each position its own stage)
+    flat = []
+    for k, recs in enumerate(sets):
+        start, end = segment_bounds(7, 3, k)
+        order = training_order(recs, seed=derive_seed(1, "segment", k), n_examples=(end - start) * 4)
+        flat += [recs[i] for i in order]
+    staged = [{**r, "meta": {"stage": n}} for n, r in enumerate(flat)]
+    whole = finetune(str(base), staged, tmp_path / "whole", {**cfg, "max_steps": None, "order": "staged", "epochs": 1},
+                     seed=1, checkpoint_dir=tmp_path / "w")
+    assert whole["steps"] == 7
+    seg_losses = [h["loss"] for s in summaries for h in s["loss_history"]]
+    assert seg_losses == pytest.approx([h["loss"] for h in whole["loss_history"]], abs=1e-5)
+    wa, wb = (load_file(str(p / "model.safetensors")) for p in (tmp_path / "seg2", tmp_path / "whole"))
+    assert max((wa[k] - wb[k]).abs().max().item() for k in wa) < 1e-5
+    # a later segment needs the previous state
+    with pytest.raises(ValueError):
+        Segment(1, 3, None)

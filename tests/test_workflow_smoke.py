@@ -117,6 +117,25 @@ def test_paper_dag_builds(tmp_path):
     assert "torchrun --standalone --nproc-per-node 4" in out
 
 
+def test_paper_iterit_dag_builds(tmp_path):
+    """IterIT at paper scale on one hub dataset (config/paper_iterit.yaml, an overlay of the paper
+    config that replaces its sources and models): 5 iterative runs x 3 seeds x 3 epoch jobs, 7
+    one-shot selections x 3 seeds, all on the GPU partition."""
+    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/paper_iterit.yaml"),
+                     "--workflow-profile", str(ROOT / "profiles/slurm"))
+    out = proc.stdout + proc.stderr
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    assert stats["ingest"] == "1" and "gamma" not in stats and "mixture" not in stats
+    assert stats["iterit_epoch"] == str(5 * 3 * 3) and stats["iterit_model"] == str(5 * 3)
+    assert stats["finetune"] == str(7 * 3) and stats["score"] == stats["lmeval"] == str(12 * 3)
+    assert "iterit_proxy" not in stats and stats["iterit_proxy_ifd"] == "1"  # the proxy is a hub model
+    jobs = [(rule, res.group(1)) for rule, block in job_blocks(out)
+            if (res := re.search(r"^\s*resources: (.*)$", block, re.M))]
+    for rule in ("iterit_epoch", "finetune", "iterit_proxy_ifd"):
+        assert all("slurm_partition=gpu" in r and "cpus_per_gpu=" in r for name, r in jobs if name == rule), rule
+    assert re.search(r"torchrun --standalone --nproc-per-node 4 \S+/scripts/iterit_epoch.py --epoch 2", out)
+
+
 def test_config_error_names_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     # an overlay of the smoke config with one misspelt key (extends resolves before validation)
@@ -416,6 +435,54 @@ def test_lmeval_and_comparison_tables(smoke_run, smoke_config):
     assert (smoke_run / "optimize/tiny/eecpo_weights.png").stat().st_size > 1000
 
 
+def test_iterit_study_end_to_end(smoke_run, smoke_config):
+    """Issue 15: every IterIT experiment trains the same steps; each epoch selects M aligned samples
+    with the previous epoch's model and resumes its state; the report holds every method."""
+    from sftmix import experiments as registry
+    from sftmix.quality import read_ifd_table
+    from sftmix.studies.iterit import experiments as it
+
+    names = registry.declared_experiments(smoke_config, ["iterit", "selection"])
+    seeds = smoke_config["iterit"]["seeds"]
+    T = smoke_config["iterit"]["epochs"]
+    steps = {json.loads((smoke_run / f"models/tiny/{e}/seed_{s}.train.json").read_text())["steps"]
+             for e in names for s in seeds}
+    assert len(steps) == 1, f"equal optimizer steps for every method: {steps}"
+    n_pool = sum(1 for _ in read_jsonl(smoke_run / "pool/records.jsonl"))
+    m = it.m_of(n_pool, smoke_config["iterit"]["share"])
+    for e in names:
+        for s in seeds:
+            if registry.experiment_family(e) == "selection":
+                got = sum(1 for _ in read_jsonl(smoke_run / f"trainsets/tiny/{e}/seed_{s}.jsonl"))
+                info = json.loads((smoke_run / f"iterit/tiny/{e}/seed_{s}.json").read_text())
+                assert got == info["n_selected"] == (n_pool if "vanilla" in e else m) - info["shortfall"]
+                continue
+            run = smoke_run / f"iterit/tiny/{e}/seed_{s}"
+            for k in range(T):
+                summary = json.loads((run / f"epoch_{k}.json").read_text())
+                ids = [r["id"] for r in read_jsonl(run / f"epoch_{k}.jsonl")]
+                ifd = read_ifd_table(run / f"epoch_{k}.ifd.tsv")
+                assert len(ids) == m - summary["selection"]["shortfall"] and len(set(ids)) == len(ids)
+                assert all(ifd[i] < 1 for i in ids), "an unaligned sample (IFD >= 1) was selected"
+                assert summary["scored_by"] == (str(run / f"epoch_{k - 1}") if k else
+                                                "results/smoke/models/tiny/pretrained")
+                seg = summary["train"]["segment"]
+                assert seg["index"] == k and (k == 0) == (summary["train"]["resumed_from"] is None)
+    cols = (smoke_run / "report/tiny/iterit/methods.tsv").read_text().splitlines()
+    header = cols[0].split("\t")
+    rows = [dict(zip(header, r.split("\t"), strict=True)) for r in cols[1:]]
+    assert sorted(r["experiment"] for r in rows) == sorted(names)
+    assert {"nll_macro", "welch_p", "run_verdict", "sftmix_mc/acc"} <= set(header)
+    assert all(r["n_seeds"] == str(len(seeds)) for r in rows)
+    overlap = (smoke_run / "report/tiny/iterit/overlap.tsv").read_text()
+    assert "epoch 0 / epoch 1" in overlap and "/ longest" in overlap
+    sel = (smoke_run / "report/tiny/iterit/selections.tsv").read_text().splitlines()[1:]
+    assert all(0 <= float(r.split("\t")[-1]) <= 1 for r in sel), "precision against the planted defects"
+    md = (smoke_run / "report/tiny/iterit.md").read_text()
+    assert "Table 1 layout" in md and "Table 4 layout" in md and "Table 5" in md
+    assert (smoke_run / "report/tiny/iterit/lengths.png").stat().st_size > 1000
+
+
 def test_snakemake_report_gathers_tables_and_figures(smoke_run):
     out = smoke_run.parents[1] / "report.zip"
     snakemake(smoke_run.parents[1], "--report", str(out), "--configfile", str(ROOT / "config/smoke.yaml"))
@@ -423,7 +490,7 @@ def test_snakemake_report_gathers_tables_and_figures(smoke_run):
 
     names = zipfile.ZipFile(out).namelist()
     for f in ("gamma.png", "dependency.png", "eecpo_weights.png", "mixtures.png", "curriculum.png", "tables.md",
-              "paper_tables.md", "quality.md"):
+              "paper_tables.md", "quality.md", "iterit.md", "lengths.png"):
         assert any(n.endswith(f) for n in names), f
 
 
