@@ -46,7 +46,9 @@ def test_every_family_owns_exactly_its_names(smoke_config):
     cfg = load_config(ROOT / "config/config.yaml", SCHEMA, ROOT)
     names = registry.declared_experiments(cfg)
     opt = cfg["beyond_iid"]["optimize"]
-    assert len(names) == len(set(names)) == 1 + 2 * 11 + len(opt["methods"]) * len(opt["sizes"]) + 3
+    it = cfg["iterit"]
+    assert len(names) == len(set(names)) == (1 + 2 * 11 + len(opt["methods"]) * len(opt["sizes"]) + 3
+                                             + len(it["variants"]) + len(it["methods"]))
     pattern = re.compile(f"^(?:{registry.name_pattern()})$")
     for name in names:
         fam = registry.family_of(name)

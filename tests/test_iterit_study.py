@@ -49,7 +49,7 @@ def test_names_rows_and_equal_step_budgets():
     assert registry.experiment_family("iterit_full_m050") == "iterit"
     assert "iterit" not in registry.finetuned_families() and "selection" in registry.finetuned_families()
     rows = {r["experiment"]: r for r in it.rows(cfg)}
-    assert rows["iterit_full_m050"]["reference"] is None and rows["iterit_full_m050"]["kind"] == "iterit"
+    assert rows["iterit_full_m050"]["reference"] == "iterit_full_m050" and rows["iterit_full_m050"]["kind"] == "iterit"
     assert rows["sel_noiter_m050"]["kind"] == "ablation" and rows["sel_longest_m050"]["kind"] == "baseline"
     assert rows["sel_random_m100"]["reference"] == "iterit_full_m100"
     assert it.m_of(2700, 0.05) == 135 and it.m_of(10, 0.05) == 1

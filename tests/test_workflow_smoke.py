@@ -464,8 +464,7 @@ def test_iterit_study_end_to_end(smoke_run, smoke_config):
                 ifd = read_ifd_table(run / f"epoch_{k}.ifd.tsv")
                 assert len(ids) == m - summary["selection"]["shortfall"] and len(set(ids)) == len(ids)
                 assert all(ifd[i] < 1 for i in ids), "an unaligned sample (IFD >= 1) was selected"
-                assert summary["scored_by"] == (str(run / f"epoch_{k - 1}") if k else
-                                                "results/smoke/models/tiny/pretrained")
+                assert summary["scored_by"].endswith(f"{e}/seed_{s}/epoch_{k - 1}" if k else "models/tiny/pretrained")
                 seg = summary["train"]["segment"]
                 assert seg["index"] == k and (k == 0) == (summary["train"]["resumed_from"] is None)
     cols = (smoke_run / "report/tiny/iterit/methods.tsv").read_text().splitlines()

@@ -126,14 +126,14 @@ def _declare_selection(config: Config) -> list[str]:
 
 def rows(config: Config) -> list[dict[str, Any]]:
     """Report rows: every declared experiment, its kind (``iterit``, ``baseline``, ``ablation``),
-    method and share, against IterIT (``full``) at the same share."""
+    method and share, against IterIT (``full``) at the same share (IterIT's own row: itself)."""
     out = []
     for name in _declare_iterit(config) + _declare_selection(config):
         p = parse(name)
         kind = "iterit" if p["method"] == "full" else "ablation" if p["method"] in ABLATIONS else "baseline"
         ref = iterit_name("full", p["share"])
         out.append({"experiment": name, "family": p["family"], "method": p["method"], "share": p["share"],
-                    "kind": kind, "reference": None if name == ref else ref})
+                    "kind": kind, "reference": ref})
     return out
 
 

@@ -154,7 +154,7 @@ def plot_lengths(rows: Sequence[Mapping[str, Any]], selections: Sequence[Mapping
 
 
 _INTRO = (
-    "Every method trains the same optimizer steps (train.epochs passes over M samples; vanilla "
+    "Every method trains the same optimizer steps (iterit.epochs passes over M samples; vanilla "
     "samples all N within them). NLL: held-out response NLL of the clean test items, macro over "
     "categories, lower is better, mean over seeds; `delta` against IterIT (`iterit_full`) at the same "
     "share with its paired item-bootstrap CI; `run_verdict`: run-level Welch t test over seeds "
