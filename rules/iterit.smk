@@ -76,6 +76,7 @@ rule iterit_candidates:
     params:
         share=iterit_share,
         a=ITERIT["a"],
+        order=ITERIT["candidates"],
         seed=replicate_seed,
     script:
         "../scripts/iterit_candidates.py"

@@ -80,6 +80,9 @@ def main(argv=None) -> int:
     logging.info("iterit epoch %d/%d: IFD by %s; %d candidates, %d unaligned (IFD >= 1 or NaN), M=%d, "
                  "selected %d (shortfall %d)", a.epoch, a.epochs, scored_by, sel["n_candidates"], sel["n_unaligned"],
                  m, len(subset), sel["shortfall"])
+    if not subset:
+        raise SystemExit(f"iterit epoch {a.epoch}: no aligned candidate (IFD < 1) to select, nothing to train "
+                         f"(iterit.candidates: published keeps the top a x M by IFD, unaligned ones first)")
     with open(a.train_config, encoding="utf-8") as fh:  # T passes over M (the reference) is the run's budget
         cfg = budget_config({**json.load(fh), "epochs": a.epochs}, "matched")
     summary = finetune(a.base, subset, a.out, cfg, seed=a.seed, checkpoint_dir=a.out, threads=a.threads,

@@ -230,6 +230,11 @@ def test_iterit_candidates_keep_unaligned_as_published():
     assert any(iterit_candidates(sorted(ties), ties, 8, seed=s) != ordered for s in range(5))
     with pytest.raises(ValueError):
         iterit_candidates(["a", "zz"], ifd, 1, seed=0)
+    # the authors' released code: unaligned (and NaN) samples go before the a x M cut
+    assert iterit_candidates(ids, ifd, 3, seed=0, order="aligned_first") == ["b", "c", "f"]
+    assert iterit_candidates(ids, ifd, 6, seed=0, order="aligned_first") == ["b", "c", "f"]
+    with pytest.raises(ValueError, match="order"):
+        iterit_candidates(ids, ifd, 3, seed=0, order="best")
 
 
 def test_iterit_select_never_picks_unaligned_and_reports_shortfall():

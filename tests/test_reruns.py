@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sftmix.codedeps import library_files
-from sftmix.experiments import declared_experiments
+from sftmix.experiments import declared_experiments, experiment_family, seeds_of
 
 from . import smk
 from .test_architecture import rule_scripts
@@ -71,8 +71,12 @@ def test_adding_a_seed_trains_only_the_new_seed(smoke_workdir, smoke_config, tmp
                  for x in opt["methods"] for s in ([1, 2, 3] if x.startswith("eecpo") else [3])}
     expected |= {("schedule", f"model={m}, name={n}, seed={s}") for m in models
                  for n in cfg["beyond_iid"]["curriculum"]["schedules"] for s in (1, 2, 3)}
+    # families with their own seeds (IterIT's iterit.seeds) gain none
+    grown = [e for e in declared_experiments(cfg) if seeds_of(e, {**cfg, "train": {**cfg["train"], "seeds": [1, 2, 3]}})
+             != seeds_of(e, cfg)]
+    assert not any(experiment_family(e) in ("iterit", "selection") for e in grown)
     for m in models:
-        for e in declared_experiments(cfg):
+        for e in grown:
             seeds = [1, 2, 3] if e in rebuilt else [3]
             rules = ("finetune", "score", "lmeval") if e in benchmarked else ("finetune", "score")
             expected |= {(r, f"model={m}, experiment={e}, seed={s}") for r in rules for s in seeds}
@@ -81,7 +85,7 @@ def test_adding_a_seed_trains_only_the_new_seed(smoke_workdir, smoke_config, tmp
     print(f"\nseeds [1, 2] -> [1, 2, 3]: {len(jobs)} jobs, {new_finetunes} seed-3 fine-tunes, "
           f"{old_finetunes} seed-1/2 fine-tunes downstream of gamma/taxonomy")
     assert jobs == expected, f"unexpected: {sorted(jobs - expected)}; missing: {sorted(expected - jobs)}"
-    assert new_finetunes == len(declared_experiments(cfg)) * len(models)
+    assert new_finetunes == len(grown) * len(models)
 
 
 def _workflow_copy(dst: Path) -> Path:

@@ -273,17 +273,28 @@ def _ifd_values(ids: Sequence[str], ifd: Mapping[str, Any], what: str) -> list[f
     return out
 
 
-def iterit_candidates(ids: Sequence[str], ifd: Mapping[str, Any], n_keep: int, seed: int) -> list[str]:
-    """IterIT Algorithm 1 lines 4-6 (epoch 0), as published: sort all samples by IFD (``S_COM``)
-    descending and keep the first ``n_keep`` (``a x M``); returns ids in that order.
+CANDIDATE_ORDERS = ("aligned_first", "published")
+"""How epoch 0 keeps ``a x M`` candidates (:func:`iterit_candidates`)."""
 
-    The IFD >= 1 filter comes later (line 8, :func:`iterit_select`), so unaligned samples, whose
-    IFD is the highest, take kept slots. Non-finite IFD (NaN, None, inf) sorts last; equal IFD are
-    ordered by ``derive_seed(seed, "iterit_candidates", id)``.
+
+def iterit_candidates(ids: Sequence[str], ifd: Mapping[str, Any], n_keep: int, seed: int,
+                      order: str = "published") -> list[str]:
+    """IterIT Algorithm 1 lines 4-6 (epoch 0): sort the samples by IFD (``S_COM``) descending and
+    keep the first ``n_keep`` (``a x M``); returns ids in that order.
+
+    ``published``: all samples are sorted and the IFD >= 1 filter comes later (line 8,
+    :func:`iterit_select`), so unaligned samples, whose IFD is the highest, take kept slots: when
+    more than ``a x M`` samples are unaligned the selection is empty. ``aligned_first`` (the
+    authors' released code): unaligned samples (Eq. 4) are dropped before the cut. Non-finite IFD
+    (NaN, None, inf) sorts last; equal IFD are ordered by ``derive_seed(seed, "iterit_candidates", id)``.
     """
+    if order not in CANDIDATE_ORDERS:
+        raise ValueError(f"iterit_candidates: order {order!r} is not one of {CANDIDATE_ORDERS}")
     ids = [str(i) for i in ids]
     _check_unique(ids, "iterit_candidates")
     values = dict(zip(ids, _ifd_values(ids, ifd, "iterit_candidates"), strict=True))
+    if order == "aligned_first":
+        ids = [i for i in ids if aligned(values[i])]
     keys = dict(zip(ids, _tie_keys(ids, seed, "iterit_candidates"), strict=True))
 
     def key(i: str) -> tuple[int, float, tuple[int, str]]:
