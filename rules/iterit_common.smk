@@ -80,7 +80,7 @@ def iterit_epoch_inputs(wildcards):
     k = int(wildcards.epoch)
     if k >= iterit_epochs():
         raise ValueError(
-            f"{wildcards.experiment}: epoch {k} of {iterit_epochs()} (train.epochs)"
+            f"{wildcards.experiment}: epoch {k} of {iterit_epochs()} (iterit.epochs)"
         )
     files = iterit_candidates_files(wildcards, iterit_run_share(wildcards))
     files["reference"] = registry.trainset_file(

@@ -16,7 +16,7 @@ inp, params, out = snakemake.input, snakemake.params, snakemake.output  # noqa: 
 bench = load_benchmarks(inp.get("lmeval", []), [], params.lmeval["report_tasks"])
 # methods are compared on test items only, without the eval items every analysis leaves out
 scores = without_items(load_score_tables(inp.scores, split=TEST), read_excluded(inp.excluded))
-rows = [r for r in params.rows]
+rows = list(params.rows)
 methods, columns = report.method_table(scores, rows, list(params.categories), benchmarks=bench,
                                        n_boot=params.n_boot)
 write_table(out.table, methods, columns)

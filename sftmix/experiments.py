@@ -189,12 +189,6 @@ def finetune_flags(experiment: str, config: Config) -> str:
     return flags
 
 
-def epochs_of(experiment: str, config: Config) -> int:
-    """The passes of ``experiment``'s epochs / matched budget (its family's, else ``train.epochs``)."""
-    fam = family_of(experiment)
-    return fam.epochs(config) if fam.epochs is not None else int(config["train"]["epochs"])
-
-
 def trainset_file(results: str, model: str, experiment: str, seed: int | str | None = None) -> str:
     """Where an experiment's training set lives: shared sets once, per-model sets per model, and
     per-seed sets once per replicate seed (``seed`` is then required)."""

@@ -562,6 +562,8 @@ def write_quality(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
 
 
 IFD_COLUMNS = ("id", "ifd", "ppl_cond", "ppl_uncond", "n_tokens")
+_IFD_INTS = frozenset({"n_tokens"})
+_IFD_FLOATS = frozenset({"ifd", "ppl_cond", "ppl_uncond"})
 
 
 def write_ifd_table(path: str | Path, ifd: Mapping[str, Mapping[str, float]]) -> int:
@@ -571,14 +573,12 @@ def write_ifd_table(path: str | Path, ifd: Mapping[str, Mapping[str, float]]) ->
     rows = [{"id": rid, "ifd": v.get("ifd", nan), "ppl_cond": v.get("ppl_cond", nan),
              "ppl_uncond": v.get("ppl_uncond", nan), "n_tokens": int(v.get("n_tokens", 0) or 0)}
             for rid, v in sorted(ifd.items())]
-    return write_typed_tsv(path, rows, IFD_COLUMNS, ints=frozenset({"n_tokens"}),
-                           floats=frozenset({"ifd", "ppl_cond", "ppl_uncond"}), what="IFD TSV")
+    return write_typed_tsv(path, rows, IFD_COLUMNS, ints=_IFD_INTS, floats=_IFD_FLOATS, what="IFD TSV")
 
 
 def read_ifd_table(path: str | Path) -> dict[str, float]:
     """``{id: IFD}`` of a table written by :func:`write_ifd_table` (NaN kept)."""
-    rows = read_typed_tsv(path, IFD_COLUMNS, ints=frozenset({"n_tokens"}),
-                          floats=frozenset({"ifd", "ppl_cond", "ppl_uncond"}), what="IFD TSV")
+    rows = read_typed_tsv(path, IFD_COLUMNS, ints=_IFD_INTS, floats=_IFD_FLOATS, what="IFD TSV")
     return {r["id"]: r["ifd"] for r in rows}
 
 

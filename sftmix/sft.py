@@ -120,12 +120,6 @@ def training_order(records: list[Record], *, seed: int, mode: str = "permutation
     return order[:n_examples] if n_examples is not None else order
 
 
-def matched_steps(epochs: int, n_records: int, per_step: int) -> int:
-    """Optimizer steps of ``epochs`` passes over ``n_records`` at ``per_step`` examples a step (the
-    ``matched`` budget's count; at least one)."""
-    return max(1, math.ceil(epochs * n_records / per_step))
-
-
 def segment_bounds(total_steps: int, count: int, index: int) -> tuple[int, int]:
     """Global steps ``[start, end)`` of segment ``index`` of ``count`` equal segments of a
     ``total_steps`` run (sizes differ by at most one step). Every segment gets at least one step,
@@ -494,7 +488,7 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
     if reference is not None:
         _, ref_unusable = encode_records(tok, reference, c["max_length"])
         n_reference = len(reference) - len(ref_unusable)
-        c["max_steps"] = matched_steps(c["epochs"], n_reference, per_step)
+        c["max_steps"] = max(1, math.ceil(c["epochs"] * n_reference / per_step))
         log.info("sft: matched budget: %d steps = %d epochs over the %d usable reference records",
                  c["max_steps"], c["epochs"], n_reference)
     bounds = None

@@ -18,6 +18,7 @@ share of N in thousandths, three digits (0.05 -> ``m050``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ...experiments import REGISTRY, Config, Family, register
@@ -103,25 +104,23 @@ def _check(config: Config) -> None:
         permille(share)
 
 
-def _declare_iterit(config: Config) -> list[str]:
+def _declare(config: Config, key: str, name: Callable[[str, float], str], swept: str) -> list[str]:
+    """``name(x, share)`` for every ``x`` of ``iterit.<key>``, then ``name(swept, s)`` at each
+    further share of the sensitivity sweep (Fig. 4: IterIT and random selection at each share)."""
     sec = section(config)
     if not sec["enabled"]:
         return []
     _check(config)
-    names = [iterit_name(v, sec["share"]) for v in sec["variants"]]
-    names += [iterit_name("full", s) for s in sec["sensitivity"] if s != sec["share"]]
-    return names
+    return ([name(x, sec["share"]) for x in sec[key]]
+            + [name(swept, s) for s in sec["sensitivity"] if s != sec["share"]])
+
+
+def _declare_iterit(config: Config) -> list[str]:
+    return _declare(config, "variants", iterit_name, "full")
 
 
 def _declare_selection(config: Config) -> list[str]:
-    sec = section(config)
-    if not sec["enabled"]:
-        return []
-    _check(config)
-    names = [selection_name(m, sec["share"]) for m in sec["methods"]]
-    # the sensitivity sweep (Fig. 4) compares IterIT with random selection at each share
-    names += [selection_name("random", s) for s in sec["sensitivity"] if s != sec["share"]]
-    return names
+    return _declare(config, "methods", selection_name, "random")
 
 
 def rows(config: Config) -> list[dict[str, Any]]:
