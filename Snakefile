@@ -45,6 +45,7 @@ include: "rules/data.smk"
 include: "rules/tagging.smk"
 include: "rules/training.smk"
 include: "rules/benchmarks.smk"
+include: "rules/quality.smk"
 # studies: one rule file each (sftmix.studies lists them)
 include: "rules/beyond_iid.smk"
 include: "rules/iterit.smk"

@@ -1,6 +1,5 @@
 # Helpers of the Beyond IID study's rules (rules/beyond_iid.smk): its config section, the
 # experiments it declares, the inputs of its stages and its targets.
-from sftmix.sft import budget_config
 from sftmix.studies.beyond_iid import experiments as biid
 
 BIID = config["beyond_iid"]
@@ -32,69 +31,10 @@ def eecpo_plan_input(wildcards):
     return []
 
 
-def uses_deita():
-    """Whether a mixture, D_qs (EE-CPO's quality selection) or IterIT's Deita baseline reads the
-    deita score."""
+def beyond_iid_uses_deita():
+    """Whether a mixture or D_qs (EE-CPO's quality selection) reads the deita score."""
     opt = BIID["optimize"]
-    biid_uses = opt["enabled"] and (
-        "deita" in opt["methods"] or opt["quality"] == "deita"
-    )
-    return biid_uses or "deita" in iterit_methods_used()
-
-
-def deita_trained():
-    """Whether the DEITA-style scorer is fine-tuned here (quality.deita_scorer: trained)."""
-    trained = config["quality"]["deita_scorer"] == "trained"
-    if trained and uses_deita() and not world_enabled():
-        raise ValueError(
-            "quality.deita_scorer: trained rates its seed set with a generated world's ground "
-            "truth (world.enabled: true); give a scorer model (a directory or hub id) instead"
-        )
-    return trained and uses_deita()
-
-
-DEITA_SEED = f"{RESULTS}/quality/deita_seed"
-
-
-def deita_seed_input(wildcards):
-    """The trained scorer's rated seed set, which the candidate pool leaves out."""
-    return [f"{DEITA_SEED}.tsv"] if deita_trained() else []
-
-
-def deita_scorer_dir(model):
-    return f"{RESULTS}/models/{model}/deita_scorer"
-
-
-def deita_scorer_input(wildcards):
-    return deita_scorer_dir(wildcards.model) if deita_trained() else []
-
-
-def quality_params(wildcards):
-    """The quality section with the DEITA scorer resolved ("base" = this model's base model,
-    "trained" = the scorer fine-tuned here, read in its chat form)."""
-    q = dict(config["quality"])
-    if q["deita_scorer"] is None and uses_deita():
-        raise ValueError(
-            "quality.deita_scorer: null, but beyond_iid.optimize.methods/.quality use the deita score"
-        )
-    q["deita_chat"] = q["deita_scorer"] == "trained"
-    if q["deita_scorer"] == "base":
-        q["deita_scorer"] = base_model_path(wildcards)
-    elif q["deita_scorer"] == "trained":
-        q["deita_scorer"] = (
-            deita_scorer_dir(wildcards.model) if deita_trained() else None
-        )
-    return q
-
-
-def deita_train_params():
-    """The scorer's fine-tune: the train section's hyperparameters, quality.deita_train's
-    epochs and lr overriding (the epochs budget: its steps follow the seed set's size).
-    """
-    own = config["quality"]["deita_train"]
-    train = train_hyperparams()
-    lr = train["lr"] if own["lr"] is None else own["lr"]
-    return budget_config({**train, "epochs": own["epochs"], "lr": lr}, "epochs")
+    return opt["enabled"] and ("deita" in opt["methods"] or opt["quality"] == "deita")
 
 
 def trainset_inputs(wildcards):

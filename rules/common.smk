@@ -17,6 +17,7 @@ from sftmix import experiments as registry
 from sftmix.codedeps import library_files
 from sftmix.experiments import slugify as slug
 from sftmix.rng import derive_seed
+from sftmix.sft import budget_config
 from sftmix.world import FORMAT_EXT
 
 CATEGORIES = list(config["categories"])
@@ -295,3 +296,66 @@ def refuse_unfit_finetunes():
         why = refusal(plan, name)
         if why:
             raise WorkflowError(why)
+
+
+# ---- the candidate pool and its quality scores (rules/quality.smk) ----------------------
+
+
+def uses_deita():
+    """Whether a study reads the deita score (each study's helpers say whether it does)."""
+    return beyond_iid_uses_deita() or iterit_uses_deita()
+
+
+def deita_trained():
+    """Whether the DEITA-style scorer is fine-tuned here (quality.deita_scorer: trained)."""
+    trained = config["quality"]["deita_scorer"] == "trained"
+    if trained and uses_deita() and not world_enabled():
+        raise ValueError(
+            "quality.deita_scorer: trained rates its seed set with a generated world's ground "
+            "truth (world.enabled: true); give a scorer model (a directory or hub id) instead"
+        )
+    return trained and uses_deita()
+
+
+DEITA_SEED = f"{RESULTS}/quality/deita_seed"
+
+
+def deita_seed_input(wildcards):
+    """The trained scorer's rated seed set, which the candidate pool leaves out."""
+    return [f"{DEITA_SEED}.tsv"] if deita_trained() else []
+
+
+def deita_scorer_dir(model):
+    return f"{RESULTS}/models/{model}/deita_scorer"
+
+
+def deita_scorer_input(wildcards):
+    return deita_scorer_dir(wildcards.model) if deita_trained() else []
+
+
+def quality_params(wildcards):
+    """The quality section with the DEITA scorer resolved ("base" = this model's base model,
+    "trained" = the scorer fine-tuned here, read in its chat form)."""
+    q = dict(config["quality"])
+    if q["deita_scorer"] is None and uses_deita():
+        raise ValueError(
+            "quality.deita_scorer: null, but beyond_iid.optimize.methods/.quality use the deita score"
+        )
+    q["deita_chat"] = q["deita_scorer"] == "trained"
+    if q["deita_scorer"] == "base":
+        q["deita_scorer"] = base_model_path(wildcards)
+    elif q["deita_scorer"] == "trained":
+        q["deita_scorer"] = (
+            deita_scorer_dir(wildcards.model) if deita_trained() else None
+        )
+    return q
+
+
+def deita_train_params():
+    """The scorer's fine-tune: the train section's hyperparameters, quality.deita_train's
+    epochs and lr overriding (the epochs budget: its steps follow the seed set's size).
+    """
+    own = config["quality"]["deita_train"]
+    train = train_hyperparams()
+    lr = train["lr"] if own["lr"] is None else own["lr"]
+    return budget_config({**train, "epochs": own["epochs"], "lr": lr}, "epochs")

@@ -1,9 +1,9 @@
-"""Rule pool: the candidate pool of the optimization experiments (categorized records of the
+"""Rule pool: the candidate pool that every selection study draws from (categorized records of the
 analysed categories that are not eval items, nor the trained DEITA scorer's seed set)."""
 
 from sftmix.logutil import setup_logging
+from sftmix.quality import candidate_pool
 from sftmix.records import read_jsonl, write_jsonl
-from sftmix.studies.beyond_iid.optimize import candidate_pool
 from sftmix.world.ratings import read_seed_set
 
 log = setup_logging(snakemake.log[0])  # noqa: F821

@@ -48,13 +48,14 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .chat import IGNORE_INDEX, encode_conversation
 from .normalize import apply_normalization_scored
-from .records import read_typed_tsv, write_typed_tsv
+from .records import Record, read_typed_tsv, write_typed_tsv
 from .scoring import HEAD_ONLY_MODEL_TYPES, _make_batches, _pad_id, batched_nll_sums, score_records
 
 log = logging.getLogger(__name__)
@@ -607,3 +608,33 @@ def quality_map(rows: Iterable[Mapping[str, Any]], column: str, *, drop_invalid:
         elif not drop_invalid:
             out[str(r["id"])] = float("-inf")
     return out
+
+
+def candidate_pool(records: Iterable[Record], eval_ids: Iterable[str], categories: Iterable[str], *,
+                   held_out: Iterable[str] = ()) -> tuple[list[Record], dict[str, Any]]:
+    """The candidate pool every selection study draws from (Beyond IID's mixtures, IterIT's
+    selections): the categorized ``records`` of
+    ``categories`` that are neither eval items (``eval_ids``) nor ``held_out`` (the trained DEITA
+    scorer's seed set: the scorer saw their ratings), sorted by id.
+
+    Returns ``(pool, counts)`` with ``counts = {"in", "kept", "eval_items" (records that are eval
+    items), "held_out", "other_or_no_category", "per_category": {category: n} (sorted)}``; ``in``
+    = ``kept + eval_items + held_out + other_or_no_category``.
+    """
+    cats, evals, held = set(categories), set(eval_ids), set(held_out)
+    n_in = n_eval = n_held = n_other = 0
+    kept = []
+    for r in records:
+        n_in += 1
+        if r["id"] in evals:
+            n_eval += 1
+        elif r["id"] in held:
+            n_held += 1
+        elif r.get("meta", {}).get("category") not in cats:
+            n_other += 1
+        else:
+            kept.append(r)
+    per_cat = dict(sorted(Counter(r["meta"]["category"] for r in kept).items()))
+    return sorted(kept, key=lambda r: r["id"]), {"in": n_in, "kept": len(kept), "eval_items": n_eval,
+                                                  "held_out": n_held, "other_or_no_category": n_other,
+                                                  "per_category": per_cat}

@@ -38,7 +38,6 @@ from sftmix.studies.beyond_iid.interaction import read_gamma_tsv
 from sftmix.studies.beyond_iid.optimize import (
     build_mixture,
     build_schedule,
-    candidate_pool,
     eecpo_gamma,
     eecpo_plan,
     eecpo_variant,
@@ -113,21 +112,6 @@ def test_eecpo_gamma_marks_unstable(tmp_path) -> None:
     assert g[0, 1] == 0.5 and np.isnan(g[1, 0]) and (np.diag(g) == 1).all()
     with pytest.raises(ValueError, match=r"gamma has no rows for categories \['missing'\]"):
         eecpo_gamma(read_gamma_tsv(p), ["A", "missing"])
-
-
-def test_candidate_pool_drops_eval_items_and_other_categories() -> None:
-    recs = [{"id": "r3", "meta": {"category": "A"}}, {"id": "r1", "meta": {"category": "B"}},
-            {"id": "r2", "meta": {"category": "A"}}, {"id": "e1", "meta": {"category": "A"}},
-            {"id": "x", "meta": {"category": "Other"}}, {"id": "y", "meta": {}}]
-    pool, counts = candidate_pool(iter(recs), iter(["e1"]), ["A", "B"])
-    assert [r["id"] for r in pool] == ["r1", "r2", "r3"]
-    assert counts == {"in": 6, "kept": 3, "eval_items": 1, "held_out": 0, "other_or_no_category": 2,
-                      "per_category": {"A": 2, "B": 1}}
-    # the trained DEITA scorer's seed set is held out too, and counted
-    pool, counts = candidate_pool(iter(recs), iter(["e1"]), ["A", "B"], held_out=["r2", "x"])
-    assert [r["id"] for r in pool] == ["r1", "r3"]
-    assert counts["held_out"] == 2 and counts["other_or_no_category"] == 1
-    assert counts["in"] == counts["kept"] + counts["eval_items"] + counts["held_out"] + counts["other_or_no_category"]
 
 
 @pytest.mark.parametrize("method", ["random", "uniform", "deita", "ifd", *EECPO_METHODS])

@@ -15,6 +15,7 @@ from sftmix.chat import IGNORE_INDEX, encode_conversation
 from sftmix.normalize import mapping_from_rows, read_tag_map
 from sftmix.quality import (
     QUALITY_COLUMNS,
+    candidate_pool,
     deita_prompt,
     deita_scores,
     ifd_scores,
@@ -337,3 +338,18 @@ def test_script_writes_the_table(model_dir, records, tmp_path):
     assert all(math.isfinite(r["ifd"]) and 1.0 <= r["deita"] <= 6.0 for r in rows)
     text = logf.read_text()
     assert f"{len(records)} records in" in text and "NaN IFD" in text and "IFD >= 1" in text
+
+
+def test_candidate_pool_drops_eval_items_and_other_categories() -> None:
+    recs = [{"id": "r3", "meta": {"category": "A"}}, {"id": "r1", "meta": {"category": "B"}},
+            {"id": "r2", "meta": {"category": "A"}}, {"id": "e1", "meta": {"category": "A"}},
+            {"id": "x", "meta": {"category": "Other"}}, {"id": "y", "meta": {}}]
+    pool, counts = candidate_pool(iter(recs), iter(["e1"]), ["A", "B"])
+    assert [r["id"] for r in pool] == ["r1", "r2", "r3"]
+    assert counts == {"in": 6, "kept": 3, "eval_items": 1, "held_out": 0, "other_or_no_category": 2,
+                      "per_category": {"A": 2, "B": 1}}
+    # the trained DEITA scorer's seed set is held out too, and counted
+    pool, counts = candidate_pool(iter(recs), iter(["e1"]), ["A", "B"], held_out=["r2", "x"])
+    assert [r["id"] for r in pool] == ["r1", "r3"]
+    assert counts["held_out"] == 2 and counts["other_or_no_category"] == 1
+    assert counts["in"] == counts["kept"] + counts["eval_items"] + counts["held_out"] + counts["other_or_no_category"]

@@ -3,9 +3,10 @@
 This module turns the analyses into training sets; the math lives in :mod:`sftmix.studies.beyond_iid.mixture`
 (Eq. 5's LP and the selection rules) and :mod:`sftmix.studies.beyond_iid.curriculum` (DT-CSFT, Mix+, baseline).
 
-* **Candidate pool** (:func:`candidate_pool`): every categorized record of the analysed
-  categories that is not an eval item. Mixtures of every method draw from the same pool, so
-  equal-size sets differ only in *which* records they hold.
+* **Candidate pool** (:func:`sftmix.quality.candidate_pool`, shared with the other selection
+  studies): every categorized record of the analysed categories that is not an eval item.
+  Mixtures of every method draw from the same pool, so equal-size sets differ only in *which*
+  records they hold.
 * **alpha** (Eq. 5): category shares of the quality-score selection D_qs = the top-n candidates by
   the configured quality score (``optimize.quality``), n = the mixture size (``alpha_size: null``)
   or a fixed ``alpha_size``.
@@ -25,8 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,35 +75,6 @@ def eecpo_gamma(gamma: Mapping[str, Any], categories: Sequence[str]) -> np.ndarr
     values = np.where(np.asarray(gamma["unstable"], dtype=bool), np.nan, np.asarray(gamma["gamma"], dtype=float))
     idx = [src[c] for c in categories]
     return values[np.ix_(idx, idx)].astype(float)
-
-
-def candidate_pool(records: Iterable[Record], eval_ids: Iterable[str], categories: Iterable[str], *,
-                   held_out: Iterable[str] = ()) -> tuple[list[Record], dict[str, Any]]:
-    """The candidate pool of the optimization experiments: the categorized ``records`` of
-    ``categories`` that are neither eval items (``eval_ids``) nor ``held_out`` (the trained DEITA
-    scorer's seed set: the scorer saw their ratings), sorted by id.
-
-    Returns ``(pool, counts)`` with ``counts = {"in", "kept", "eval_items" (records that are eval
-    items), "held_out", "other_or_no_category", "per_category": {category: n} (sorted)}``; ``in``
-    = ``kept + eval_items + held_out + other_or_no_category``.
-    """
-    cats, evals, held = set(categories), set(eval_ids), set(held_out)
-    n_in = n_eval = n_held = n_other = 0
-    kept = []
-    for r in records:
-        n_in += 1
-        if r["id"] in evals:
-            n_eval += 1
-        elif r["id"] in held:
-            n_held += 1
-        elif r.get("meta", {}).get("category") not in cats:
-            n_other += 1
-        else:
-            kept.append(r)
-    per_cat = dict(sorted(Counter(r["meta"]["category"] for r in kept).items()))
-    return sorted(kept, key=lambda r: r["id"]), {"in": n_in, "kept": len(kept), "eval_items": n_eval,
-                                                  "held_out": n_held, "other_or_no_category": n_other,
-                                                  "per_category": per_cat}
 
 
 def pool_by_category(pool: Sequence[Record], categories: Sequence[str]) -> dict[str, list[Record]]:
