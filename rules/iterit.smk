@@ -199,6 +199,12 @@ rule iterit_report:
             category="IterIT",
             caption="../report/iterit_lengths.rst",
         ),
+        sensitivity=f"{RESULTS}/report/{{model}}/iterit/sensitivity.tsv",
+        sensitivity_plot=report(
+            f"{RESULTS}/report/{{model}}/iterit/sensitivity.png",
+            category="IterIT",
+            caption="../report/iterit_sensitivity.rst",
+        ),
     log:
         f"{LOGS}/report/{{model}}/iterit.log",
     conda:

@@ -1,4 +1,4 @@
-"""Rule iterit_report: the IterIT study's tables and figure for one base model."""
+"""Rule iterit_report: the IterIT study's tables and figures for one base model."""
 
 from pathlib import Path
 
@@ -50,6 +50,9 @@ sel_rows = report.selection_rows(selections, lengths, defect)
 write_table(out.selections, sel_rows, report.SELECTION_COLUMNS)
 summary = report.selection_summary(sel_rows)
 report.plot_lengths(rows, selections, lengths, [r["id"] for r in pool], out.lengths)
+sensitivity = report.sensitivity_rows(methods)
+write_table(out.sensitivity, sensitivity, report.SENSITIVITY_COLUMNS)
+report.plot_sensitivity(sensitivity, out.sensitivity_plot)
 Path(out.markdown).write_text(report.iterit_markdown(snakemake.wildcards.model, methods, columns, overlap,  # noqa: F821
-                                                     summary, bench["columns"]), encoding="utf-8")
+                                                     summary, bench["columns"], sensitivity), encoding="utf-8")
 log.info("iterit_report: %d methods, %d overlap rows, %d selections", len(methods), len(overlap), len(sel_rows))

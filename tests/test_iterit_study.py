@@ -61,6 +61,26 @@ def test_names_rows_and_equal_step_budgets():
     assert it.variant_settings(cfg, "nodiv") == {"part": None, "b": 0.1}
 
 
+def test_sensitivity_rows_pair_iterit_and_random_at_each_share(tmp_path):
+    from sftmix.studies.iterit import report
+
+    def row(method, share, nll, sd, delta=0.0, p=math.nan, verdict="reference"):
+        return {"method": method, "share": share, "nll_macro": nll, "nll_macro_sd": sd, "delta": delta,
+                "welch_p": p, "run_verdict": verdict}
+
+    methods = [row("full", 0.05, 3.0, 0.1), row("nodiv", 0.05, 3.2, 0.1),
+               row("random", 0.05, 2.9, 0.05, -0.1, 0.01, "better"), row("longest", 0.05, 6.0, 0.2, 3.0),
+               row("full", 0.1, 2.8, 0.1), row("random", 0.1, 2.8, 0.1, 0.0, 0.9, "tie"),
+               row("full", 0.02, 3.5, 0.2)]
+    got = report.sensitivity_rows(methods)
+    assert [r["share"] for r in got] == [0.02, 0.05, 0.1]  # sorted by share; ablations and baselines left out
+    assert got[1] == {"share": 0.05, "iterit_nll": 3.0, "iterit_sd": 0.1, "random_nll": 2.9, "random_sd": 0.05,
+                      "random_minus_iterit": -0.1, "welch_p": 0.01, "run_verdict": "better"}
+    assert math.isnan(got[0]["random_nll"]) and got[0]["run_verdict"] == ""  # no random at 2%: shown missing
+    report.plot_sensitivity(got, tmp_path / "fig4a.png")
+    assert (tmp_path / "fig4a.png").stat().st_size > 1000
+
+
 def _epoch_script():
     spec = importlib.util.spec_from_file_location("iterit_epoch", ROOT / "scripts" / "iterit_epoch.py")
     mod = importlib.util.module_from_spec(spec)

@@ -119,15 +119,16 @@ def test_paper_dag_builds(tmp_path):
 
 def test_paper_iterit_dag_builds(tmp_path):
     """IterIT at paper scale on one hub dataset (config/paper_iterit.yaml, an overlay of the paper
-    config that replaces its sources and models): 5 iterative runs x 3 seeds x 3 epoch jobs, 7
-    one-shot selections x 3 seeds, all on the GPU partition."""
+    config that replaces its sources and models): 5 iterative runs and 3 more shares of IterIT (Fig.
+    4a) x 3 seeds x 3 epoch jobs, 7 one-shot selections and random at the 3 shares x 3 seeds, all on
+    the GPU partition."""
     proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/paper_iterit.yaml"),
                      "--workflow-profile", str(ROOT / "profiles/slurm"))
     out = proc.stdout + proc.stderr
     stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
     assert stats["ingest"] == "1" and "gamma" not in stats and "mixture" not in stats
-    assert stats["iterit_epoch"] == str(5 * 3 * 3) and stats["iterit_model"] == str(5 * 3)
-    assert stats["finetune"] == str(7 * 3) and stats["score"] == stats["lmeval"] == str(12 * 3)
+    assert stats["iterit_epoch"] == str((5 + 3) * 3 * 3) and stats["iterit_model"] == str((5 + 3) * 3)
+    assert stats["finetune"] == str((7 + 3) * 3) and stats["score"] == stats["lmeval"] == str((8 + 10) * 3)
     assert "iterit_proxy" not in stats and stats["iterit_proxy_ifd"] == "1"  # the proxy is a hub model
     jobs = [(rule, res.group(1)) for rule, block in job_blocks(out)
             if (res := re.search(r"^\s*resources: (.*)$", block, re.M))]
@@ -480,6 +481,10 @@ def test_iterit_study_end_to_end(smoke_run, smoke_config):
     md = (smoke_run / "report/tiny/iterit.md").read_text()
     assert "Table 1 layout" in md and "Table 4 layout" in md and "Table 5" in md
     assert (smoke_run / "report/tiny/iterit/lengths.png").stat().st_size > 1000
+    # Fig. 4a at the one share the smoke config runs: IterIT and random, each with its seeds' NLL
+    sens = (smoke_run / "report/tiny/iterit/sensitivity.tsv").read_text().splitlines()
+    assert len(sens) == 2 and sens[1].startswith("0.2\t") and "nan" not in sens[1].split("\t")[1:4]
+    assert "Fig. 4a" in md and (smoke_run / "report/tiny/iterit/sensitivity.png").stat().st_size > 1000
 
 
 def test_snakemake_report_gathers_tables_and_figures(smoke_run):
@@ -489,7 +494,7 @@ def test_snakemake_report_gathers_tables_and_figures(smoke_run):
 
     names = zipfile.ZipFile(out).namelist()
     for f in ("gamma.png", "dependency.png", "eecpo_weights.png", "mixtures.png", "curriculum.png", "tables.md",
-              "paper_tables.md", "quality.md", "iterit.md", "lengths.png"):
+              "paper_tables.md", "quality.md", "iterit.md", "lengths.png", "sensitivity.png"):
         assert any(n.endswith(f) for n in names), f
 
 

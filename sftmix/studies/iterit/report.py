@@ -153,6 +153,56 @@ def plot_lengths(rows: Sequence[Mapping[str, Any]], selections: Sequence[Mapping
     plt.close(fig)
 
 
+SENSITIVITY_METHODS = ("full", "random")
+"""The methods of the M sweep (Fig. 4a): IterIT and random selection at every share."""
+
+
+def sensitivity_rows(methods: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Fig. 4(a) as a table: IterIT's and random's macro NLL (mean and SD over seeds) at each share
+    of N, with IterIT's run-level verdict against random at that share; sorted by share."""
+    by = {(r["method"], r["share"]): r for r in methods if r["method"] in SENSITIVITY_METHODS}
+    out = []
+    for share in sorted({s for _, s in by}):
+        it, rnd = by.get(("full", share)), by.get(("random", share))
+        out.append({"share": share,
+                    "iterit_nll": it["nll_macro"] if it else math.nan,
+                    "iterit_sd": it["nll_macro_sd"] if it else math.nan,
+                    "random_nll": rnd["nll_macro"] if rnd else math.nan,
+                    "random_sd": rnd["nll_macro_sd"] if rnd else math.nan,
+                    # random's row is compared against IterIT at its share: delta = random - IterIT
+                    "random_minus_iterit": rnd["delta"] if rnd else math.nan,
+                    "welch_p": rnd["welch_p"] if rnd else math.nan,
+                    "run_verdict": rnd["run_verdict"] if rnd else ""})
+    return out
+
+
+SENSITIVITY_COLUMNS = ["share", "iterit_nll", "iterit_sd", "random_nll", "random_sd", "random_minus_iterit",
+                       "welch_p", "run_verdict"]
+
+
+def plot_sensitivity(rows: Sequence[Mapping[str, Any]], path: str | Path) -> None:
+    """Fig. 4(a): held-out macro NLL against M as a share of N, IterIT and random (error bars: SD
+    over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    x = [100 * r["share"] for r in rows]
+    for key, label in (("iterit", "IterIT"), ("random", "random")):
+        y = [r[f"{key}_nll"] for r in rows]
+        sd = [0.0 if not math.isfinite(r[f"{key}_sd"]) else r[f"{key}_sd"] for r in rows]
+        ax.errorbar(x, y, yerr=sd, marker="o", capsize=3, label=label)
+    ax.set_xlabel("M (% of N)")
+    ax.set_ylabel("held-out NLL (macro, lower is better)")
+    ax.set_title("Sensitivity to the selection size (IterIT Fig. 4a)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, metadata={"Software": None})
+    plt.close(fig)
+
+
 _INTRO = (
     "Every method trains the same optimizer steps (iterit.epochs passes over M samples; vanilla "
     "samples all N within them). NLL: held-out response NLL of the clean test items, macro over "
@@ -163,7 +213,7 @@ _INTRO = (
 
 def iterit_markdown(model: str, methods: Sequence[Mapping[str, Any]], method_columns: Sequence[str],
                     overlap: Sequence[Mapping[str, Any]], selections: Sequence[Mapping[str, Any]],
-                    bench_columns: Sequence[str]) -> str:
+                    bench_columns: Sequence[str], sensitivity: Sequence[Mapping[str, Any]] = ()) -> str:
     """The study's report page for one base model."""
     short = ["experiment", "kind", "n_seeds", "nll_macro", "delta", "welch_p", "run_verdict", *bench_columns]
 
@@ -185,6 +235,9 @@ def iterit_markdown(model: str, methods: Sequence[Mapping[str, Any]], method_col
     cats = [c for c in method_columns if c.startswith("nll:")]
     parts.append(markdown_table(methods, ["experiment", *cats], title="Held-out NLL per category"))
     parts.append(markdown_table(overlap, OVERLAP_COLUMNS, title="Overlap of the selections (Jaccard; Table 5)"))
+    if sensitivity:
+        parts.append(markdown_table(sensitivity, SENSITIVITY_COLUMNS,
+                                    title="Sensitivity to M, the share of N (Fig. 4a; iterit.sensitivity)"))
     parts.append(markdown_table(selections, ["experiment", "epoch", "n_seeds", "n", "length_mean", "precision"],
                                 title="Selections: size, response length, precision against the planted defects"))
     return "\n".join(parts)
