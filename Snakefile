@@ -38,6 +38,13 @@ localrules:
     paper_tables,
     memory_plan,
     plan,
+    im_split,
+    im_fuse,
+    im_paper_table,
+    im_table,
+    im_fit,
+    im_select,
+    im_search,
 
 
 include: "rules/common.smk"
@@ -49,6 +56,7 @@ include: "rules/quality.smk"
 # studies: one rule file each (sftmix.studies lists them)
 include: "rules/beyond_iid.smk"
 include: "rules/iterit.smk"
+include: "rules/instructmining.smk"
 
 
 # On GPUs, a run whose fine-tunes cannot fit is refused before any job is queued (`snakemake plan`
@@ -64,3 +72,4 @@ rule all:
         training_targets(),
         beyond_iid_targets(),
         iterit_targets(),
+        instructmining_targets(),

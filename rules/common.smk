@@ -303,7 +303,7 @@ def refuse_unfit_finetunes():
 
 def uses_deita():
     """Whether a study reads the deita score (each study's helpers say whether it does)."""
-    return beyond_iid_uses_deita() or iterit_uses_deita()
+    return beyond_iid_uses_deita() or iterit_uses_deita() or im_uses_deita()
 
 
 def deita_trained():
@@ -320,9 +320,60 @@ def deita_trained():
 DEITA_SEED = f"{RESULTS}/quality/deita_seed"
 
 
+def unieval_trained():
+    """Whether the UniEval stand-in is fine-tuned here (quality.unieval: trained) for a study that
+    reads the UniEval scores."""
+    trained = config["quality"]["unieval"] == "trained" and im_uses_unieval()
+    if trained and not world_enabled():
+        raise ValueError(
+            "quality.unieval: trained labels its seed set with a generated world's ground truth "
+            "(world.enabled: true); give a UniEval model (a directory or hub id) instead"
+        )
+    return trained
+
+
+def seed_set_needed():
+    """The rated seed set is drawn when a scorer is trained on it (DEITA's, UniEval's stand-in)."""
+    return deita_trained() or unieval_trained()
+
+
 def deita_seed_input(wildcards):
-    """The trained scorer's rated seed set, which the candidate pool leaves out."""
-    return [f"{DEITA_SEED}.tsv"] if deita_trained() else []
+    """The trained scorers' seed set, which the candidate pool leaves out."""
+    return [f"{DEITA_SEED}.tsv"] if seed_set_needed() else []
+
+
+UNIEVAL_SEED = f"{RESULTS}/quality/unieval_seed"
+
+
+def raters_inputs(wildcards):
+    """The raters' inputs: the quality table (the reward stand-in reads its deita column), the
+    trained UniEval stand-in."""
+    files = {"pool": f"{RESULTS}/pool/records.jsonl"}
+    if config["quality"]["reward"] == "deita":
+        files["quality"] = f"{RESULTS}/quality/{wildcards.model}/scores.tsv"
+    if unieval_trained():
+        files["unieval"] = unieval_scorer_dir(wildcards.model)
+    return files
+
+
+def unieval_scorer_dir(model):
+    return f"{RESULTS}/models/{model}/unieval_scorer"
+
+
+def unieval_model_path(wildcards):
+    if not im_uses_unieval():
+        return None
+    if unieval_trained():
+        return unieval_scorer_dir(wildcards.model)
+    if config["quality"]["unieval"] is None:
+        raise ValueError(
+            "quality.unieval: null, but instructmining.indicators use the UniEval scores"
+        )
+    return config["quality"]["unieval"]
+
+
+def reward_model_spec():
+    return config["quality"]["reward"] if im_uses_reward() else None
 
 
 def deita_scorer_dir(model):
@@ -351,11 +402,11 @@ def quality_params(wildcards):
     return q
 
 
-def deita_train_params():
-    """The scorer's fine-tune: the train section's hyperparameters, quality.deita_train's
-    epochs and lr overriding (the epochs budget: its steps follow the seed set's size).
-    """
-    own = config["quality"]["deita_train"]
+def scorer_train_params(key):
+    """A scorer's fine-tune (quality.<key>: deita_train, unieval_train): the train section's
+    hyperparameters, its epochs and lr overriding (the epochs budget: its steps follow its
+    training set's size)."""
+    own = config["quality"][key]
     train = train_hyperparams()
     lr = train["lr"] if own["lr"] is None else own["lr"]
     return budget_config({**train, "epochs": own["epochs"], "lr": lr}, "epochs")

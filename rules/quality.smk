@@ -31,7 +31,7 @@ rule deita_scorer:
     input:
         base=base_model_input,
         trainset=f"{DEITA_SEED}.jsonl",
-        code=code("deita_scorer"),
+        code=code("train_scorer"),
     output:
         model=directory(f"{RESULTS}/models/{{model}}/deita_scorer"),
         summary=f"{RESULTS}/models/{{model}}/deita_scorer.train.json",
@@ -48,11 +48,11 @@ rule deita_scorer:
         gpu=min(1, config["train"]["gpus"]),
     params:
         base=base_model_path,
-        train=deita_train_params(),
+        train=scorer_train_params("deita_train"),
         seed=config["seed"],
         checkpoints=lambda wc: f"{RESULTS}/checkpoints/{wc.model}/deita_scorer",
     script:
-        "../scripts/deita_scorer.py"
+        "../scripts/train_scorer.py"
 
 
 rule pool:
@@ -103,3 +103,77 @@ rule quality:
         quality=quality_params,
     script:
         "../scripts/quality.py"
+
+
+# ---- the raters: reward and UniEval scores (InstructMining's indicators) -------------------
+
+
+rule unieval_seed:
+    input:
+        seed_set=f"{DEITA_SEED}.tsv",
+        records=f"{RESULTS}/categorize/records.jsonl",
+        truth=f"{RESULTS}/world/ground_truth.json",
+        code=code("unieval_seed"),
+    output:
+        labels=f"{UNIEVAL_SEED}.tsv",
+        trainset=f"{UNIEVAL_SEED}.jsonl",
+    log:
+        f"{LOGS}/quality/unieval_seed.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=scaled(2000),
+        runtime=scaled(5),
+    params:
+        cfg=config_keys("quality.unieval_train", "noise"),
+        max_repeat=config["quality"]["deita_train"]["max_repeat"],
+        seed=config["seed"],
+    script:
+        "../scripts/unieval_seed.py"
+
+
+use rule deita_scorer as unieval_scorer with:
+    input:
+        base=base_model_input,
+        trainset=f"{UNIEVAL_SEED}.jsonl",
+        code=code("train_scorer"),
+    output:
+        model=directory(f"{RESULTS}/models/{{model}}/unieval_scorer"),
+        summary=f"{RESULTS}/models/{{model}}/unieval_scorer.train.json",
+    log:
+        f"{LOGS}/quality/{{model}}/unieval_scorer.log",
+    benchmark:
+        f"{BENCH}/quality/{{model}}/unieval_scorer.tsv"
+    params:
+        base=base_model_path,
+        train=scorer_train_params("unieval_train"),
+        seed=config["seed"],
+        checkpoints=lambda wc: f"{RESULTS}/checkpoints/{wc.model}/unieval_scorer",
+
+
+rule raters:
+    input:
+        unpack(raters_inputs),
+        code=code("raters"),
+    output:
+        f"{RESULTS}/quality/{{model}}/raters.tsv",
+    log:
+        f"{LOGS}/quality/{{model}}/raters.log",
+    benchmark:
+        f"{BENCH}/quality/{{model}}/raters.tsv"
+    conda:
+        "../envs/training.yaml"
+    threads: config["workers"]
+    resources:
+        mem_mb=scaled(4000),
+        runtime=scaled(60),
+        gpu=gpus_for(config["quality"]["device"]),
+    params:
+        quality=config_keys(
+            "quality", "batch_size", "max_length", "device", "dtype", "reward_format"
+        ),
+        reward_model=lambda wc: reward_model_spec(),
+        unieval_model=unieval_model_path,
+        unieval_trained=lambda wc: unieval_trained(),
+    script:
+        "../scripts/raters.py"

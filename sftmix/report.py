@@ -164,6 +164,41 @@ def compare_experiments(scores: Scores, rows: Sequence[Mapping[str, Any]], categ
     return out
 
 
+def category_means(scores: Scores, experiment: str, categories: Sequence[str]) -> dict[str, float]:
+    """Per category: the mean over seeds of each seed's mean item NLL (NaN when unscored)."""
+    out = {}
+    for cat in categories:
+        per_seed = []
+        for rows in scores.get(experiment, {}).values():
+            vals = [r["nll_mean"] for r in rows if r["category"] == cat and r["n_tokens"] > 0
+                    and math.isfinite(r["nll_mean"])]
+            if vals:
+                per_seed.append(sum(vals) / len(vals))
+        out[cat] = sum(per_seed) / len(per_seed) if per_seed else math.nan
+    return out
+
+
+def method_table(scores: Scores, rows: Sequence[Mapping[str, Any]], categories: Sequence[str],
+                 label_columns: Sequence[str], *, benchmarks: Mapping[str, Any] | None = None,
+                 n_boot: int = 1000, seed: int = 0) -> tuple[list[dict[str, Any]], list[str]]:
+    """A study's methods table: every row against its ``reference`` by :func:`compare_experiments`
+    (macro NLL over seeds, paired item-bootstrap CI, run-level Welch test), the per-category NLL
+    (``nll:<category>``) and the benchmark columns. Rows without score tables are left out.
+    Returns (rows, columns): ``experiment``, ``label_columns``, the categories, the benchmarks."""
+    present = [r for r in rows if r["experiment"] in scores]
+    bench = (benchmarks or {}).get("bench", {})
+    out = compare_experiments(scores, present, categories, n_boot=n_boot, seed=seed, benchmarks=bench)
+    bench_cols = list((benchmarks or {}).get("columns", []))
+    if bench_cols:
+        out = add_benchmark_verdicts(out, bench_cols)
+    for r in out:
+        for cat, v in category_means(scores, r["experiment"], categories).items():
+            r[f"nll:{cat}"] = v
+    columns = ["experiment", *label_columns, *[f"nll:{c}" for c in categories],
+               *[x for c in bench_cols for x in (c, f"{c}_se", f"{c}_vs_ref")]]
+    return out, columns
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return "nan" if not math.isfinite(v) else f"{v:.4f}"

@@ -270,4 +270,4 @@ def test_the_default_config_builds_its_dag(tmp_path):
 
     out = smk.snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/config.yaml")).stdout
     total = re.search(r"^total\s+(\d+)$", out, re.M)
-    assert total and int(total.group(1)) == 597, out[-2000:]
+    assert total and int(total.group(1)) == 805, out[-2000:]

@@ -137,6 +137,22 @@ def test_paper_iterit_dag_builds(tmp_path):
     assert re.search(r"torchrun --standalone --nproc-per-node 4 \S+/scripts/iterit_epoch.py --epoch 2", out)
 
 
+def test_paper_instructmining_dag_builds(tmp_path):
+    """InstructMining at paper scale (config/paper_instructmining.yaml): 129 fused datasets, rule
+    and random at five sizes and the four ablations x 3 seeds, 20 chained search trials, the real
+    reward model and UniEval by hub id (no stand-in is trained), fine-tunes on the GPU partition."""
+    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/paper_instructmining.yaml"),
+                     "--workflow-profile", str(ROOT / "profiles/slurm"))
+    out = proc.stdout + proc.stderr
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    assert stats["im_fuse"] == "129" and stats["im_search"] == "20" and stats["im_select"] == str((2 * 5 + 4) * 3)
+    assert stats["finetune"] == stats["score"] == str(129 + 42 + 20) and stats["lmeval"] == "42"
+    assert "unieval_scorer" not in stats and "deita_scorer" not in stats and stats["raters"] == "1"
+    jobs = [(rule, res.group(1)) for rule, block in job_blocks(out)
+            if (res := re.search(r"^\s*resources: (.*)$", block, re.M))]
+    assert all("slurm_partition=gpu" in r for name, r in jobs if name in ("finetune", "raters"))
+
+
 def test_config_error_names_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     # an overlay of the smoke config with one misspelt key (extends resolves before validation)
@@ -487,6 +503,55 @@ def test_iterit_study_end_to_end(smoke_run, smoke_config):
     assert "Fig. 4a" in md and (smoke_run / "report/tiny/iterit/sensitivity.png").stat().st_size > 1000
 
 
+def test_instructmining_study_end_to_end(smoke_run, smoke_config):
+    """Issue 16: the fused datasets follow their sources, the estimation table holds one row per
+    dataset with its dev loss, the rule is fitted (and the paper's Tables 20-21 refitted), the
+    selections come from records the fit never saw, the search replays, the report holds it all."""
+    from sftmix import experiments as registry
+    from sftmix.records import read_jsonl
+    from sftmix.studies.instructmining import rule, search
+
+    sec = smoke_config["instructmining"]
+    split = json.loads((smoke_run / "instructmining/split.json").read_text())
+    est, sel = set(split["estimation"]), set(split["selection"])
+    assert est and sel and not est & sel
+    fused = registry.declared_experiments(smoke_config, ["imfuse"])
+    assert len(fused) == sec["estimation"]["datasets"]
+    for e in fused:
+        ids = [r["id"] for r in read_jsonl(smoke_run / f"trainsets/{e}.jsonl")]
+        info = json.loads((smoke_run / f"instructmining/fuse/{e}.json").read_text())
+        assert len(ids) == sec["estimation"]["size"] - info["shortfall"] and set(ids) <= est
+    table, quarantined = rule.read_indicator_table(smoke_run / "instructmining/fits/tiny/table.tsv")
+    assert len(table) == len(fused) and not quarantined
+    assert all(0 < r["loss"] < 20 for r in table)
+    assert {"reward", "naturalness", "mtld", "knn_6", "ppl", "input_length"} <= set(table[0])
+    fit = json.loads((smoke_run / "instructmining/fits/tiny/rule.json").read_text())
+    assert fit["chosen"] and fit["rule"]["n_obs"] == len(fused)
+    paper = json.loads((smoke_run / "instructmining/fits/paper/rule.json").read_text())
+    assert paper["n_datasets"] == 112
+    for e in registry.declared_experiments(smoke_config, ["imsel"]):
+        for s in sec["seeds"]:
+            ids = {r["id"] for r in read_jsonl(smoke_run / f"trainsets/tiny/{e}/seed_{s}.jsonl")}
+            assert ids <= sel and len(ids) == sec["select"]["size"]
+    # each trial's k is what BlendSearch suggests after the trials before it
+    trials = [json.loads((smoke_run / f"instructmining/tiny/search/imsearch_{t:02d}.json").read_text())
+              for t in range(sec["search"]["trials"])]
+    for t, tr in enumerate(trials):
+        assert len(tr["history"]) == t and sec["search"]["low"] <= tr["k"] <= sec["search"]["high"]
+        hist = [(h["k"], h["loss"]) for h in tr["history"]]
+        assert hist == [(trials[i]["k"], h[1]) for i, h in enumerate(hist)]
+        if not tr["exhausted"]:
+            assert search.suggest_next(hist, low=tr["low"], high=tr["high"], seed=smoke_config["seed"],
+                                       budget=sec["search"]["trials"]) == tr["k"]
+    md = (smoke_run / "report/tiny/instructmining.md").read_text()
+    assert "Table 9 layout" in md and "Tables 20-21 refit" in md and "BlendSearch" in md
+    methods = (smoke_run / "report/tiny/instructmining/methods.tsv").read_text().splitlines()
+    assert len(methods) == 1 + len(registry.declared_experiments(smoke_config, ["imsel"]))
+    planted = (smoke_run / "report/tiny/instructmining/planted.tsv").read_text()
+    assert "predicted loss: defective - clean" in planted
+    assert (smoke_run / "report/tiny/instructmining/curve.png").stat().st_size > 1000
+
+
 def test_snakemake_report_gathers_tables_and_figures(smoke_run):
     out = smoke_run.parents[1] / "report.zip"
     snakemake(smoke_run.parents[1], "--report", str(out), "--configfile", str(ROOT / "config/smoke.yaml"))
@@ -494,7 +559,8 @@ def test_snakemake_report_gathers_tables_and_figures(smoke_run):
 
     names = zipfile.ZipFile(out).namelist()
     for f in ("gamma.png", "dependency.png", "eecpo_weights.png", "mixtures.png", "curriculum.png", "tables.md",
-              "paper_tables.md", "quality.md", "iterit.md", "lengths.png", "sensitivity.png"):
+              "paper_tables.md", "quality.md", "iterit.md", "lengths.png", "sensitivity.png", "instructmining.md",
+              "curve.png"):
         assert any(n.endswith(f) for n in names), f
 
 

@@ -17,6 +17,6 @@ paper. A study is
 
 from __future__ import annotations
 
-from . import beyond_iid, iterit
+from . import beyond_iid, instructmining, iterit
 
-STUDIES = {"beyond_iid": beyond_iid, "iterit": iterit}
+STUDIES = {"beyond_iid": beyond_iid, "iterit": iterit, "instructmining": instructmining}

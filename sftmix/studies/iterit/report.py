@@ -15,13 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ...report import (
-    add_benchmark_verdicts,
-    compare_experiments,
-    display_cell,
-    markdown_table,
-    nll_cell,
-)
+from ...report import display_cell, markdown_table, nll_cell
+from ...report import method_table as _method_table
 from ...scores import Scores
 from .select import jaccard
 
@@ -29,43 +24,17 @@ METHOD_COLUMNS = ["kind", "method", "share", "n_seeds", "nll_macro", "nll_macro_
                   "welch_p", "run_verdict"]
 """The methods table's columns before the per-category NLL and benchmark columns."""
 
-OVERLAP_COLUMNS = ["experiment", "pair", "n_seeds", "jaccard", "jaccard_sd"]
-SELECTION_COLUMNS = ["experiment", "method", "seed", "epoch", "n", "length_mean", "length_median", "n_defective",
-                     "precision"]
-
-
-def category_means(scores: Scores, experiment: str, categories: Sequence[str]) -> dict[str, float]:
-    """Per category: the mean over seeds of each seed's mean item NLL (NaN when unscored)."""
-    out = {}
-    for cat in categories:
-        per_seed = []
-        for rows in scores.get(experiment, {}).values():
-            vals = [r["nll_mean"] for r in rows if r["category"] == cat and r["n_tokens"] > 0
-                    and math.isfinite(r["nll_mean"])]
-            if vals:
-                per_seed.append(sum(vals) / len(vals))
-        out[cat] = sum(per_seed) / len(per_seed) if per_seed else math.nan
-    return out
-
-
 def method_table(scores: Scores, rows: Sequence[Mapping[str, Any]], categories: Sequence[str], *,
                  benchmarks: Mapping[str, Any] | None = None, n_boot: int = 1000, seed: int = 0
                  ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every method against IterIT at its share: the engine's comparison (macro NLL over seeds,
-    paired item-bootstrap CI, run-level Welch test), the per-category NLL (``nll:<category>``)
-    and the benchmark columns. Rows without score tables are left out. Returns (rows, columns)."""
-    present = [r for r in rows if r["experiment"] in scores]
-    bench = (benchmarks or {}).get("bench", {})
-    out = compare_experiments(scores, present, categories, n_boot=n_boot, seed=seed, benchmarks=bench)
-    bench_cols = list((benchmarks or {}).get("columns", []))
-    if bench_cols:
-        out = add_benchmark_verdicts(out, bench_cols)
-    for r in out:
-        for cat, v in category_means(scores, r["experiment"], categories).items():
-            r[f"nll:{cat}"] = v
-    columns = ["experiment", *METHOD_COLUMNS, *[f"nll:{c}" for c in categories],
-               *[x for c in bench_cols for x in (c, f"{c}_se", f"{c}_vs_ref")]]
-    return out, columns
+    """Every method against IterIT at its share (:func:`sftmix.report.method_table`)."""
+    return _method_table(scores, rows, categories, METHOD_COLUMNS, benchmarks=benchmarks, n_boot=n_boot,
+                         seed=seed)
+
+
+OVERLAP_COLUMNS = ["experiment", "pair", "n_seeds", "jaccard", "jaccard_sd"]
+SELECTION_COLUMNS = ["experiment", "method", "seed", "epoch", "n", "length_mean", "length_median", "n_defective",
+                     "precision"]
 
 
 def epoch_overlap(epochs: Mapping[str, Mapping[str, Sequence[Sequence[str]]]],

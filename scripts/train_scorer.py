@@ -1,5 +1,6 @@
-"""Rule deita_scorer: fine-tune the DEITA-style scorer from the base model on the rated seed set
-(the workflow's SFT engine, sftmix.sft.finetune)."""
+"""Rules deita_scorer and unieval_scorer: fine-tune a scorer (the DEITA-style rating scorer, the
+UniEval stand-in) from the base model on its training conversations, with the workflow's SFT
+engine (sftmix.sft.finetune)."""
 
 import os
 
@@ -13,10 +14,10 @@ if os.path.isdir(str(p.base)):
 from sftmix.sft import finetune  # noqa: E402
 
 records = list(read_jsonl(snakemake.input.trainset))  # noqa: F821
-log.info("deita_scorer: %s on %d rated conversations, %d epochs, lr %g", p.base, len(records),
+log.info("%s: %s on %d conversations, %d epochs, lr %g", snakemake.rule, p.base, len(records),  # noqa: F821
          p.train["epochs"], p.train["lr"])
 summary = finetune(str(p.base), records, snakemake.output.model, dict(p.train), seed=p.seed,  # noqa: F821
                    checkpoint_dir=p.checkpoints, threads=snakemake.threads)  # noqa: F821
 write_json(snakemake.output.summary, {**summary, "budget": "epochs"})  # noqa: F821
-log.info("deita_scorer: %d steps, train loss %.4f, %.1f s", summary["steps"], summary["train_loss"],
+log.info("%s: %d steps, train loss %.4f, %.1f s", snakemake.rule, summary["steps"], summary["train_loss"],  # noqa: F821
          summary["runtime_s"])
