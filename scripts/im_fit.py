@@ -3,6 +3,8 @@ Tables 20-21, or a user's): OLS of log(loss) (Eq. 3) on the indicators chosen as
 then p values; Sec. E) and by cross-validation (the sound variant), the fit on every candidate,
 the one-out ablation (Table 5) and the normality tests (Table 7, as published and sound)."""
 
+import math
+
 from sftmix.logutil import setup_logging
 from sftmix.records import write_json, write_typed_tsv
 from sftmix.studies.instructmining import rule
@@ -24,7 +26,11 @@ if max_size < len(present):
     log.warning("im_fit: %d datasets allow subsets of at most %d of the %d candidates", len(rows), max_size,
                 len(present))
 published = rule.select_published(rows, present, max_size=max_size)
-sound = rule.select_cv(rows, present, max_size=max_size, seed=snakemake.params.seed, one_se=True)  # noqa: F821
+# cross-validation fits on the training folds: at most 5 folds, subsets small enough for them
+folds = min(5, len(rows))
+cv_max = max(1, min(max_size, len(rows) - math.ceil(len(rows) / folds) - 2))
+sound = rule.select_cv(rows, present, max_size=cv_max, folds=folds, seed=snakemake.params.seed,  # noqa: F821
+                       one_se=True)
 full = rule.fit_ols(rows, present if max_size == len(present) else list(published["fit"]["indicators"]))
 if s["rule_indicators"] is not None:
     fixed = [c for c in s["rule_indicators"] if c in present]
@@ -41,7 +47,10 @@ rule.write_subsets_tsv(out.subsets_sound, sound)
 rule.write_fits_tsv(out.ablation, [a["fit"] for a in ablation], label=("removed", [a["removed"] for a in ablation]))
 tests = rule.normality_tests(rows, [*present, rule.TARGET], residuals=rule.fit_residuals(rows, chosen))
 write_typed_tsv(out.normality, tests, tuple(tests[0]), what="normality tests")
-write_json(out.rule, {"selection": how, "chosen": list(chosen["indicators"]),
+# Eq. 4's indicators (Table 9), refit whenever the table has them: the published rule's form
+table9 = rule.fit_ols(rows, list(rule.PAPER_RULE_INDICATORS)) if set(rule.PAPER_RULE_INDICATORS) <= set(present) \
+    else None
+write_json(out.rule, {"selection": how, "table9": table9, "chosen": list(chosen["indicators"]),
                       "published": list(published["fit"]["indicators"]), "sound": list(sound["fit"]["indicators"]),
                       "rule": chosen, "ablation": {a["removed"]: a["fit"] for a in ablation},
                       "n_datasets": len(rows), "n_quarantined": len(quarantined)})

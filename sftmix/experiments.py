@@ -201,6 +201,13 @@ def trainset_file(results: str, model: str, experiment: str, seed: int | str | N
     return f"{base}/seed_{seed}.jsonl"
 
 
+def own_or_train(config: Config, section: str, key: str) -> Any:
+    """A study's own setting (``<section>.<key>``: its epochs, its seeds) or, when it is null, the
+    train section's (``train.<key>``)."""
+    own = config[section][key]
+    return config["train"][key] if own is None else own
+
+
 def seeds_of(experiment: str, config: Config) -> list[int]:
     """The replicate seeds ``experiment`` is trained with (its family's, see :class:`Family`)."""
     return list(family_of(experiment).seeds(config))

@@ -339,6 +339,26 @@ def _log_unrated(what: str, ids: Sequence[str]) -> None:
                     ", ".join(ids[:10]), " ..." if len(ids) > 10 else "")
 
 
+def _split_rateable(records: Iterable[Mapping[str, Any]], extract: Any, what: str
+                    ) -> tuple[dict[str, tuple[Mapping[str, Any], Any]], list[str]]:
+    """``({id: (record, extract(record))}, unrated ids)``: the records a rater can read (``extract``
+    gives their parts, None when a record has none) in input order; a duplicate id raises."""
+    parts: dict[str, tuple[Mapping[str, Any], Any]] = {}
+    unrated: list[str] = []
+    seen: set[str] = set()
+    for rec in records:
+        rid = str(rec["id"])
+        if rid in seen:
+            raise ValueError(f"{what}: duplicate id {rid!r}")
+        seen.add(rid)
+        got = extract(rec)
+        if got is None:
+            unrated.append(rid)
+        else:
+            parts[rid] = (rec, got)
+    return parts, unrated
+
+
 def unieval_scores(model: Any, tokenizer: Any, records: Sequence[Mapping[str, Any]],
                    dimensions: Sequence[str] = UNIEVAL_DIMENSIONS, *, kind: str, batch_size: int = 16,
                    max_length: int = 1024, device: str = "cpu", answers: Sequence[str] = STANDIN_LABELS,
@@ -364,19 +384,8 @@ def unieval_scores(model: Any, tokenizer: Any, records: Sequence[Mapping[str, An
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     for dim in dimensions:
         _check_dimension(dim)
-    rated: list[tuple[str, str, str]] = []
-    unrated: list[str] = []
-    seen: set[str] = set()
-    for rec in records:
-        rid = str(rec["id"])
-        if rid in seen:
-            raise ValueError(f"unieval_scores: duplicate id {rid!r}")
-        seen.add(rid)
-        hr = unieval_history_response(rec)
-        if hr is None:
-            unrated.append(rid)
-        else:
-            rated.append((rid, *hr))
+    parts, unrated = _split_rateable(records, unieval_history_response, "unieval_scores")
+    rated = [(rid, *hr) for rid, (_, hr) in parts.items()]
     items = [(dim, history, response) for _, history, response in rated for dim in dimensions]
     if kind == "seq2seq":
         flat = _seq2seq_yes(model, tokenizer, [unieval_input(d, h, r) for d, h, r in items], batch_size=batch_size,
@@ -454,21 +463,9 @@ def reward_scores(model: Any, tokenizer: Any, records: Sequence[Mapping[str, Any
         raise ValueError(f"reward_scores: unknown kind {kind!r}; choose from {list(REWARD_KINDS)}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    pairs: dict[str, tuple[str, str]] = {}
-    rateable: list[Mapping[str, Any]] = []
-    unrated: list[str] = []
-    seen: set[str] = set()
-    for rec in records:
-        rid = str(rec["id"])
-        if rid in seen:
-            raise ValueError(f"reward_scores: duplicate id {rid!r}")
-        seen.add(rid)
-        qr = deita_question_response(rec)
-        if qr is None:
-            unrated.append(rid)
-        else:
-            pairs[rid] = qr
-            rateable.append(rec)
+    parts, unrated = _split_rateable(records, deita_question_response, "reward_scores")
+    pairs = {rid: qr for rid, (_, qr) in parts.items()}
+    rateable = [rec for rec, _ in parts.values()]
     _log_unrated("reward", unrated)
     if kind == "classifier":
         values = _classifier_rewards(model, tokenizer, list(pairs.values()), reward_format=reward_format,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...experiments import REGISTRY, Config, Family, register
+from ...experiments import REGISTRY, Config, Family, own_or_train, register
 
 SECTION = "instructmining"
 BASE_METHODS = ("rule", "random")
@@ -39,13 +39,11 @@ def enabled(config: Config) -> bool:
 
 def epochs(config: Config) -> int:
     """Passes over every set of the study (``instructmining.epochs``; null = ``train.epochs``)."""
-    own = section(config)["epochs"]
-    return int(config["train"]["epochs"] if own is None else own)
+    return int(own_or_train(config, SECTION, "epochs"))
 
 
 def _seeds(config: Config) -> list[int]:
-    own = section(config)["seeds"]
-    return list(config["train"]["seeds"] if own is None else own)
+    return list(own_or_train(config, SECTION, "seeds"))
 
 
 def _one_seed(config: Config) -> list[int]:

@@ -131,6 +131,11 @@ def _fit_rows(fit: Mapping[str, Any]) -> list[dict[str, Any]]:
             for t in fit["terms"]]
 
 
+def _stats_title(what: str, fit: Mapping[str, Any]) -> str:
+    return (f"{what}: n = {fit['n_obs']}, R^2 = {fit['r2']:.3f}, adj. R^2 = {fit['adj_r2']:.3f}, "
+            f"F = {fit['f']:.2f}, p(F) = {fit['f_p']:.3g}")
+
+
 def _fit_title(what: str, fit_json: Mapping[str, Any]) -> str:
     fit = fit_json["rule"]
     return (f"{what}: log(loss) on {', '.join(fit['indicators'])} ({fit_json['selection']}; "
@@ -154,9 +159,19 @@ def instructmining_markdown(model: str, fit_json: Mapping[str, Any], paper_json:
              "NLL, macro over categories, mean over seeds; `run_verdict`: run-level Welch t test, p < 0.05).\n",
              markdown_table(_fit_rows(fit_json["rule"]), ["term", "coef", "std_err", "t", "p"],
                             title=_fit_title("Fitted rule (Table 9 layout)", fit_json))]
+    if fit_json.get("table9"):
+        parts.append(markdown_table(_fit_rows(fit_json["table9"]), ["term", "coef", "std_err", "t", "p"],
+                                    title=_stats_title("Eq. 4's indicators (Table 9's form) on this table",
+                                                       fit_json["table9"])))
     if paper_json is not None:
         parts.append(markdown_table(_fit_rows(paper_json["rule"]), ["term", "coef", "std_err", "t", "p"],
                                     title=_fit_title("The paper's Tables 20-21 refit", paper_json)))
+        if paper_json.get("table9"):
+            parts.append(markdown_table(_fit_rows(paper_json["table9"]), ["term", "coef", "std_err", "t", "p"],
+                                        title=_stats_title("The paper's Tables 20-21 refit with Table 9's "
+                                                           "indicators (Table 9: const 0.0274, Rew -0.0078, Nat "
+                                                           "-0.3212, Coh -0.1520, Und 0.4421; R^2 0.522, F 33.84)",
+                                                           paper_json["table9"])))
     parts.append(markdown_table(shown, ["experiment", "kind", "k", "n_seeds", "nll_macro", "delta", "welch_p",
                                         "run_verdict"], title="Rule vs random, ablations (Table 5)"))
     parts.append(markdown_table(curve, CURVE_COLUMNS, title="Over size (double descent; Fig. 1 / Fig. 4)"))

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ...experiments import REGISTRY, Config, Family, register
+from ...experiments import REGISTRY, Config, Family, own_or_train, register
 
 SECTION = "iterit"
 # iterative variants: diversity text (None = without diversity) and the decay b (None = iterit.b)
@@ -143,13 +143,11 @@ def reference(experiment: str) -> str:
 
 def epochs(config: Config) -> int:
     """T, the epochs of every IterIT run (``iterit.epochs``; null = ``train.epochs``)."""
-    own = section(config)["epochs"]
-    return int(config["train"]["epochs"] if own is None else own)
+    return int(own_or_train(config, SECTION, "epochs"))
 
 
 def _seeds(config: Config) -> list[int]:
-    own = section(config)["seeds"]
-    return list(config["train"]["seeds"] if own is None else own)
+    return list(own_or_train(config, SECTION, "seeds"))
 
 
 _FIELDS = {"m": "[0-9]{3}"}
