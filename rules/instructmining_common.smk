@@ -82,6 +82,7 @@ def im_report_inputs(wildcards):
         "table": f"{IM_DIR}/fits/{model}/table.tsv",
         "indicators": f"{IM_DIR}/{model}/indicators.tsv",
         "split": f"{IM_DIR}/split.json",
+        "pool": f"{RESULTS}/pool/records.jsonl",
         "scores": per_replicate(
             f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv", sel
         ),

@@ -41,11 +41,12 @@ if "truth" in inp.keys():
     cands = [i for i in split["selection"] if i in rows]
     predicted = rule.rule_scores({i: rows[i] for i in cands}, fit_json["rule"])
     defect = {i: truth[i].get("defect") for i in split["selection"] if i in truth}
+    source = {r["id"]: r["source"] for r in read_jsonl(inp.pool) if r["id"] in predicted}
     draws: dict[str, list[list[str]]] = {}
     for p in inp.selections:
         exp, _ = seed_path_key(p)
         draws.setdefault(exp, []).append([r["id"] for r in read_jsonl(p)])
-    planted = report.planted_rows(predicted, defect, draws)
+    planted = report.planted_rows(predicted, defect, draws, source)
 write_table(out.planted, planted, report.PLANTED_COLUMNS)
 paper = read_json(inp.paper_fit) if "paper_fit" in inp.keys() else None
 Path(out.markdown).write_text(report.instructmining_markdown(snakemake.wildcards.model, fit_json, paper,  # noqa: F821

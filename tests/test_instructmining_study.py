@@ -100,3 +100,22 @@ def test_fit_script_refits_the_papers_tables(tmp_path):
     assert set(got["ablation"]) == set(rule.PAPER_RULE_INDICATORS)
     norm = (tmp_path / "paper/normality.tsv").read_text()
     assert "ks_standard_normal" in norm and "lilliefors" in norm.lower()
+
+
+def test_planted_rows_check_records_and_sources():
+    from sftmix.studies.instructmining import report
+
+    # sources a (no defects) < b (half) < c (all): a rule that predicts defects worse ranks them so
+    ids = [f"{s}{i}" for s in "abc" for i in range(4)]
+    defect = {i: (i[0] == "c" or (i[0] == "b" and int(i[1]) < 2)) and "filler" for i in ids}
+    scores = {i: 1.0 + (0.5 if defect[i] else 0.0) + 0.01 * int(i[1]) for i in ids}
+    rows = report.planted_rows(scores, defect, {"imsel_rule_k4": [["a0", "a1", "a2", "a3"]],
+                                                 "imsel_random_k4": [["a0", "c1", "b0", "b3"], ["c0", "c2", "a1", "b2"]]},
+                               {i: i[0] for i in ids})
+    by = {r["what"]: r for r in rows}
+    assert by["predicted loss: defective - clean"]["value"] > 0.4 and by["predicted loss: defective - clean"]["p"] < 0.01
+    assert by["source c: mean predicted loss"]["note"] == "defect rate 1.000"
+    assert by["sources: Spearman(defect rate, mean predicted loss)"]["value"] == pytest.approx(1.0)
+    assert by["precision: imsel_rule_k4"]["value"] == 1.0
+    assert by["precision: imsel_random_k4"]["value"] == pytest.approx((0.5 + 0.5) / 2)
+    assert by["precision: all candidates"]["value"] == pytest.approx(6 / 12)

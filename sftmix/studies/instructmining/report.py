@@ -100,15 +100,38 @@ def search_rows(trials: Sequence[Mapping[str, Any]], losses: Mapping[int, float]
 
 
 def planted_rows(scores: Mapping[str, float], defect: Mapping[str, Any],
-                 selections: Mapping[str, Sequence[Sequence[str]]]) -> list[dict[str, Any]]:
+                 selections: Mapping[str, Sequence[Sequence[str]]],
+                 source: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Whether the rule recovers a generated world's planted quality: the rule's predicted loss of
     the defective vs the clean selection candidates (their difference; one-sided Mann-Whitney p
     that defective records are predicted worse: the rule's signs must make a defect raise the
-    predicted loss), and each method's precision (the share of clean records it selected, mean
+    predicted loss); per source (``source``: id -> source), its defect rate and mean predicted
+    loss, with the Spearman correlation across sources (a source of more defects must be
+    predicted worse); and each method's precision (the share of clean records it selected, mean
     over seeds) against the candidates' base rate."""
     clean = [v for i, v in scores.items() if not defect.get(i)]
     bad = [v for i, v in scores.items() if defect.get(i)]
     out = []
+    if source:
+        by: dict[str, list[str]] = {}
+        for i in scores:
+            by.setdefault(source[i], []).append(i)
+        rates, means = [], []
+        for name in sorted(by):
+            ids = by[name]
+            rate = sum(1 for i in ids if defect.get(i)) / len(ids)
+            mean = statistics.fmean(scores[i] for i in ids)
+            rates.append(rate)
+            means.append(mean)
+            out.append({"what": f"source {name}: mean predicted loss", "n": len(ids),
+                        "clean": sum(1 for i in ids if not defect.get(i)),
+                        "defective": sum(1 for i in ids if defect.get(i)), "value": mean, "p": math.nan,
+                        "note": f"defect rate {rate:.3f}"})
+        if len(by) >= 3:
+            rho = stats.spearmanr(rates, means)
+            out.append({"what": "sources: Spearman(defect rate, mean predicted loss)", "n": len(by),
+                        "clean": math.nan, "defective": math.nan, "value": float(rho.statistic),
+                        "p": float(rho.pvalue), "note": "> 0: sources with more defects predicted worse"})
     if clean and bad:
         test = stats.mannwhitneyu(bad, clean, alternative="greater")
         out.append({"what": "predicted loss: defective - clean", "n": len(clean) + len(bad), "clean": len(clean),
