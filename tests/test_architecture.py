@@ -46,9 +46,12 @@ def test_every_family_owns_exactly_its_names(smoke_config):
     cfg = load_config(ROOT / "config/config.yaml", SCHEMA, ROOT)
     names = registry.declared_experiments(cfg)
     opt = cfg["beyond_iid"]["optimize"]
-    it = cfg["iterit"]
+    it, im = cfg["iterit"], cfg["instructmining"]
+    im_sizes = {im["select"]["size"], *im["curve"]["sizes"]}
     assert len(names) == len(set(names)) == (1 + 2 * 11 + len(opt["methods"]) * len(opt["sizes"]) + 3
-                                             + len(it["variants"]) + len(it["methods"]))
+                                             + len(it["variants"]) + len(it["methods"])
+                                             + im["estimation"]["datasets"] + 2 * len(im_sizes)
+                                             + len(im["ablation"]) + im["search"]["trials"])
     pattern = re.compile(f"^(?:{registry.name_pattern()})$")
     for name in names:
         fam = registry.family_of(name)
@@ -60,7 +63,9 @@ def test_every_family_owns_exactly_its_names(smoke_config):
     # the interaction experiments use train.seeds; mixtures and schedules their own (>= 3 in the default)
     assert registry.seeds_of("base", cfg) == [1, 2] and registry.seeds_of("mix_ifd_440", cfg) == [1, 2, 3]
     assert registry.seeds_of("sched_dtcsft", cfg) == [1, 2, 3]
-    assert len(registry.experiment_seeds(cfg)) == 2 * (1 + 2 * 11) + 3 * (len(names) - 1 - 2 * 11)
+    # InstructMining's estimation datasets and search trials are trained once (the paper's design)
+    once = im["estimation"]["datasets"] + im["search"]["trials"]
+    assert len(registry.experiment_seeds(cfg)) == 2 * (1 + 2 * 11) + 3 * (len(names) - 1 - 2 * 11 - once) + once
     assert registry.finetune_flags("sched_dtcsft", cfg) == "--budget staged"
     assert registry.finetune_flags("base", cfg) == "--budget epochs"  # the paper's: D u C~_i for some epochs
     assert registry.finetune_flags("mix_ifd_40", cfg) == "--budget steps"
