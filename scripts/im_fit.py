@@ -52,7 +52,7 @@ table9 = rule.fit_ols(rows, list(rule.PAPER_RULE_INDICATORS)) if set(rule.PAPER_
     else None
 write_json(out.rule, {"selection": how, "table9": table9, "chosen": list(chosen["indicators"]),
                       "published": list(published["fit"]["indicators"]), "sound": list(sound["fit"]["indicators"]),
-                      "rule": chosen, "ablation": {a["removed"]: a["fit"] for a in ablation},
+                      "rule": chosen, "sound_rule": sound["fit"], "ablation": {a["removed"]: a["fit"] for a in ablation},
                       "n_datasets": len(rows), "n_quarantined": len(quarantined)})
 for name, fit in (("rule", chosen), ("published", published["fit"]), ("sound", sound["fit"]), ("full", full)):
     log.info("im_fit %s: %s R2 %.3f adj %.3f F %.2f (p %.3g); %s", name, ", ".join(fit["indicators"]), fit["r2"],

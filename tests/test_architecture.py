@@ -50,7 +50,7 @@ def test_every_family_owns_exactly_its_names(smoke_config):
     im_sizes = {im["select"]["size"], *im["curve"]["sizes"]}
     assert len(names) == len(set(names)) == (1 + 2 * 11 + len(opt["methods"]) * len(opt["sizes"]) + 3
                                              + len(it["variants"]) + len(it["methods"])
-                                             + im["estimation"]["datasets"] + 2 * len(im_sizes)
+                                             + im["estimation"]["datasets"] + 3 * len(im_sizes)
                                              + len(im["ablation"]) + im["search"]["trials"])
     pattern = re.compile(f"^(?:{registry.name_pattern()})$")
     for name in names:
@@ -275,4 +275,4 @@ def test_the_default_config_builds_its_dag(tmp_path):
 
     out = smk.snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/config.yaml")).stdout
     total = re.search(r"^total\s+(\d+)$", out, re.M)
-    assert total and int(total.group(1)) == 805, out[-2000:]
+    assert total and int(total.group(1)) == 832, out[-2000:]

@@ -27,8 +27,9 @@ def test_names_budgets_and_report_rows():
     cfg = _config(select={"size": 200}, curve={"sizes": [100, 200]}, ablation=["reward"],
                   estimation={"datasets": 3}, search={"trials": 2})
     names = registry.declared_experiments(cfg, ["imfuse", "imsel", "imsearch"])
-    assert names == ["imfuse_000", "imfuse_001", "imfuse_002", "imsel_rule_k100", "imsel_random_k100",
-                     "imsel_rule_k200", "imsel_random_k200", "imsel_no_reward_k200", "imsearch_00", "imsearch_01"]
+    assert names == ["imfuse_000", "imfuse_001", "imfuse_002", "imsel_rule_k100", "imsel_sound_k100",
+                     "imsel_random_k100", "imsel_rule_k200", "imsel_sound_k200", "imsel_random_k200",
+                     "imsel_no_reward_k200", "imsearch_00", "imsearch_01"]
     # cost proportional to size: instructmining.epochs passes over every set (equal k, equal steps)
     assert {registry.finetune_flags(n, cfg) for n in names} == {"--budget epochs --epochs 3"}
     assert registry.seeds_of("imfuse_000", cfg) == [1] and registry.seeds_of("imsel_rule_k100", cfg) == [1, 2, 3]
@@ -37,6 +38,7 @@ def test_names_budgets_and_report_rows():
     assert im.parse("imsel_no_knn_6_k200") == {"family": "imsel", "method": "no_knn_6", "k": 200, "ablated": "knn_6"}
     rows = {r["experiment"]: r for r in im.rows(cfg)}
     assert rows["imsel_rule_k100"]["reference"] == "imsel_random_k100"
+    assert rows["imsel_sound_k100"]["reference"] == "imsel_random_k100" and rows["imsel_sound_k100"]["kind"] == "sound"
     assert rows["imsel_no_reward_k200"]["reference"] == "imsel_rule_k200"
     assert rows["imsel_random_k200"]["reference"] == "imsel_random_k200"
     with pytest.raises(ValueError, match="instructmining.ablation"):

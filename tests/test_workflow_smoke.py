@@ -138,15 +138,15 @@ def test_paper_iterit_dag_builds(tmp_path):
 
 
 def test_paper_instructmining_dag_builds(tmp_path):
-    """InstructMining at paper scale (config/paper_instructmining.yaml): 129 fused datasets, rule
-    and random at five sizes and the four ablations x 3 seeds, 20 chained search trials, the real
+    """InstructMining at paper scale (config/paper_instructmining.yaml): 129 fused datasets, rule,
+    sound rule and random at five sizes and the four ablations x 3 seeds, 20 chained search trials, the real
     reward model and UniEval by hub id (no stand-in is trained), fine-tunes on the GPU partition."""
     proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/paper_instructmining.yaml"),
                      "--workflow-profile", str(ROOT / "profiles/slurm"))
     out = proc.stdout + proc.stderr
     stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
-    assert stats["im_fuse"] == "129" and stats["im_search"] == "20" and stats["im_select"] == str((2 * 5 + 4) * 3)
-    assert stats["finetune"] == stats["score"] == str(129 + 42 + 20) and stats["lmeval"] == "42"
+    assert stats["im_fuse"] == "129" and stats["im_search"] == "20" and stats["im_select"] == str((3 * 5 + 4) * 3)
+    assert stats["finetune"] == stats["score"] == str(129 + 57 + 20) and stats["lmeval"] == "57"
     assert "unieval_scorer" not in stats and "deita_scorer" not in stats and stats["raters"] == "1"
     jobs = [(rule, res.group(1)) for rule, block in job_blocks(out)
             if (res := re.search(r"^\s*resources: (.*)$", block, re.M))]

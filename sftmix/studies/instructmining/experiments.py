@@ -5,10 +5,11 @@
   uniformly), of ``instructmining.estimation.size`` samples, fine-tuned once from the base model;
   its eval loss on the clean dev items is the regression's target. Shared by every base model.
 * ``imsel``     ``imsel_<method>_k<k>``: k samples of the selection candidates (records the rule
-  never saw while it was fitted) chosen by ``rule`` (the fitted rule's top-k, Eq. 4), ``random``,
-  or ``no_<indicator>`` (Table 5: the rule refitted without that indicator). Every method at the
-  comparison size ``instructmining.select.size``; ``rule`` and ``random`` also at each size of the
-  double-descent curve (``instructmining.curve.sizes``, Fig. 1 / Fig. 4).
+  never saw while it was fitted) chosen by ``rule`` (the fitted rule's top-k, Eq. 4), ``sound``
+  (the top-k of the rule whose indicators cross-validation chose), ``random``, or
+  ``no_<indicator>`` (Table 5: the rule refitted without that indicator). Every method at the
+  comparison size ``instructmining.select.size``; ``rule``, ``sound`` and ``random`` also at each
+  size of the double-descent curve (``instructmining.curve.sizes``, Fig. 1 / Fig. 4).
 * ``imsearch``  ``imsearch_<t>`` (two digits): trial t of the BlendSearch over k (Sec. 2.3): its k
   is suggested from trials 0..t-1's dev losses, its set is the rule's top-k.
 
@@ -24,7 +25,10 @@ from typing import Any
 from ...experiments import REGISTRY, Config, Family, own_or_train, register
 
 SECTION = "instructmining"
-BASE_METHODS = ("rule", "random")
+BASE_METHODS = ("rule", "sound", "random")
+"""``rule``: the rule the config selects (``instructmining.selection_procedure`` or the fixed
+``rule_indicators``); ``sound``: the rule whose indicators cross-validation chose (the sound
+variant, always trained next to it); ``random``."""
 ABLATION_PREFIX = "no_"
 
 
@@ -134,15 +138,16 @@ register(Family("imsearch", ("imsearch_{t}",), {"t": "[0-9]{2}"}, _declare_searc
 
 
 def rows(config: Config) -> list[dict[str, Any]]:
-    """Report rows of the selections: ``rule`` against ``random`` at the same k (the study's
-    verdict), each ``no_<indicator>`` against ``rule`` at k (Table 5), ``random`` its own reference."""
+    """Report rows of the selections: ``rule`` and ``sound`` against ``random`` at the same k (the
+    study's verdicts), each ``no_<indicator>`` against ``rule`` at k (Table 5), ``random`` its own
+    reference."""
     out = []
     for name in _declare_select(config):
         p = parse(name)
         if p["method"] == "random":
             ref, kind = name, "random"
         elif p["ablated"] is None:
-            ref, kind = select_name("random", p["k"]), "rule"
+            ref, kind = select_name("random", p["k"]), p["method"]
         else:
             ref, kind = select_name("rule", p["k"]), "ablation"
         out.append({"experiment": name, "method": p["method"], "k": p["k"], "kind": kind, "reference": ref})

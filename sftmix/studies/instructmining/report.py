@@ -24,8 +24,9 @@ from ...scores import Scores
 
 LABEL_COLUMNS = ["kind", "method", "k", "n_seeds", "nll_macro", "nll_macro_sd", "delta", "ci_low", "ci_high",
                  "welch_p", "run_verdict"]
-CURVE_COLUMNS = ["k", "rule_nll", "rule_sd", "random_nll", "random_sd", "rule_minus_random", "welch_p",
-                 "run_verdict"]
+CURVE_COLUMNS = ["k", "rule_nll", "rule_sd", "sound_nll", "sound_sd", "random_nll", "random_sd",
+                 "rule_minus_random", "welch_p", "run_verdict", "sound_minus_random", "sound_welch_p",
+                 "sound_run_verdict"]
 SEARCH_COLUMNS = ["trial", "k", "dev_loss", "best_so_far", "exhausted"]
 PLANTED_COLUMNS = ["what", "n", "clean", "defective", "value", "p", "note"]
 
@@ -39,18 +40,25 @@ def methods(scores: Scores, rows: Sequence[Mapping[str, Any]], categories: Seque
 
 
 def curve_rows(method_rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The double-descent curve: rule and random held-out NLL (mean and SD over seeds) at every
-    size, with the run-level verdict of rule against random at that size; sorted by k."""
-    by = {(r["method"], r["k"]): r for r in method_rows if r["method"] in ("rule", "random")}
+    """The double-descent curve: the rule's, the sound rule's and random's held-out NLL (mean and
+    SD over seeds) at every size, with each rule's run-level verdict against random at that
+    size; sorted by k."""
+    methods = ("rule", "sound", "random")
+    by = {(r["method"], r["k"]): r for r in method_rows if r["method"] in methods}
+    nan = math.nan
     out = []
     for k in sorted({k for _, k in by}):
-        ru, ra = by.get(("rule", k)), by.get(("random", k))
-        out.append({"k": k, "rule_nll": ru["nll_macro"] if ru else math.nan,
-                    "rule_sd": ru["nll_macro_sd"] if ru else math.nan,
-                    "random_nll": ra["nll_macro"] if ra else math.nan,
-                    "random_sd": ra["nll_macro_sd"] if ra else math.nan,
-                    "rule_minus_random": ru["delta"] if ru else math.nan,
-                    "welch_p": ru["welch_p"] if ru else math.nan, "run_verdict": ru["run_verdict"] if ru else ""})
+        row: dict[str, Any] = {"k": k}
+        for m in methods:
+            r = by.get((m, k))
+            row[f"{m}_nll"] = r["nll_macro"] if r else nan
+            row[f"{m}_sd"] = r["nll_macro_sd"] if r else nan
+        for m, prefix in (("rule", ""), ("sound", "sound_")):
+            r = by.get((m, k))
+            row[f"{m}_minus_random"] = r["delta"] if r else nan
+            row[f"{prefix}welch_p"] = r["welch_p"] if r else nan
+            row[f"{prefix}run_verdict"] = r["run_verdict"] if r else ""
+        out.append(row)
     return out
 
 
@@ -64,7 +72,7 @@ def plot_curve(rows: Sequence[Mapping[str, Any]], search: Sequence[Mapping[str, 
 
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 3.6))
     x = [r["k"] for r in rows]
-    for key, label in (("rule", "rule top-k"), ("random", "random")):
+    for key, label in (("rule", "rule top-k"), ("sound", "sound rule top-k"), ("random", "random")):
         sd = [0.0 if not math.isfinite(r[f"{key}_sd"]) else r[f"{key}_sd"] for r in rows]
         ax.errorbar(x, [r[f"{key}_nll"] for r in rows], yerr=sd, marker="o", capsize=3, label=label)
     ax.set_xscale("log")
@@ -196,7 +204,8 @@ def instructmining_markdown(model: str, fit_json: Mapping[str, Any], paper_json:
                                                            "-0.3212, Coh -0.1520, Und 0.4421; R^2 0.522, F 33.84)",
                                                            paper_json["table9"])))
     parts.append(markdown_table(shown, ["experiment", "kind", "k", "n_seeds", "nll_macro", "delta", "welch_p",
-                                        "run_verdict"], title="Rule vs random, ablations (Table 5)"))
+                                        "run_verdict"],
+                                title="Rule (as configured) and sound rule vs random, ablations vs the rule (Table 5)"))
     parts.append(markdown_table(curve, CURVE_COLUMNS, title="Over size (double descent; Fig. 1 / Fig. 4)"))
     parts.append(markdown_table(search, SEARCH_COLUMNS, title="BlendSearch over k (dev loss; Fig. 2)"))
     if planted:

@@ -12,13 +12,15 @@ from .fuse import random_selection
 
 
 def fit_for(rule_json: Mapping[str, Any], method: str) -> tuple[dict[str, Any] | None, str]:
-    """The fit a selection method uses and a note: ``rule`` = the chosen rule, ``no_<x>`` = its
-    refit without indicator x (when x is not in the rule the rule itself, noted), ``random`` =
-    None."""
+    """The fit a selection method uses and a note: ``rule`` = the chosen rule, ``sound`` = the rule
+    of the cross-validated selection, ``no_<x>`` = the rule refitted without indicator x (when x
+    is not in the rule the rule itself, noted), ``random`` = None."""
     if method == "random":
         return None, ""
     if method == "rule":
         return dict(rule_json["rule"]), ""
+    if method == "sound":
+        return dict(rule_json["sound_rule"]), ""
     ablated = method.removeprefix("no_")
     if ablated not in rule_json["ablation"]:
         return dict(rule_json["rule"]), f"{ablated} is not in the rule ({', '.join(rule_json['chosen'])}): the rule itself"
