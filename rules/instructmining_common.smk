@@ -79,7 +79,6 @@ def im_report_inputs(wildcards):
     files = {
         "fit": f"{IM_DIR}/fits/{model}/rule.json",
         "paper_fit": f"{IM_DIR}/fits/{PAPER_TABLE}/rule.json",
-        "table": f"{IM_DIR}/fits/{model}/table.tsv",
         "indicators": f"{IM_DIR}/{model}/indicators.tsv",
         "split": f"{IM_DIR}/split.json",
         "pool": f"{RESULTS}/pool/records.jsonl",

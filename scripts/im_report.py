@@ -9,7 +9,7 @@ from sftmix.report import load_benchmarks, write_table
 from sftmix.scores import load_score_tables, seed_path_key
 from sftmix.studies.instructmining import estimation, report, rule
 from sftmix.studies.instructmining.indicators import read_record_indicators
-from sftmix.subsets import DEV, TEST
+from sftmix.subsets import TEST
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 inp, params, out = snakemake.input, snakemake.params, snakemake.output  # noqa: F821
@@ -26,8 +26,8 @@ curve = report.curve_rows(methods)
 write_table(out.curve, curve, report.CURVE_COLUMNS)
 
 trials = [read_json(p) for p in inp.search]
-losses = {int(exp.removeprefix("imsearch_")): estimation.eval_loss(next(iter(seeds.values())), excluded)[0]
-          for exp, seeds in load_score_tables(inp.search_scores, split=DEV).items()}
+losses = {int(exp.removeprefix("imsearch_")): loss
+          for exp, (loss, _) in estimation.dev_losses(inp.search_scores, excluded).items()}
 search = report.search_rows(trials, losses)
 write_table(out.search, search, report.SEARCH_COLUMNS)
 report.plot_curve(curve, search, out.curve_plot)

@@ -4,19 +4,16 @@ from trials 0..t-1 (their k and their models' dev loss, replayed), the set = the
 from sftmix.exclusions import read_excluded
 from sftmix.logutil import setup_logging
 from sftmix.records import read_json, read_jsonl, write_json, write_jsonl
-from sftmix.scores import load_score_tables
 from sftmix.studies.instructmining import estimation, search
 from sftmix.studies.instructmining.indicators import read_record_indicators
 from sftmix.studies.instructmining.select import select
-from sftmix.subsets import DEV
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 inp, p, wc = snakemake.input, snakemake.params, snakemake.wildcards  # noqa: F821
 t = int(wc.t)
 candidates = read_json(inp.split)["selection"]
 excluded = read_excluded(inp.excluded)
-losses = {exp: estimation.eval_loss(next(iter(seeds.values())), excluded)[0]  # each trial: one seed
-          for exp, seeds in load_score_tables(inp.scores, split=DEV).items()}
+losses = {exp: loss for exp, (loss, _) in estimation.dev_losses(inp.scores, excluded).items()}
 history = [(read_json(f)["k"], losses[f"imsearch_{i:02d}"]) for i, f in enumerate(inp.trials)]
 low, high = p.search["low"], min(p.search["high"], len(candidates))
 if low >= high:

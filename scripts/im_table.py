@@ -6,9 +6,7 @@ from pathlib import Path
 from sftmix.exclusions import read_excluded
 from sftmix.logutil import setup_logging
 from sftmix.records import read_jsonl
-from sftmix.scores import load_score_tables
 from sftmix.studies.instructmining import estimation, indicators, rule
-from sftmix.subsets import DEV
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 inp = snakemake.input  # noqa: F821
@@ -16,10 +14,9 @@ record_rows = indicators.read_record_indicators(inp.indicators)
 datasets = {Path(p).stem: [r["id"] for r in read_jsonl(p)] for p in inp.fuse}
 excluded = read_excluded(inp.excluded)
 losses = {}
-for exp, seeds in load_score_tables(inp.scores, split=DEV).items():
-    (rows,) = seeds.values()  # each estimation dataset is fine-tuned once
-    losses[exp], n = estimation.eval_loss(rows, excluded)
-    log.info("im_table %s: dev loss %.4f over %d clean dev items", exp, losses[exp], n)
+for exp, (loss, n) in estimation.dev_losses(inp.scores, excluded).items():
+    losses[exp] = loss
+    log.info("im_table %s: dev loss %.4f over %d clean dev items", exp, loss, n)
 table = estimation.estimation_table(datasets, record_rows, losses)
 rule.write_indicator_table(snakemake.output[0], table)  # noqa: F821
 for row in table:

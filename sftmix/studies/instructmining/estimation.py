@@ -13,6 +13,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ...scores import load_score_tables
+from ...subsets import DEV
 from .indicators import dataset_indicators
 
 
@@ -29,6 +31,19 @@ def eval_loss(rows: Iterable[Mapping[str, Any]], exclude: set[str] = frozenset()
         tokens += r["n_tokens"]
         n += 1
     return (nll / tokens if tokens else math.nan), n
+
+
+def dev_losses(score_paths: Iterable[str], exclude: set[str] = frozenset()) -> dict[str, tuple[float, int]]:
+    """``{experiment: (loss, n_items)}``: :func:`eval_loss` on the dev items of each experiment's
+    score table (``.../<experiment>/seed_<k>.tsv``); the estimation datasets and the search trials
+    are trained once, so an experiment with more than one seed is an error."""
+    out = {}
+    for exp, seeds in load_score_tables(score_paths, split=DEV).items():
+        if len(seeds) != 1:
+            raise ValueError(f"{exp}: expected one seed (trained once), got {sorted(seeds)}")
+        (rows,) = seeds.values()
+        out[exp] = eval_loss(rows, exclude)
+    return out
 
 
 def estimation_table(datasets: Mapping[str, Sequence[str]], record_rows: Sequence[Mapping[str, Any]],
