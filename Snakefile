@@ -19,8 +19,9 @@ config.update(_resolved)
 validate(config, "config/schemas/config.schema.yaml")
 
 
-# Quick bookkeeping rules run in the main Snakemake process, not as cluster jobs: each would
-# otherwise cost a job submission and a status-poll round trip for a second of I/O.
+# Quick bookkeeping and analysis rules (seconds of CPU, no model) run in the main Snakemake
+# process, not as cluster jobs: each would otherwise cost a job submission, two Snakemake start-ups
+# in the allocation and a status-poll round trip for a second of work.
 localrules:
     all,
     train_config,
@@ -45,6 +46,18 @@ localrules:
     im_fit,
     im_select,
     im_search,
+    im_report,
+    subsets,
+    eval_exclusions,
+    trainset,
+    gamma,
+    dependency,
+    eecpo,
+    mixture,
+    schedule,
+    deita_seed,
+    unieval_seed,
+    iterit_report,
 
 
 include: "rules/common.smk"

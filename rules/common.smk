@@ -29,9 +29,11 @@ if len(CATEGORY_SLUGS) != len(CATEGORIES):
 def code(script):
     """Library files scripts/<script>.py runs (what it imports, transitively), as inputs: editing
     one reruns exactly the stages that run it (Snakemake's code trigger sees only the rule's own
-    script). Computed from the import statements when the DAG is built (sftmix.codedeps).
+    script). Computed from the import statements when the DAG is built (sftmix.codedeps), as an
+    input function: a cluster job's own Snakemake builds only its job, so it reads only its
+    script's imports, not every script's.
     """
-    return library_files(
+    return lambda wildcards: library_files(
         f"{workflow.basedir}/scripts/{script}.py", f"{workflow.basedir}/sftmix"
     )
 

@@ -35,17 +35,18 @@ SLURM_PROFILE = ROOT / "profiles/slurm"
 # the executor (sbatch --gpus) is exercised for real. (--set-resources on the command line replaces
 # the profile's, so the GPU partitions are repeated here.)
 # Each fine-tune runs with its scoring and benchmark as one Slurm job (a Snakemake job group, one
-# per model, experiment and seed): every Slurm job costs two Snakemake start-ups (the batch script
-# and its srun step) and at least one status poll, which on this DAG of seconds-long jobs is most
-# of the work; the grouped run is also the path a user takes to keep evaluation on the training
-# allocation.
-SLURM_GROUPS = ("finetune", "score", "lmeval")
+# per model, experiment and seed), and each IterIT run's epochs (selection, training, the final
+# model) as another: every Slurm job costs two Snakemake start-ups (the batch script and its srun
+# step) and at least one status poll, which on this DAG of seconds-long jobs is most of the work;
+# the grouped run is also the path a user takes to keep evaluation on the training allocation.
+SLURM_GROUPS = {"finetune": "eval_chain", "score": "eval_chain", "lmeval": "eval_chain",
+                "iterit_selection": "iterit_chain", "iterit_epoch": "iterit_chain", "iterit_model": "iterit_chain"}
 SLURM_TEST_ARGS = [
     "--workflow-profile", str(SLURM_PROFILE),
     "--slurm-no-account", "--slurm-status-command", "squeue",
     "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
     "--latency-wait", "10", "--jobs", "8",
-    "--groups", *(f"{rule}=eval_chain" for rule in SLURM_GROUPS),
+    "--groups", *(f"{rule}={group}" for rule, group in SLURM_GROUPS.items()),
     "--set-resources", "finetune:gpu=1", "finetune:cpus_per_gpu=1", "finetune:slurm_partition=gpu",
     "finetune:runtime=30", "score:cpus_per_gpu=1", "score:slurm_partition=gpu", "lmeval:cpus_per_gpu=1",
     "lmeval:slurm_partition=gpu",

@@ -195,13 +195,12 @@ def test_tagging_resumes_from_its_finished_shards(broken, tmp_path):
     assert all(s.stat().st_mtime_ns == t for s, t in stamps.items()) and all(s.exists() for s in shards)
 
 
-def _sched_jobs(seeds) -> set[tuple[str, str]]:
-    """The schedule family downstream of the taxonomy: 3 schedules, each fine-tuned, scored and
+def _sched_jobs(seeds, names) -> set[tuple[str, str]]:
+    """The schedule family downstream of the taxonomy: each schedule fine-tuned, scored and
     benchmarked per seed."""
-    jobs = {("schedule", f"model=tiny, name={n}, seed={s}") for n in ("dtcsft", "mixplus", "baseline") for s in seeds}
+    jobs = {("schedule", f"model=tiny, name={n}, seed={s}") for n in names for s in seeds}
     for rule in ("finetune", "score", "lmeval"):
-        jobs |= {(rule, f"model=tiny, experiment=sched_{n}, seed={s}")
-                 for n in ("dtcsft", "mixplus", "baseline") for s in seeds}
+        jobs |= {(rule, f"model=tiny, experiment=sched_{n}, seed={s}") for n in names for s in seeds}
     return jobs
 
 
@@ -214,7 +213,7 @@ def test_changing_one_parameter_reruns_that_stage_and_its_dependents_only(smoke_
     jobs = set(dry_run_jobs(smoke_workdir, "--configfile", str(smk.SMOKE_CONFIG), str(f)))
     seeds = smoke_config["train"]["seeds"]
     expected = {("dependency", "model=tiny"), ("validate_dependency", "model=tiny"), ("compare", "model=tiny"),
-                ("paper_tables", ""), ("score_summary", "model=tiny"), ("all", "")} | _sched_jobs(seeds)
+                ("paper_tables", ""), ("score_summary", "model=tiny"), ("all", "")} | _sched_jobs(seeds, smoke_config["beyond_iid"]["curriculum"]["schedules"])
     assert jobs == expected, f"unexpected: {sorted(jobs - expected)}; missing: {sorted(expected - jobs)}"
 
 
@@ -301,15 +300,17 @@ def test_the_smoke_dag_runs_end_to_end_on_slurm(smoke_workdir):
     remote = [r for local, r in jobs if not local]
     grouped = [r for r in remote if r in smk.SLURM_GROUPS]
     groups = [c for c in calls if "group_eval_chain" in c]
-    print(f"\nSlurm, end to end: {len(jobs)} jobs in {len(calls)} Slurm jobs ({len(groups)} job groups of "
-          f"{len(grouped)} jobs), {len(jobs) - len(remote)} localrules; {run['seconds']:.0f} s")
+    chains = [c for c in calls if "group_iterit_chain" in c]
+    print(f"\nSlurm, end to end: {len(jobs)} jobs in {len(calls)} Slurm jobs ({len(groups) + len(chains)} job "
+          f"groups of {len(grouped)} jobs), {len(jobs) - len(remote)} localrules; {run['seconds']:.0f} s")
     assert run["targets"] == ["all"] and "all" in [r for _, r in jobs]
     assert {r for _, r in jobs} >= {"world", "tag", "finetune", "score", "gamma", "dependency", "eecpo",
                                     "mixture", "schedule", "lmeval", "compare", "paper_tables"}
-    # one group per fine-tune; an IterIT model (iterit_model, outside the groups) has its score and
-    # its benchmark as two groups
+    # one group per fine-tune; an IterIT model (iterit_model, in its run's epoch chain) has its score
+    # and its benchmark as two groups; one epoch chain per IterIT run
     assert len(groups) == remote.count("finetune") + 2 * remote.count("iterit_model") >= 20, "one group per model"
-    assert len(calls) == len(remote) - len(grouped) + len(groups) >= 60, "a job ran outside Slurm"
+    assert len(chains) == remote.count("iterit_model") >= 1, "one group per IterIT run's epochs"
+    assert len(calls) == len(remote) - len(grouped) + len(groups) + len(chains) >= 40, "a job ran outside Slurm"
 
     # GPUs: from each job's printed resources, the rules that ask for one; then every sbatch call
     parsed, submitted, by_jobid = slurm_submissions(out)
@@ -367,9 +368,10 @@ def test_two_clean_runs_agree(smoke_workdir, second_run):
     from sftmix.scores import read_scores
 
     a, b = smoke_workdir / RES, second_run / RES
-    files = sorted(p.relative_to(b) for d in ("subsets", "trainsets", "pool", "eval") for p in (b / d).rglob("*")
+    files = sorted(p.relative_to(b) for d in ("subsets", "trainsets", "pool", "eval", "quality") for p in (b / d).rglob("*")
                    if p.is_file() and p.suffix in (".jsonl", ".json", ".tsv"))
     assert any("add_" in str(f) for f in files) and any("drop_" in str(f) for f in files)
+    assert any(f.name == "deita_seed.jsonl" for f in files)  # the scorer's seed set: the pool's input
     assert any(str(f).startswith("subsets/") for f in files) and any(str(f).startswith("pool/") for f in files)
     differ = [str(f) for f in files if (a / f).read_bytes() != (b / f).read_bytes()]
     assert not differ, f"not byte-identical: {differ}"
@@ -385,15 +387,19 @@ def test_two_clean_runs_agree(smoke_workdir, second_run):
 
 
 def test_analyses_and_per_model_sets_rebuild_to_the_same_bytes(smoke_workdir, smoke_config, tmp_path):
-    """The stages between the interaction scores and the per-model training sets (gamma, the
-    taxonomy, quality scores, the EE-CPO plan, every mixture and schedule) rebuilt locally from the
-    Slurm run's own inputs give the same bytes the Slurm run wrote."""
+    """The stages between the interaction scores and Beyond IID's per-model training sets (gamma,
+    the taxonomy, quality scores, the EE-CPO plan, every mixture and schedule) rebuilt locally from
+    the Slurm run's own inputs give the same bytes the Slurm run wrote. (Not the scorers' seed sets:
+    rebuilding them retrains the scorers; the second clean run compares them. Not the studies'
+    per-model sets: an IterIT epoch's set is the previous epoch's model's choice, and rebuilding it
+    retrains that model.)"""
     wd = tmp_path / "wd"
     shutil.copytree(smoke_workdir, wd, symlinks=True,
                     ignore=shutil.ignore_patterns("slurm_logs", "checkpoints", "lmeval", "report.zip"))
     res = wd / RES
-    rebuilt = [p for d in ("analysis", "quality", "optimize", "trainsets/tiny") for p in (res / d).rglob("*")
-               if p.is_file() and p.suffix in (".tsv", ".json", ".jsonl")]
+    rebuilt = [p for d in ("analysis", "quality/tiny", "optimize", "trainsets/tiny") for p in (res / d).rglob("*")
+               if p.is_file() and p.suffix in (".tsv", ".json", ".jsonl")
+               and (d != "trainsets/tiny" or p.relative_to(res / d).as_posix().startswith(("mix_", "sched_")))]
     assert any("mix_eecpo" in str(p) for p in rebuilt) and any("sched_dtcsft" in str(p) for p in rebuilt)
     assert any(p.name == "gamma.tsv" for p in rebuilt) and any(p.name == "taxonomy.tsv" for p in rebuilt)
     before = {p: p.read_bytes() for p in rebuilt}
