@@ -24,6 +24,9 @@ validate(config, "config/schemas/config.schema.yaml")
 # in the allocation and a status-poll round trip for a second of work.
 localrules:
     all,
+    world,
+    ingest,
+    filter,
     train_config,
     split_for_tagging,
     gather_tags,
@@ -58,6 +61,9 @@ localrules:
     deita_seed,
     unieval_seed,
     iterit_report,
+    mixing_types,
+    mixing_set,
+    mixing_report,
 
 
 include: "rules/common.smk"
@@ -70,6 +76,7 @@ include: "rules/quality.smk"
 include: "rules/beyond_iid.smk"
 include: "rules/iterit.smk"
 include: "rules/instructmining.smk"
+include: "rules/mixing.smk"
 
 
 # On GPUs, a run whose fine-tunes cannot fit is refused before any job is queued (`snakemake plan`
@@ -86,3 +93,4 @@ rule all:
         beyond_iid_targets(),
         iterit_targets(),
         instructmining_targets(),
+        mixing_targets(),

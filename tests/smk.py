@@ -35,12 +35,12 @@ SLURM_PROFILE = ROOT / "profiles/slurm"
 # the executor (sbatch --gpus) is exercised for real. (--set-resources on the command line replaces
 # the profile's, so the GPU partitions are repeated here.)
 # Each fine-tune runs with its scoring and benchmark as one Slurm job (a Snakemake job group, one
-# per model, experiment and seed), and each IterIT run's epochs (selection, training, the final
-# model) as another: every Slurm job costs two Snakemake start-ups (the batch script and its srun
+# per model, experiment and seed), and each IterIT run's epochs (each re-selects and trains) and
+# its final model as another: every Slurm job costs two Snakemake start-ups (the batch script and its srun
 # step) and at least one status poll, which on this DAG of seconds-long jobs is most of the work;
 # the grouped run is also the path a user takes to keep evaluation on the training allocation.
 SLURM_GROUPS = {"finetune": "eval_chain", "score": "eval_chain", "lmeval": "eval_chain",
-                "iterit_selection": "iterit_chain", "iterit_epoch": "iterit_chain", "iterit_model": "iterit_chain"}
+                "iterit_epoch": "iterit_chain", "iterit_model": "iterit_chain"}
 SLURM_TEST_ARGS = [
     "--workflow-profile", str(SLURM_PROFILE),
     "--slurm-no-account", "--slurm-status-command", "squeue",

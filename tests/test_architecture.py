@@ -46,12 +46,14 @@ def test_every_family_owns_exactly_its_names(smoke_config):
     cfg = load_config(ROOT / "config/config.yaml", SCHEMA, ROOT)
     names = registry.declared_experiments(cfg)
     opt = cfg["beyond_iid"]["optimize"]
-    it, im = cfg["iterit"], cfg["instructmining"]
+    it, im, mx = cfg["iterit"], cfg["instructmining"], cfg["mixing"]
     im_sizes = {im["select"]["size"], *im["curve"]["sizes"]}
     assert len(names) == len(set(names)) == (1 + 2 * 11 + len(opt["methods"]) * len(opt["sizes"]) + 3
                                              + len(it["variants"]) + len(it["methods"])
                                              + im["estimation"]["datasets"] + 3 * len(im_sizes)
-                                             + len(im["ablation"]) + im["search"]["trials"])
+                                             + len(im["ablation"]) + im["search"]["trials"]
+                                             + len(mx["combinations"]) + len(mx["ratio"]["ratios"])
+                                             + len(mx["size"]["sizes"]))
     pattern = re.compile(f"^(?:{registry.name_pattern()})$")
     for name in names:
         fam = registry.family_of(name)
@@ -275,4 +277,4 @@ def test_the_default_config_builds_its_dag(tmp_path):
 
     out = smk.snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/config.yaml")).stdout
     total = re.search(r"^total\s+(\d+)$", out, re.M)
-    assert total and int(total.group(1)) == 832, out[-2000:]
+    assert total and int(total.group(1)) == 1014, out[-2000:]

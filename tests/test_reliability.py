@@ -326,7 +326,7 @@ def test_the_smoke_dag_runs_end_to_end_on_slurm(smoke_workdir):
         else:
             assert not c["gpus"], f"{c['rules']} ask for a GPU they do not need: {c['call'][:400]}"
     assert sum(bool(gpu_rules & set(c["rules"])) for c in parsed) == remote.count("finetune")
-    assert all(c["partition"] == "batch" for c in parsed if "ingest" in c["rules"])
+    assert [c["partition"] for c in parsed if "dedup" in c["rules"]] == ["batch"]
 
     # each job's log names the Slurm job it ran in; a localrule's names none
     checked = Counter()
@@ -355,7 +355,7 @@ def test_the_smoke_dag_runs_end_to_end_on_slurm(smoke_workdir):
             assert f"SLURM_JOB_PARTITION={submitted[slurm_id]['partition']}" in rest, (log, rest)
             checked[rule] += 1
     print(f"logs naming their Slurm job: {dict(checked)}")
-    assert checked["score"] >= 20 and checked["lmeval"] > 0 and checked["world"] == 1 and checked["localrule"] > 5
+    assert checked["score"] >= 20 and checked["lmeval"] > 0 and checked["dedup"] == 1 and checked["localrule"] > 5
     assert "Nothing to be done" in smk.snakemake(smoke_workdir, "-n", "--configfile", str(smk.SMOKE_CONFIG)).stdout
     assert (smoke_workdir / RES / "report" / "paper_tables.md").stat().st_size > 0
     assert smk.network_attempts(smoke_workdir) == []

@@ -17,6 +17,6 @@ paper. A study is
 
 from __future__ import annotations
 
-from . import beyond_iid, instructmining, iterit
+from . import beyond_iid, instructmining, iterit, mixing
 
-STUDIES = {"beyond_iid": beyond_iid, "iterit": iterit, "instructmining": instructmining}
+STUDIES = {"beyond_iid": beyond_iid, "iterit": iterit, "instructmining": instructmining, "mixing": mixing}

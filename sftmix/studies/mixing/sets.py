@@ -335,3 +335,35 @@ def size_set(by_type: Mapping[str, Sequence[str]], total: int, seed: int, *,
     ids, info = _draw(by_type, equal_parts(total, ordered), seed)
     info.update({"total": total, "types": list(ordered)})
     return ids, info
+
+
+# --------------------------------------------------------------------------------------------
+# one experiment's set, from the study's config section
+# --------------------------------------------------------------------------------------------
+
+def experiment_set(by_type: Mapping[str, Sequence[str]], spec: Mapping[str, Any], section: Mapping[str, Any],
+                   seed: int) -> tuple[list[str], dict[str, Any]]:
+    """The set of one experiment of the study (``spec``: :func:`sftmix.studies.mixing.experiments.parse`
+    of its name) under the ``mixing`` config ``section``: a combination of ``per_type`` records per
+    type, a ratio-sweep set or a size-sweep set. A type holding fewer records than the set asks
+    for raises ValueError naming the config key to lower, unless ``section["allow_shortfall"]``
+    (then the set is smaller and ``info["shortfall"]`` says by how much)."""
+    kind = spec["kind"]
+    if kind == "combo":
+        ids, info = combination_set(by_type, spec["combo"], int(section["per_type"]), seed)
+        key = "mixing.per_type"
+    elif kind == "ratio":
+        ids, info = ratio_set(by_type, spec["ratio"], int(section["ratio"]["general"]), seed,
+                              split=section["ratio"]["split"])
+        key = "mixing.ratio.general / mixing.ratio.ratios"
+    elif kind == "size":
+        ids, info = size_set(by_type, spec["n"], seed, types=section["size"]["types"])
+        key = "mixing.size.sizes"
+    else:
+        raise ValueError(f"mixing: unknown experiment kind {kind!r}")
+    short = {t: s for t, s in info["shortfall"].items() if s}
+    if short and not section["allow_shortfall"]:
+        raise ValueError(f"{key}: the pool holds too few records of type(s) {short} (missing per type; "
+                         f"available {info['available']}); lower {key} or set mixing.allow_shortfall")
+    info["kind"] = kind
+    return ids, info

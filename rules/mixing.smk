@@ -1,0 +1,110 @@
+# The instruction-mixing study (Demystifying Instruction Mixing): the eight combinations of
+# general, code and NLP-task instructions, the ratio sweep and the size sweep, evaluated per type.
+# Library: sftmix.studies.mixing; config section: mixing. Its sets go through the engine's
+# finetune, score and lmeval rules like any other experiment's.
+from sftmix.studies.mixing import experiments as mixing_study
+
+MIX = config["mixing"]
+MIX_DIR = f"{RESULTS}/mixing"
+
+
+def mixing_declared():
+    return registry.declared_experiments(config, [mixing_study.FAMILY])
+
+
+def mixing_report_inputs(wildcards):
+    model, exps = wildcards.model, mixing_declared()
+    return {
+        "scores": per_replicate(
+            f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv", exps
+        ),
+        "lmeval": per_replicate(
+            f"{RESULTS}/lmeval/{model}/{{experiment}}/seed_{{seed}}.tsv",
+            [e for e in benchmarked_experiments() if e in exps],
+        ),
+        "pretrained": f"{RESULTS}/scores/{model}/pretrained.tsv",
+        "excluded": EXCLUDED,
+    }
+
+
+def mixing_targets():
+    if not mixing_declared():
+        return []
+    return [f"{RESULTS}/report/{model}/mixing.md" for model in MODELS]
+
+
+rule mixing_types:
+    input:
+        records=f"{RESULTS}/categorize/records.jsonl",
+        eval=subset_files("eval"),
+        code=code("mixing_types"),
+    output:
+        records=f"{MIX_DIR}/records.jsonl",
+        types=f"{MIX_DIR}/types.json",
+    log:
+        f"{LOGS}/mixing/types.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=scaled(2000),
+        runtime=scaled(5),
+    params:
+        category_types=MIX["category_types"],
+    script:
+        "../scripts/mixing_types.py"
+
+
+rule mixing_set:
+    input:
+        records=f"{MIX_DIR}/records.jsonl",
+        types=f"{MIX_DIR}/types.json",
+        code=code("mixing_set"),
+    output:
+        trainset=f"{RESULTS}/trainsets/{{experiment}}/seed_{{seed}}.jsonl",
+        info=f"{MIX_DIR}/sets/{{experiment}}/seed_{{seed}}.json",
+    log:
+        f"{LOGS}/mixing/sets/{{experiment}}/seed_{{seed}}.log",
+    wildcard_constraints:
+        experiment=registry.name_pattern([mixing_study.FAMILY]),
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=scaled(2000),
+        runtime=scaled(5),
+    params:
+        seed=replicate_seed,
+        section=MIX,
+    script:
+        "../scripts/mixing_set.py"
+
+
+rule mixing_report:
+    input:
+        unpack(mixing_report_inputs),
+        code=code("mixing_report"),
+    output:
+        markdown=report(
+            f"{RESULTS}/report/{{model}}/mixing.md",
+            category="Instruction mixing",
+            caption="../report/mixing.rst",
+        ),
+        combinations=f"{RESULTS}/report/{{model}}/mixing/combinations.tsv",
+        claims=f"{RESULTS}/report/{{model}}/mixing/claims.tsv",
+        curves=f"{RESULTS}/report/{{model}}/mixing/curves.tsv",
+        figure=report(
+            f"{RESULTS}/report/{{model}}/mixing/curves.png",
+            category="Instruction mixing",
+            caption="../report/mixing_curves.rst",
+        ),
+    log:
+        f"{LOGS}/report/{{model}}/mixing.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=scaled(4000),
+        runtime=scaled(10),
+    params:
+        category_types=MIX["category_types"],
+        level=MIX["verdict_level"],
+    script:
+        "../scripts/mixing_report.py"

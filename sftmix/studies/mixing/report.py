@@ -1,0 +1,269 @@
+"""The instruction-mixing study's report: every model evaluated per instruction type.
+
+A type's score of one run (replicate seed) is the macro mean over the type's categories of the
+mean held-out item NLL (lower is better; :func:`sftmix.report.macro_nll`), and, where lm-eval ran,
+the n-weighted multiple-choice accuracy over the type's per-category subtasks (higher is better;
+:func:`lmeval_type_accuracy`). The run is the unit of replication: every comparison is a Welch
+test over runs (:func:`sftmix.report.welch`), and a verdict needs its p below the study's level.
+
+* Table 1 shape (:func:`combination_rows`): the eight combinations (None = the base model, one
+  deterministic run) by type; each trained combination against its *own-type reference* on every
+  type (the single-type combination of that type: does mixing in other types help or hurt it?).
+* The paper's claims (:func:`claim_rows`): specialized data helps its type (AC vs A on code, AP vs
+  A on NLP), mixing specialized data costs general ability (AC, AP, ACP vs A on general), all
+  three together are best on the specialized types (ACP vs AC on code, ACP vs AP on NLP).
+* The ratio and size curves (:func:`curve_rows`): per type, the mean over runs at every x, the best
+  x (lowest NLL) and whether each other x is distinguishable from it (the paper: both specialized
+  types peak at ratio 1.5; sizes plateau past ~10K per type).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ...experiments import slugify
+from ...report import macro_nll, markdown_table, welch
+from ...scores import Scores
+from .sets import LETTERS, TYPES, combo_label, combo_types
+
+NONE = "none"
+COMBINATION_COLUMNS = ["combo", "label", "type", "metric", "n_runs", "mean", "sd", "reference", "delta",
+                       "welch_p", "verdict"]
+CLAIM_COLUMNS = ["claim", "type", "metric", "experiment", "reference", "mean", "reference_mean", "delta",
+                 "welch_p", "verdict", "reproduces"]
+CURVE_COLUMNS = ["sweep", "x", "type", "metric", "n_runs", "mean", "sd", "best_x", "vs_best_p", "verdict"]
+METRICS = {"nll": False, "acc": True}
+"""Metric -> higher is better."""
+
+
+def type_categories(category_types: Mapping[str, str], present: Iterable[str]) -> dict[str, list[str]]:
+    """Each type's categories among ``present`` (the categories the eval items carry), sorted."""
+    have = set(present)
+    return {t: sorted(c for c, tt in category_types.items() if tt == t and c in have) for t in TYPES}
+
+
+def type_nll(scores: Scores, experiment: str, type_cats: Mapping[str, Sequence[str]]) -> dict[str, dict[str, float]]:
+    """``{type: {seed: macro NLL over the type's categories}}`` of one experiment's runs."""
+    out: dict[str, dict[str, float]] = {}
+    for t, cats in type_cats.items():
+        if cats:
+            out[t] = {seed: macro_nll(rows, cats) for seed, rows in sorted(scores.get(experiment, {}).items())}
+    return out
+
+
+def lmeval_type_accuracy(rows: Sequence[Mapping[str, Any]], categories: Sequence[str], *,
+                         prefix: str = "sftmix_mc_", metric: str = "acc,none") -> float:
+    """One run's accuracy on a type: the n-weighted mean of ``metric`` over the per-category subtasks
+    ``<prefix><category slug>`` of ``categories`` (an lm-eval TSV's rows). NaN when none ran."""
+    want = {f"{prefix}{slugify(c)}" for c in categories}
+    hits = [(float(r["value"]), int(float(r["n"]))) for r in rows if r["task"] in want and r["metric"] == metric]
+    total = sum(n for _, n in hits)
+    return sum(v * n for v, n in hits) / total if total else math.nan
+
+
+def type_accuracy(lmeval: Mapping[str, Sequence[Mapping[str, Any]]], type_cats: Mapping[str, Sequence[str]]
+                  ) -> dict[str, dict[str, float]]:
+    """``{type: {seed: accuracy}}`` from one experiment's lm-eval tables ``{seed: rows}``."""
+    return {t: {seed: lmeval_type_accuracy(rows, cats) for seed, rows in sorted(lmeval.items())}
+            for t, cats in type_cats.items() if cats}
+
+
+def _finite(values: Iterable[float]) -> list[float]:
+    return [float(v) for v in values if math.isfinite(v)]
+
+
+def _stats(values: Iterable[float]) -> tuple[int, float, float]:
+    v = _finite(values)
+    return len(v), (statistics.fmean(v) if v else math.nan), (statistics.stdev(v) if len(v) > 1 else math.nan)
+
+
+def compare(values: Iterable[float], reference: Iterable[float], *, higher_better: bool, level: float
+            ) -> dict[str, Any]:
+    """Runs against runs: the mean difference and Welch's p; ``better`` / ``worse`` when p < level,
+    ``indistinguishable`` otherwise, ``too_few_runs`` with fewer than two runs on a side."""
+    a, b = _finite(values), _finite(reference)
+    delta = (statistics.fmean(a) - statistics.fmean(b)) if a and b else math.nan
+    p = welch(a, b)["welch_p"]
+    if not math.isfinite(p):
+        verdict = "too_few_runs"
+    elif p < level:
+        verdict = "better" if (delta > 0) == higher_better else "worse"
+    else:
+        verdict = "indistinguishable"
+    return {"delta": delta, "welch_p": p, "verdict": verdict}
+
+
+def combination_rows(values: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]],
+                     base: Mapping[str, Mapping[str, float]], combos: Sequence[str], *, level: float
+                     ) -> list[dict[str, Any]]:
+    """Table 1 in long form. ``values[metric][combo][type]`` = ``{seed: value}`` of the trained
+    combinations, ``base[metric][type]`` = the base model's value (None: one run, no verdict).
+    Every trained combination is compared, on every type, with that type's single-type
+    combination when it was trained (its own row is the reference)."""
+    out = []
+    for metric, higher in METRICS.items():
+        if metric not in values:
+            continue
+        for t in TYPES:
+            if t in base.get(metric, {}):
+                out.append({"combo": NONE, "label": combo_label(NONE), "type": t, "metric": metric, "n_runs": 1,
+                            "mean": base[metric][t], "sd": math.nan, "reference": "", "delta": math.nan,
+                            "welch_p": math.nan, "verdict": "base_model"})
+            ref = LETTERS[t].lower()
+            for c in combos:
+                runs = values[metric].get(c, {}).get(t)
+                if runs is None:
+                    continue
+                n, mean, sd = _stats(runs.values())
+                row = {"combo": c, "label": combo_label(c), "type": t, "metric": metric, "n_runs": n, "mean": mean,
+                       "sd": sd, "reference": ref if ref in values[metric] else ""}
+                if c == ref:
+                    row.update(delta=0.0, welch_p=math.nan, verdict="reference")
+                elif row["reference"]:
+                    row.update(compare(runs.values(), values[metric][ref][t].values(), higher_better=higher,
+                                       level=level))
+                else:
+                    row.update(delta=math.nan, welch_p=math.nan, verdict="no_reference")
+                out.append(row)
+    return out
+
+
+CLAIMS: tuple[tuple[str, str, str, str, str], ...] = (
+    # (claim, type, experiment, reference, what reproduces the paper)
+    ("code data helps code", "code", "ac", "a", "better"),
+    ("NLP-task data helps NLP tasks", "nlp", "ap", "a", "better"),
+    ("code data costs general ability", "general", "ac", "a", "worse"),
+    ("NLP-task data costs general ability", "general", "ap", "a", "worse"),
+    ("specialized data costs general ability", "general", "acp", "a", "worse"),
+    ("all three types are best on code", "code", "acp", "ac", "better"),
+    ("all three types are best on NLP tasks", "nlp", "acp", "ap", "better"),
+)
+"""The paper's Sec. 4 findings as run-level comparisons (Table 1 / Table 2)."""
+
+
+def claim_rows(values: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]], *, level: float
+               ) -> list[dict[str, Any]]:
+    """Each claim of :data:`CLAIMS` whose two combinations were trained, per metric: ``reproduces``
+    is ``yes`` when the verdict is the paper's, ``no`` when it is the opposite, ``undecided`` when
+    the runs cannot tell (``indistinguishable`` / ``too_few_runs``)."""
+    out = []
+    for metric, higher in METRICS.items():
+        table = values.get(metric, {})
+        for claim, t, exp, ref, expected in CLAIMS:
+            if t not in table.get(exp, {}) or t not in table.get(ref, {}):
+                continue
+            a, b = table[exp][t].values(), table[ref][t].values()
+            c = compare(a, b, higher_better=higher, level=level)
+            verdict = c["verdict"]
+            reproduces = "yes" if verdict == expected else ("no" if verdict in ("better", "worse") else "undecided")
+            out.append({"claim": claim, "type": t, "metric": metric, "experiment": exp, "reference": ref,
+                        "mean": _stats(a)[1], "reference_mean": _stats(b)[1], **c, "reproduces": reproduces})
+    return out
+
+
+def curve_rows(sweep: str, values: Mapping[str, Mapping[float, Mapping[str, Mapping[str, float]]]], *,
+               level: float) -> list[dict[str, Any]]:
+    """One sweep's curve, per metric and type: ``values[metric][x][type]`` = ``{seed: value}``. The
+    best x has the best mean; every other x is compared with it (``indistinguishable`` from the best
+    = on its plateau)."""
+    out = []
+    for metric, higher in METRICS.items():
+        by_x = values.get(metric, {})
+        for t in TYPES:
+            pts = {x: by_x[x][t] for x in sorted(by_x) if t in by_x[x]}
+            means = {x: _stats(v.values())[1] for x, v in pts.items()}
+            finite = {x: m for x, m in means.items() if math.isfinite(m)}
+            if not finite:
+                continue
+            best = (max if higher else min)(finite, key=lambda x: finite[x])
+            for x, runs in pts.items():
+                n, mean, sd = _stats(runs.values())
+                row = {"sweep": sweep, "x": x, "type": t, "metric": metric, "n_runs": n, "mean": mean, "sd": sd,
+                       "best_x": best}
+                if x == best:
+                    row.update(vs_best_p=math.nan, verdict="best")
+                else:
+                    c = compare(runs.values(), pts[best].values(), higher_better=higher, level=level)
+                    row.update(vs_best_p=c["welch_p"],
+                               verdict={"worse": "below_best", "better": "above_best"}.get(c["verdict"], c["verdict"]))
+                out.append(row)
+    return out
+
+
+def plot_curves(curves: Sequence[Mapping[str, Any]], path: str | Path) -> None:
+    """The ratio and size curves (Fig. 2): one panel per sweep and metric, one line per type, mean
+    over runs with +-1 sd bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = sorted({(r["sweep"], r["metric"]) for r in curves})
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.2 * max(1, len(panels)), 3.4), squeeze=False)
+    for ax, (sweep, metric) in zip(axes[0], panels, strict=False):
+        for t in TYPES:
+            pts = sorted((r["x"], r["mean"], r["sd"]) for r in curves
+                         if r["sweep"] == sweep and r["metric"] == metric and r["type"] == t)
+            if pts:
+                xs, ys, sds = zip(*pts, strict=True)
+                ax.errorbar(xs, ys, yerr=[s if math.isfinite(s) else 0.0 for s in sds], marker="o", capsize=3,
+                            label=f"{t} ({LETTERS[t]})")
+        ax.set_xlabel("specialized / general" if sweep == "ratio" else "records (equal parts per type)")
+        ax.set_ylabel("held-out NLL (nats/token)" if metric == "nll" else "lm-eval accuracy")
+        ax.set_title(f"{sweep} sweep")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _cell(mean: float, sd: float) -> str:
+    if not math.isfinite(mean):
+        return ""
+    return f"{mean:.3f}" + (f" ± {sd:.3f}" if math.isfinite(sd) else "")
+
+
+def table1(rows: Sequence[Mapping[str, Any]], metric: str = "nll") -> list[dict[str, Any]]:
+    """Table 1's shape: one row per combination (None first), one column per type: mean ± sd over
+    runs, with the verdict against the type's own single-type combination."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r["metric"] != metric:
+            continue
+        row = out.setdefault(r["combo"], {"combination": r["label"]})
+        mark = {"better": " (+)", "worse": " (-)"}.get(r["verdict"], "")
+        row[r["type"]] = _cell(r["mean"], r["sd"]) + mark
+    return list(out.values())
+
+
+def markdown(combos: Sequence[Mapping[str, Any]], claims: Sequence[Mapping[str, Any]],
+             curves: Sequence[Mapping[str, Any]], *, model: str, level: float, types: Mapping[str, Sequence[str]]
+             ) -> str:
+    """The study's report section for one base model."""
+    parts = [f"# Instruction mixing: {model}", "",
+             "Types: " + "; ".join(f"{t} ({LETTERS[t]}) = {', '.join(c) or '(no eval category)'}"
+                                   for t, c in types.items()), "",
+             f"Run-level Welch tests at level {level}; (+)/(-) = better/worse than the type's own "
+             "single-type combination. NLL: lower is better."]
+    for metric in METRICS:
+        t1 = table1(combos, metric)
+        if t1:
+            parts += ["", markdown_table(t1, ["combination", *[t for t in TYPES if any(t in r for r in t1)]],
+                                         title=f"Table 1 shape ({metric})")]
+    if claims:
+        parts += ["", markdown_table(claims, CLAIM_COLUMNS, title="The paper's claims, run against run")]
+    for sweep in ("ratio", "size"):
+        rows = [r for r in curves if r["sweep"] == sweep]
+        if rows:
+            parts += ["", markdown_table(rows, CURVE_COLUMNS, title=f"The {sweep} sweep")]
+    return "\n".join(parts) + "\n"
+
+
+def combos_of(names: Iterable[str]) -> list[str]:
+    """Combination names in the paper's order."""
+    given = set(names)
+    return [c for c in ("a", "c", "p", "ac", "ap", "cp", "acp") if c in given and combo_types(c)]

@@ -1,0 +1,159 @@
+"""The instruction-mixing study: its experiment names, its sets from config, its per-type report on
+synthetic runs with known effects, and (smoke DAG) the study end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from sftmix import experiments as registry
+from sftmix.records import read_jsonl
+from sftmix.report import read_table
+from sftmix.studies.mixing import experiments as mx
+from sftmix.studies.mixing import report
+from sftmix.studies.mixing.sets import experiment_set, records_by_type
+
+SECTION = {"per_type": 4, "ratio": {"general": 4, "ratios": [0.5, 1], "split": "halves"},
+           "size": {"sizes": [6], "types": ["general", "code", "nlp"]}, "allow_shortfall": False}
+
+
+def test_names_parse_and_belong_to_one_family(smoke_config):
+    assert mx.combo_name("acp") == "tmix_acp" and mx.ratio_name(1.5) == "tmixratio_150"
+    assert mx.size_name(600) == "tmixsize_600"
+    assert mx.parse("tmixratio_050") == {"kind": "ratio", "ratio": 0.5}
+    assert mx.parse("tmixsize_9") == {"kind": "size", "n": 9} and mx.parse("tmix_ap") == {"kind": "combo", "combo": "ap"}
+    for name in ("tmix_acp", "tmixratio_150", "tmixsize_600"):
+        assert registry.family_of(name).name == "tmix"
+    for bad in ("tmix_none", "tmix_ca", "tmixratio_15"):
+        with pytest.raises(ValueError):
+            registry.family_of(bad)
+    with pytest.raises(ValueError, match="multiple of 0.01"):
+        mx.ratio_key(0.125)
+    assert registry.declared_experiments(smoke_config, ["tmix"]) == ["tmix_a", "tmix_acp", "tmixratio_100", "tmixsize_9"]
+    assert registry.trainset_file("r", "m", "tmix_a", 1) == "r/trainsets/tmix_a/seed_1.jsonl"
+    assert registry.finetune_flags("tmix_a", smoke_config) == f"--budget epochs --epochs {mx.epochs(smoke_config)}"
+
+
+def _by_type(n=10):
+    recs = [{"id": f"{t}-{i:03d}", "meta": {"category": c}} for t, c in (("g", "G"), ("c", "C"), ("n", "N"))
+            for i in range(n)]
+    return records_by_type(recs, {"G": "general", "C": "code", "N": "nlp"})[0]
+
+
+def test_experiment_sets_follow_the_config_and_nest():
+    by_type = _by_type()
+    a, info_a = experiment_set(by_type, mx.parse("tmix_a"), SECTION, seed=3)
+    acp, info = experiment_set(by_type, mx.parse("tmix_acp"), SECTION, seed=3)
+    assert len(a) == 4 and info["counts"] == {"general": 4, "code": 4, "nlp": 4} and info["kind"] == "combo"
+    assert set(a) < set(acp), "a type's records are the same in every combination"
+    r05, i05 = experiment_set(by_type, mx.parse("tmixratio_050"), SECTION, seed=3)
+    r1, i1 = experiment_set(by_type, mx.parse("tmixratio_100"), SECTION, seed=3)
+    assert i05["counts"] == {"general": 4, "code": 1, "nlp": 1} and i1["counts"] == {"general": 4, "code": 2, "nlp": 2}
+    assert set(r05) < set(r1) and set(a) <= set(r05)
+    s, si = experiment_set(by_type, mx.parse("tmixsize_6"), SECTION, seed=3)
+    assert si["counts"] == {"general": 2, "code": 2, "nlp": 2}
+    assert experiment_set(by_type, mx.parse("tmix_acp"), SECTION, seed=4)[0] != acp, "each replicate draws its own"
+    with pytest.raises(ValueError, match="mixing.per_type"):
+        experiment_set(by_type, mx.parse("tmix_acp"), {**SECTION, "per_type": 11}, seed=3)
+    short, sinfo = experiment_set(by_type, mx.parse("tmix_c"), {**SECTION, "per_type": 11, "allow_shortfall": True},
+                                  seed=3)
+    assert len(short) == 10 and sinfo["shortfall"] == {"code": 1}
+
+
+def _runs(means, sd=0.02, n=4, seed=0):
+    """``{seed: value}``: n runs around ``means`` with a fixed spread (deterministic)."""
+    offsets = [-1.5, -0.5, 0.5, 1.5][:n]
+    return {str(i + 1): means + sd * o for i, o in enumerate(offsets)}
+
+
+def test_type_scores_from_scores_and_lmeval_rows():
+    rows = [{"id": f"{c}{i}", "category": c, "nll_mean": v, "n_tokens": 5}
+            for c, v in (("G", 1.0), ("G2", 3.0), ("C", 2.0)) for i in range(3)]
+    scores = {"tmix_a": {"1": rows}}
+    types = report.type_categories({"G": "general", "G2": "general", "C": "code", "X": "nlp"}, {"G", "G2", "C"})
+    assert types == {"general": ["G", "G2"], "code": ["C"], "nlp": []}
+    got = report.type_nll(scores, "tmix_a", types)
+    assert got == {"general": {"1": 2.0}, "code": {"1": 2.0}}  # macro over categories, nlp has none
+    lm = [{"task": "sftmix_mc_g", "metric": "acc,none", "value": 0.5, "n": 10},
+          {"task": "sftmix_mc_g2", "metric": "acc,none", "value": 1.0, "n": 30},
+          {"task": "sftmix_mc_g2", "metric": "acc_norm,none", "value": 0.0, "n": 30},
+          {"task": "sftmix_mc", "metric": "acc,none", "value": 0.1, "n": 70}]
+    assert report.lmeval_type_accuracy(lm, ["G", "G2"]) == pytest.approx((0.5 * 10 + 30) / 40)
+    assert math.isnan(report.lmeval_type_accuracy(lm, ["C"]))
+
+
+def test_report_finds_planted_effects_and_says_when_runs_cannot_tell():
+    # general: A best, mixing costs it; code: AC better than A; nlp: AP same as A (no effect)
+    nll = {"a": {"general": _runs(1.0), "code": _runs(2.0), "nlp": _runs(1.5)},
+           "ac": {"general": _runs(1.2), "code": _runs(1.6), "nlp": _runs(1.5)},
+           "ap": {"general": _runs(1.2), "code": _runs(2.0), "nlp": _runs(1.5)},
+           "c": {"general": _runs(2.0), "code": _runs(1.5), "nlp": _runs(2.0)}}
+    values = {"nll": nll}
+    rows = report.combination_rows(values, {"nll": {"general": 3.0, "code": 3.0, "nlp": 3.0}},
+                                   report.combos_of(nll), level=0.05)
+    cell = {(r["combo"], r["type"]): r for r in rows}
+    assert cell[("none", "code")]["verdict"] == "base_model" and cell[("none", "code")]["mean"] == 3.0
+    assert cell[("a", "general")]["verdict"] == "reference"
+    assert cell[("ac", "general")]["verdict"] == "worse" and cell[("ac", "general")]["reference"] == "a"
+    assert cell[("ac", "code")]["reference"] == "c" and cell[("ac", "code")]["verdict"] == "worse"  # 1.6 vs C's 1.5
+    assert cell[("a", "nlp")]["verdict"] == "no_reference"  # P was not trained
+    assert cell[("ac", "general")]["delta"] == pytest.approx(0.2)
+    claims = {(c["claim"]): c for c in report.claim_rows(values, level=0.05)}
+    assert claims["code data helps code"]["reproduces"] == "yes"
+    assert claims["code data costs general ability"]["reproduces"] == "yes"
+    assert claims["NLP-task data helps NLP tasks"]["verdict"] == "indistinguishable"  # AP = A on NLP
+    assert claims["NLP-task data helps NLP tasks"]["reproduces"] == "undecided"
+    one = report.claim_rows({"nll": {"a": {"code": {"1": 2.0}}, "ac": {"code": {"1": 1.0}}}}, level=0.05)
+    assert one[0]["verdict"] == "too_few_runs" and one[0]["reproduces"] == "undecided"  # one run a side
+    assert "all three types are best on code" not in claims  # ACP not trained
+    table = report.table1(rows)
+    assert table[0]["combination"] == "None" and table[1]["general"].startswith("1.000 ± 0.026")
+    assert [r["combination"] for r in table] == ["None", "A", "C", "AC", "AP"]
+
+
+def test_curves_mark_the_best_point_and_its_plateau():
+    nll = {0.5: {"code": _runs(2.0)}, 1.0: {"code": _runs(1.8)}, 1.5: {"code": _runs(1.5)},
+           2.0: {"code": _runs(1.51)}}
+    rows = {r["x"]: r for r in report.curve_rows("ratio", {"nll": nll}, level=0.05)}
+    assert all(r["best_x"] == 1.5 for r in rows.values()) and rows[1.5]["verdict"] == "best"
+    assert rows[0.5]["verdict"] == "below_best" and rows[2.0]["verdict"] == "indistinguishable"
+    acc = {10: {"nlp": _runs(0.3)}, 20: {"nlp": _runs(0.5)}}
+    rows = {r["x"]: r for r in report.curve_rows("size", {"acc": acc}, level=0.05)}
+    assert rows[20]["verdict"] == "best" and rows[10]["verdict"] == "below_best"
+
+
+@pytest.mark.slow
+def test_mixing_study_end_to_end(smoke_run, smoke_config):
+    """The smoke DAG's mixing study: types from the config's mapping, every set of the declared
+    experiments as asked and nested, each trained and scored, and the report's tables."""
+    sec = smoke_config["mixing"]
+    types = json.loads((smoke_run / "mixing/types.json").read_text())
+    counts = types["counts"]
+    assert counts["in"] == counts["kept"] + counts["excluded"]
+    assert all(counts["by_type"][t] > 20 for t in ("general", "code", "nlp"))
+    mapped = {r["id"]: sec["category_types"][r["meta"]["category"]] for r in read_jsonl(smoke_run / "mixing/records.jsonl")}
+    eval_ids = {r["id"] for p in (smoke_run / "subsets").glob("*/eval.jsonl") for r in read_jsonl(p)}
+    assert not set(mapped) & eval_ids, "an eval item is in the study's records"
+    ids = {}
+    for exp in registry.declared_experiments(smoke_config, ["tmix"]):
+        for seed in mx._seeds(smoke_config):
+            recs = list(read_jsonl(smoke_run / f"trainsets/{exp}/seed_{seed}.jsonl"))
+            info = json.loads((smoke_run / f"mixing/sets/{exp}/seed_{seed}.json").read_text())
+            got = {t: sum(mapped[r["id"]] == t for r in recs) for t in info["counts"]}
+            assert got == info["counts"] == info["target"], (exp, got, info)
+            ids[exp] = {r["id"] for r in recs}
+            train = json.loads((smoke_run / f"models/tiny/{exp}/seed_{seed}.train.json").read_text())
+            assert train["n_trained_examples"] == len(recs) * mx.epochs(smoke_config)
+            assert (smoke_run / f"scores/tiny/{exp}/seed_{seed}.tsv").exists()
+    assert ids["tmix_a"] < ids["tmix_acp"] and ids["tmix_a"] <= ids["tmixratio_100"]
+    rows = read_table(smoke_run / "report/tiny/mixing/combinations.tsv")
+    assert {r["combo"] for r in rows} == {"none", "a", "acp"}
+    assert {r["type"] for r in rows} == {"general", "code", "nlp"}
+    assert all(math.isfinite(float(r["mean"])) for r in rows)
+    curves = read_table(smoke_run / "report/tiny/mixing/curves.tsv")
+    assert {(r["sweep"], float(r["x"])) for r in curves} == {("ratio", 1.0), ("size", 9.0)}
+    md = (smoke_run / "report/tiny/mixing.md").read_text()
+    assert "Table 1 shape (nll)" in md and "| ACP |" in md
+    assert (smoke_run / "report/tiny/mixing/curves.png").stat().st_size > 1000
