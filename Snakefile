@@ -64,6 +64,7 @@ localrules:
     mixing_types,
     mixing_set,
     mixing_report,
+    mixing_scale,
 
 
 include: "rules/common.smk"

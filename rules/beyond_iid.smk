@@ -282,8 +282,14 @@ rule compare:
 
 rule paper_tables:
     input:
-        mixtures=expand(f"{RESULTS}/report/{{model}}/mixtures.tsv", model=MODELS),
-        curriculum=expand(f"{RESULTS}/report/{{model}}/curriculum.tsv", model=MODELS),
+        mixtures=expand(
+            f"{RESULTS}/report/{{model}}/mixtures.tsv",
+            model=study_models("beyond_iid"),
+        ),
+        curriculum=expand(
+            f"{RESULTS}/report/{{model}}/curriculum.tsv",
+            model=study_models("beyond_iid"),
+        ),
         code=code("paper_tables"),
     output:
         report(
@@ -299,6 +305,6 @@ rule paper_tables:
         mem_mb=scaled(1000),
         runtime=scaled(5),
     params:
-        models=MODELS,
+        models=study_models("beyond_iid"),
     script:
         "../scripts/paper_tables.py"

@@ -63,7 +63,7 @@ def beyond_iid_targets():
 
 def analysis_targets():
     targets = []
-    for model in MODELS:
+    for model in study_models("beyond_iid"):
         if BIID["experiments"]["add"]:
             targets.append(f"{RESULTS}/analysis/{model}/gamma.tsv")
         if BIID["experiments"]["drop"]:
@@ -76,7 +76,7 @@ def analysis_targets():
 def optimize_targets():
     """EE-CPO plans (and, on a generated world, the quality scorers scored against its defects)."""
     targets = []
-    for model in MODELS:
+    for model in study_models("beyond_iid"):
         if BIID["optimize"]["enabled"]:
             targets.append(f"{RESULTS}/optimize/{model}/eecpo.json")
             if world_enabled():
@@ -115,6 +115,6 @@ def compare_inputs(wildcards):
 def report_targets():
     if not (BIID["optimize"]["enabled"] or BIID["curriculum"]["enabled"]):
         return []
-    return [f"{RESULTS}/report/{model}/tables.md" for model in MODELS] + [
-        f"{RESULTS}/report/paper_tables.md"
-    ]
+    return [
+        f"{RESULTS}/report/{model}/tables.md" for model in study_models("beyond_iid")
+    ] + [f"{RESULTS}/report/paper_tables.md"]

@@ -17,6 +17,7 @@ from sftmix import experiments as registry
 from sftmix.codedeps import library_files
 from sftmix.experiments import slugify as slug
 from sftmix.rng import derive_seed
+from sftmix.basemodel import sized_config
 from sftmix.sft import budget_config
 from sftmix.world import FORMAT_EXT
 
@@ -149,6 +150,13 @@ def base_model_input(wildcards):
     )
 
 
+def base_model_cfg(model):
+    """base_model's settings with the model's own size (models.<name>.arch) over its arch."""
+    return sized_config(
+        config["base_model"], MODELS[model]["arch"], f"models.{model}.arch"
+    )
+
+
 def base_model_path(wildcards):
     spec = MODELS[wildcards.model]
     return base_model_dir(wildcards.model) if spec.get("build") else spec["path"]
@@ -237,9 +245,16 @@ def finetune_launcher(wildcards, resources):
     return python_bin()
 
 
+def study_models(study):
+    """The base models a study runs on (models.<name>.studies; sftmix.experiments.study_models)."""
+    return registry.study_models(config, study)
+
+
 def model_scores(model):
+    """The score tables of every experiment ``model`` is fine-tuned for."""
     return per_replicate(
-        f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv", all_experiments()
+        f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv",
+        registry.model_experiments(config, model),
     )
 
 

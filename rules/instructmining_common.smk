@@ -109,6 +109,7 @@ def im_report_inputs(wildcards):
 def instructmining_targets():
     if not im_declared():
         return []
-    return [f"{RESULTS}/report/{model}/instructmining.md" for model in MODELS] + [
-        f"{IM_DIR}/fits/{PAPER_TABLE}/rule.json"
-    ]
+    return [
+        f"{RESULTS}/report/{model}/instructmining.md"
+        for model in study_models("instructmining")
+    ] + [f"{IM_DIR}/fits/{PAPER_TABLE}/rule.json"]

@@ -47,8 +47,9 @@ def iterit_proxy_path(wildcards):
 
 def iterit_proxy_cfg():
     """base_model's settings with the proxy's smaller architecture (the same family)."""
-    base = config["base_model"]
-    return {**base, "arch": {**base["arch"], **ITERIT["proxy"]["arch"]}}
+    return sized_config(
+        config["base_model"], ITERIT["proxy"]["arch"], "iterit.proxy.arch"
+    )
 
 
 def iterit_share(wildcards):
@@ -156,4 +157,4 @@ def iterit_report_inputs(wildcards):
 def iterit_targets():
     if not iterit_declared():
         return []
-    return [f"{RESULTS}/report/{model}/iterit.md" for model in MODELS]
+    return [f"{RESULTS}/report/{model}/iterit.md" for model in study_models("iterit")]

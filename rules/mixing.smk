@@ -2,35 +2,9 @@
 # general, code and NLP-task instructions, the ratio sweep and the size sweep, evaluated per type.
 # Library: sftmix.studies.mixing; config section: mixing. Its sets go through the engine's
 # finetune, score and lmeval rules like any other experiment's.
-from sftmix.studies.mixing import experiments as mixing_study
-
-MIX = config["mixing"]
-MIX_DIR = f"{RESULTS}/mixing"
 
 
-def mixing_declared():
-    return registry.declared_experiments(config, [mixing_study.FAMILY])
-
-
-def mixing_report_inputs(wildcards):
-    model, exps = wildcards.model, mixing_declared()
-    return {
-        "scores": per_replicate(
-            f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv", exps
-        ),
-        "lmeval": per_replicate(
-            f"{RESULTS}/lmeval/{model}/{{experiment}}/seed_{{seed}}.tsv",
-            [e for e in benchmarked_experiments() if e in exps],
-        ),
-        "pretrained": f"{RESULTS}/scores/{model}/pretrained.tsv",
-        "excluded": EXCLUDED,
-    }
-
-
-def mixing_targets():
-    if not mixing_declared():
-        return []
-    return [f"{RESULTS}/report/{model}/mixing.md" for model in MODELS]
+include: "mixing_common.smk"
 
 
 rule mixing_types:
@@ -65,7 +39,7 @@ rule mixing_set:
     log:
         f"{LOGS}/mixing/sets/{{experiment}}/seed_{{seed}}.log",
     wildcard_constraints:
-        experiment=registry.name_pattern([mixing_study.FAMILY]),
+        experiment=registry.name_pattern(list(mixing_study.FAMILIES)),
     conda:
         "../envs/data.yaml"
     resources:
@@ -108,3 +82,31 @@ rule mixing_report:
         level=MIX["verdict_level"],
     script:
         "../scripts/mixing_report.py"
+
+
+rule mixing_scale:
+    input:
+        tables=expand(
+            f"{RESULTS}/report/{{model}}/mixing/combinations.tsv",
+            model=study_models("mixing"),
+        ),
+        code=code("mixing_scale"),
+    output:
+        markdown=report(
+            f"{RESULTS}/report/mixing_scale.md",
+            category="Instruction mixing",
+            caption="../report/mixing_scale.rst",
+        ),
+        table=f"{RESULTS}/report/mixing_scale.tsv",
+    log:
+        f"{LOGS}/report/mixing_scale.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=scaled(1000),
+        runtime=scaled(5),
+    params:
+        models=study_models("mixing"),
+        level=MIX["verdict_level"],
+    script:
+        "../scripts/mixing_scale.py"

@@ -26,7 +26,7 @@ rule base_model:
         mem_mb=scaled(8000),
         runtime=scaled(120),
     params:
-        cfg=config["base_model"],
+        cfg=lambda wildcards: base_model_cfg(wildcards.model),
         seed=config["seed"],
         checkpoints=lambda wc: f"{RESULTS}/checkpoints/{wc.model}/pretrained",
     script:

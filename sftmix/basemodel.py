@@ -50,6 +50,17 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | Path |
     return fast
 
 
+def sized_config(base_model: dict[str, Any], arch: dict[str, Any] | None, where: str) -> dict[str, Any]:
+    """``base_model`` (the config section) with ``arch`` keys over its ``arch``: one size of the same
+    architecture (a built model's ``models.<name>.arch``, IterIT's proxy). An unknown key raises
+    ValueError naming ``where``."""
+    over = dict(arch or {})
+    unknown = sorted(set(over) - set(base_model["arch"]))
+    if unknown:
+        raise ValueError(f"{where}: unknown base_model.arch key(s) {unknown}; known: {sorted(base_model['arch'])}")
+    return {**base_model, "arch": {**base_model["arch"], **over}}
+
+
 def llama_config(arch: dict[str, Any], vocab_size: int, bos: int | None = None, eos: int | None = None,
                  pad: int | None = None):
     """The ``LlamaConfig`` of the configured small model (``base_model.arch``)."""

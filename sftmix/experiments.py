@@ -23,6 +23,12 @@ Config = Mapping[str, Any]
 
 
 
+def study_models(config: Config, study: str) -> list[str]:
+    """The base models ``study`` runs on: every model of ``config["models"]`` whose ``studies`` is
+    null (all studies) or names it, in config order."""
+    return [m for m, spec in config["models"].items() if spec.get("studies") is None or study in spec["studies"]]
+
+
 def slugify(name: str) -> str:
     """Category name -> wildcard-safe slug ("Open-Domain QA" -> "open_domain_qa")."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
@@ -60,7 +66,8 @@ class Family:
     them (:mod:`sftmix.budgets`). ``trained_by`` is ``finetune`` (the engine's one-job fine-tune)
     or the name of the study rule that trains the family's models (see :func:`finetuned_families`).
     ``epochs``: the passes of the ``epochs`` / ``matched`` budget when the family's study sets its
-    own (IterIT's T), else ``train.epochs``."""
+    own (IterIT's T), else ``train.epochs``. ``models``: the base models it trains (default: its
+    study's, :func:`study_models`)."""
 
     name: str
     templates: tuple[str, ...]
@@ -75,13 +82,18 @@ class Family:
     epochs: Callable[[Config], int] | None = None
     doc: str = ""
     seeds: Callable[[Config], list[int]] = field(default=lambda cfg: list(cfg["train"]["seeds"]))
-    models: Callable[[Config], list[str]] = field(default=lambda cfg: list(cfg["models"]))
+    models: Callable[[Config], list[str]] | None = None
 
     def __post_init__(self) -> None:
         if not callable(self.budget) and self.budget not in BUDGETS:
             raise ValueError(f"family {self.name}: budget must be one of {BUDGETS}, not {self.budget!r}")
         for t in self.templates:
             re.compile(_template_regex(t, self.fields, named=True))
+
+    def models_of(self, config: Config) -> list[str]:
+        """The base models the family trains: its own ``models`` function's, else its study's
+        (:func:`study_models`)."""
+        return list(self.models(config)) if self.models is not None else study_models(config, self.study)
 
     def budget_of(self, config: Config, experiment: str) -> str:
         """The training budget of one of the family's experiments under ``config``."""
@@ -164,6 +176,13 @@ def declared_experiments(config: Config, families: list[str] | None = None) -> l
     return [e for n in names for e in REGISTRY[n].declare(config)]
 
 
+def model_experiments(config: Config, model: str, families: list[str] | None = None) -> list[str]:
+    """The declared experiments ``model`` is fine-tuned for: those of the families that train it
+    (:meth:`Family.models_of`)."""
+    names = [f.name for f in REGISTRY.values()] if families is None else families
+    return [e for n in names if model in REGISTRY[n].models_of(config) for e in REGISTRY[n].declare(config)]
+
+
 def budget(experiment: str, config: Config) -> str:
     """The training budget of ``experiment`` (its family's, see :class:`Family`)."""
     return family_of(experiment).budget_of(config, experiment)
@@ -206,6 +225,28 @@ def own_or_train(config: Config, section: str, key: str) -> Any:
     train section's (``train.<key>``)."""
     own = config[section][key]
     return config["train"][key] if own is None else own
+
+
+@dataclass(frozen=True)
+class StudySection:
+    """A study's config section (``config[name]``) and the settings every study reads from it the
+    same way: ``enabled``, and ``epochs`` / ``seeds`` that fall back to the train section when null."""
+
+    name: str
+
+    def section(self, config: Config) -> Config:
+        return config[self.name]
+
+    def enabled(self, config: Config) -> bool:
+        return bool(config[self.name]["enabled"])
+
+    def epochs(self, config: Config) -> int:
+        """Passes over every set of the study (``<name>.epochs``; null = ``train.epochs``)."""
+        return int(own_or_train(config, self.name, "epochs"))
+
+    def seeds(self, config: Config) -> list[int]:
+        """Replicate seeds of the study (``<name>.seeds``; null = ``train.seeds``)."""
+        return list(own_or_train(config, self.name, "seeds"))
 
 
 def seeds_of(experiment: str, config: Config) -> list[int]:

@@ -112,11 +112,13 @@ def refusal(plan: dict[str, Any], model: str) -> str | None:
 
 def plan_for_model(spec: dict[str, Any], train: dict[str, Any], base_model: dict[str, Any]) -> dict[str, Any]:
     """The plan of one ``models.<name>`` entry's fine-tunes: a built model's shape comes from
-    ``base_model`` (vocabulary and arch), any other from its config.json (``path``)."""
+    ``base_model`` (vocabulary and arch, with the entry's own ``arch`` keys over it), any other from
+    its config.json (``path``)."""
     if spec.get("build"):
-        from .basemodel import llama_config
+        from .basemodel import llama_config, sized_config
 
-        shape = shape_of_config(llama_config(base_model["arch"], base_model["vocab_size"]))
+        sized = sized_config(base_model, spec.get("arch"), "models.*.arch")
+        shape = shape_of_config(llama_config(sized["arch"], sized["vocab_size"]))
     else:
         shape = model_shape(spec["path"], train["trust_remote_code"])
     return {**memory_plan(shape, train), "shape": shape}

@@ -63,6 +63,13 @@ def smoke_config() -> dict:
     return load_config("smoke.yaml")
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that need the session's smoke run go last (in their collected order): every other test
+    then runs while the smoke run is still going (``background_runs``), and only the tests that
+    check what it made wait for it."""
+    items.sort(key=lambda item: "smoke_workdir" in getattr(item, "fixturenames", ()))
+
+
 def _wanted(session, fixture: str) -> bool:
     """Does any collected test need ``fixture`` (directly or through another fixture)?"""
     return any(fixture in getattr(item, "fixturenames", ()) for item in session.items)

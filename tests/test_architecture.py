@@ -97,7 +97,7 @@ def test_a_new_family_is_one_registry_entry():
         assert registry.declared_experiments(cfg) == before + ["toy_40"]
         assert re.fullmatch(registry.name_pattern(), "toy_40") and registry.experiment_family("toy_40") == "toy"
         assert registry.trainset_file("results/smoke", "tiny", "toy_40") == "results/smoke/trainsets/tiny/toy_40.jsonl"
-        assert registry.finetune_flags("toy_40", cfg) == "--budget steps" and fam.seeds(cfg) == [1, 2] and fam.models(cfg) == ["tiny"]
+        assert registry.finetune_flags("toy_40", cfg) == "--budget steps" and fam.seeds(cfg) == [1, 2] and fam.models_of(cfg) == ["tiny"]
         assert fam.parse("toy_40") == ("toy_{n}", {"n": "40"}) and fam.name_of(0, n=7) == "toy_7"
         with pytest.raises(ValueError, match="grammar"):
             fam.name_of(0, n="x")
@@ -277,4 +277,4 @@ def test_the_default_config_builds_its_dag(tmp_path):
 
     out = smk.snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/config.yaml")).stdout
     total = re.search(r"^total\s+(\d+)$", out, re.M)
-    assert total and int(total.group(1)) == 1014, out[-2000:]
+    assert total and int(total.group(1)) == 1082, out[-2000:]

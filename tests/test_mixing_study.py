@@ -24,14 +24,15 @@ def test_names_parse_and_belong_to_one_family(smoke_config):
     assert mx.size_name(600) == "tmixsize_600"
     assert mx.parse("tmixratio_050") == {"kind": "ratio", "ratio": 0.5}
     assert mx.parse("tmixsize_9") == {"kind": "size", "n": 9} and mx.parse("tmix_ap") == {"kind": "combo", "combo": "ap"}
-    for name in ("tmix_acp", "tmixratio_150", "tmixsize_600"):
-        assert registry.family_of(name).name == "tmix"
+    assert [registry.family_of(n).name for n in ("tmix_acp", "tmixratio_150", "tmixsize_600")] == \
+        ["tmix", "tmixsweep", "tmixsweep"]
     for bad in ("tmix_none", "tmix_ca", "tmixratio_15"):
         with pytest.raises(ValueError):
             registry.family_of(bad)
     with pytest.raises(ValueError, match="multiple of 0.01"):
         mx.ratio_key(0.125)
-    assert registry.declared_experiments(smoke_config, ["tmix"]) == ["tmix_a", "tmix_acp", "tmixratio_100", "tmixsize_9"]
+    assert registry.declared_experiments(smoke_config, list(mx.FAMILIES)) == \
+        ["tmix_a", "tmix_acp", "tmixratio_100", "tmixsize_9"]
     assert registry.trainset_file("r", "m", "tmix_a", 1) == "r/trainsets/tmix_a/seed_1.jsonl"
     assert registry.finetune_flags("tmix_a", smoke_config) == f"--budget epochs --epochs {mx.epochs(smoke_config)}"
 
@@ -137,7 +138,7 @@ def test_mixing_study_end_to_end(smoke_run, smoke_config):
     eval_ids = {r["id"] for p in (smoke_run / "subsets").glob("*/eval.jsonl") for r in read_jsonl(p)}
     assert not set(mapped) & eval_ids, "an eval item is in the study's records"
     ids = {}
-    for exp in registry.declared_experiments(smoke_config, ["tmix"]):
+    for exp in registry.declared_experiments(smoke_config, list(mx.FAMILIES)):
         for seed in mx._seeds(smoke_config):
             recs = list(read_jsonl(smoke_run / f"trainsets/{exp}/seed_{seed}.jsonl"))
             info = json.loads((smoke_run / f"mixing/sets/{exp}/seed_{seed}.json").read_text())
@@ -157,3 +158,42 @@ def test_mixing_study_end_to_end(smoke_run, smoke_config):
     md = (smoke_run / "report/tiny/mixing.md").read_text()
     assert "Table 1 shape (nll)" in md and "| ACP |" in md
     assert (smoke_run / "report/tiny/mixing/curves.png").stat().st_size > 1000
+
+
+def test_models_serve_their_studies_and_sizes_override_the_arch(smoke_config):
+    from sftmix.basemodel import sized_config
+    from sftmix.memplan import plan_for_model
+
+    cfg = {**smoke_config, "models": {"s": {"build": True, "arch": {}, "studies": None},
+                                      "l": {"build": True, "arch": {"hidden_size": 96}, "studies": ["mixing"]}}}
+    assert registry.study_models(cfg, "mixing") == ["s", "l"] and registry.study_models(cfg, "beyond_iid") == ["s"]
+    # combinations train on both sizes, the sweeps on the first only, Beyond IID on the first only
+    assert registry.model_experiments(cfg, "l") == ["tmix_a", "tmix_acp"]
+    assert set(registry.model_experiments(cfg, "s")) >= {"tmix_a", "tmixratio_100", "tmixsize_9", "base"}
+    assert mx.sweep_models({**cfg, "mixing": {**cfg["mixing"], "sweep_models": ["l"]}}) == ["l"]
+    with pytest.raises(ValueError, match="mixing.sweep_models"):
+        mx.sweep_models({**cfg, "mixing": {**cfg["mixing"], "sweep_models": ["xl"]}})
+    base = smoke_config["base_model"]
+    big = sized_config(base, {"hidden_size": 96}, "models.l.arch")
+    assert big["arch"]["hidden_size"] == 96 and big["arch"]["num_layers"] == base["arch"]["num_layers"]
+    assert big["pretrain"] == base["pretrain"] and base["arch"]["hidden_size"] != 96  # not mutated
+    with pytest.raises(ValueError, match="models.l.arch: unknown base_model.arch key"):
+        sized_config(base, {"width": 3}, "models.l.arch")
+    train = {**smoke_config["train"], "gpus": 1}
+    small = plan_for_model(cfg["models"]["s"], train, base)["shape"]
+    large = plan_for_model(cfg["models"]["l"], train, base)["shape"]
+    assert large["hidden_size"] == 96 and large["n_params"] > small["n_params"]
+
+
+def test_the_size_effect_compares_every_combination_with_the_first_model():
+    def rows(mean_a, sd_a):
+        return [{"combo": "none", "label": "None", "type": "code", "metric": "nll", "n_runs": 1.0, "mean": 3.0,
+                 "sd": math.nan},
+                {"combo": "a", "label": "A", "type": "code", "metric": "nll", "n_runs": 3.0, "mean": mean_a,
+                 "sd": sd_a}]
+    got = report.scale_rows({"small": rows(2.0, 0.01), "large": rows(1.5, 0.01)}, level=0.05)
+    cell = {(r["model"], r["combo"]): r for r in got}
+    assert cell[("small", "a")]["verdict"] == "reference" and cell[("large", "a")]["verdict"] == "better"
+    assert cell[("large", "a")]["delta"] == pytest.approx(-0.5) and cell[("large", "a")]["welch_p"] < 1e-4
+    assert cell[("large", "none")]["verdict"] == "too_few_runs"  # the base model: one run each
+    assert "Combinations by size" in report.scale_markdown(got, level=0.05)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...experiments import REGISTRY, Config, Family, own_or_train, register
+from ...experiments import REGISTRY, Config, Family, StudySection, register
 
 SECTION = "instructmining"
 BASE_METHODS = ("rule", "sound", "random")
@@ -32,22 +32,8 @@ variant, always trained next to it); ``random``."""
 ABLATION_PREFIX = "no_"
 
 
-def section(config: Config) -> Config:
-    """The study's config section."""
-    return config[SECTION]
-
-
-def enabled(config: Config) -> bool:
-    return bool(section(config)["enabled"])
-
-
-def epochs(config: Config) -> int:
-    """Passes over every set of the study (``instructmining.epochs``; null = ``train.epochs``)."""
-    return int(own_or_train(config, SECTION, "epochs"))
-
-
-def _seeds(config: Config) -> list[int]:
-    return list(own_or_train(config, SECTION, "seeds"))
+STUDY = StudySection(SECTION)
+section, enabled, epochs, _seeds = STUDY.section, STUDY.enabled, STUDY.epochs, STUDY.seeds
 
 
 def _one_seed(config: Config) -> list[int]:

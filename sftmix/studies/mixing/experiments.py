@@ -1,12 +1,15 @@
-"""Instruction mixing's experiments: the ``tmix`` family (type mixing), three name shapes.
+"""Instruction mixing's experiments: two families, three name shapes.
 
-* ``tmix_<combo>``      one of the seven fine-tuned combinations of Table 1/2 (``a``, ``c``, ``p``,
-  ``ac``, ``ap``, ``cp``, ``acp``; ``none`` is the base model, never trained): ``mixing.per_type``
-  records of each of its types (:func:`sftmix.studies.mixing.sets.combination_set`).
-* ``tmixratio_<r>``     the ratio sweep (Fig. 2): ``mixing.ratio.general`` general records and
-  specialized (code + NLP) ones at ratio ``r / 100`` of them (:func:`~.sets.ratio_set`).
-* ``tmixsize_<n>``      the size sweep (Fig. 2): ``n`` records in equal parts per type
-  (:func:`~.sets.size_set`).
+* ``tmix``       ``tmix_<combo>``: one of the seven fine-tuned combinations of Table 1/2 (``a``,
+  ``c``, ``p``, ``ac``, ``ap``, ``cp``, ``acp``; ``none`` is the base model, never trained):
+  ``mixing.per_type`` records of each of its types
+  (:func:`sftmix.studies.mixing.sets.combination_set`). Trained on every base model of the study
+  (the paper's 7B vs 13B: two sizes).
+* ``tmixsweep``  ``tmixratio_<r>``: the ratio sweep (Fig. 2), ``mixing.ratio.general`` general
+  records and specialized (code + NLP) ones at ratio ``r / 100`` of them
+  (:func:`~.sets.ratio_set`); ``tmixsize_<n>``: the size sweep (Fig. 2), ``n`` records in equal
+  parts per type (:func:`~.sets.size_set`). Trained on ``mixing.sweep_models`` (default: the
+  study's first base model; the paper sweeps one model).
 
 Every set is drawn per replicate seed (the draw is part of what a replicate replicates) and shared
 by all base models; every set trains ``mixing.epochs`` passes (the paper's fixed 2 epochs), so a
@@ -17,30 +20,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...experiments import REGISTRY, Config, Family, own_or_train, register
+from ...experiments import REGISTRY, Config, Family, StudySection, register, study_models
 from .sets import COMBINATIONS, combo_types
 
 SECTION = "mixing"
 FAMILY = "tmix"
+SWEEP = "tmixsweep"
+FAMILIES = (FAMILY, SWEEP)
 TRAINED = tuple(c for c in COMBINATIONS if c != "none")
 """The seven fine-tuned combinations (``none`` is the base model as it is)."""
 
 
-def section(config: Config) -> Config:
-    return config[SECTION]
-
-
-def enabled(config: Config) -> bool:
-    return bool(section(config)["enabled"])
-
-
-def epochs(config: Config) -> int:
-    """Passes over every set of the study (``mixing.epochs``; null = ``train.epochs``)."""
-    return int(own_or_train(config, SECTION, "epochs"))
-
-
-def _seeds(config: Config) -> list[int]:
-    return list(own_or_train(config, SECTION, "seeds"))
+STUDY = StudySection(SECTION)
+section, enabled, epochs, _seeds = STUDY.section, STUDY.enabled, STUDY.epochs, STUDY.seeds
 
 
 def ratio_key(ratio: float) -> str:
@@ -56,18 +48,18 @@ def combo_name(combo: str) -> str:
 
 
 def ratio_name(ratio: float) -> str:
-    return REGISTRY[FAMILY].name_of(1, r=ratio_key(ratio))
+    return REGISTRY[SWEEP].name_of(0, r=ratio_key(ratio))
 
 
 def size_name(n: int) -> str:
-    return REGISTRY[FAMILY].name_of(2, n=str(int(n)))
+    return REGISTRY[SWEEP].name_of(1, n=str(int(n)))
 
 
 def parse(experiment: str) -> dict[str, Any]:
     """``{"kind": "combo", "combo"}``, ``{"kind": "ratio", "ratio"}`` or ``{"kind": "size", "n"}``."""
-    template, v = REGISTRY[FAMILY].parse(experiment)
-    if "combo" in v:
-        return {"kind": "combo", "combo": v["combo"]}
+    if REGISTRY[FAMILY].matches(experiment):
+        return {"kind": "combo", "combo": REGISTRY[FAMILY].parse(experiment)[1]["combo"]}
+    _, v = REGISTRY[SWEEP].parse(experiment)
     if "r" in v:
         return {"kind": "ratio", "ratio": int(v["r"]) / 100}
     return {"kind": "size", "n": int(v["n"])}
@@ -89,16 +81,32 @@ def sizes(config: Config) -> list[int]:
     return sorted({int(n) for n in section(config)["size"]["sizes"]})
 
 
-def declared(config: Config) -> list[str]:
+def _declare_combos(config: Config) -> list[str]:
+    return [combo_name(c) for c in combinations(config)] if enabled(config) else []
+
+
+def _declare_sweeps(config: Config) -> list[str]:
     if not enabled(config):
         return []
-    names = [combo_name(c) for c in combinations(config)]
-    names += [ratio_name(r) for r in ratios(config)]
-    return names + [size_name(n) for n in sizes(config)]
+    return [ratio_name(r) for r in ratios(config)] + [size_name(n) for n in sizes(config)]
 
 
-register(Family(FAMILY, ("tmix_{combo}", "tmixratio_{r}", "tmixsize_{n}"),
-                {"combo": "|".join(TRAINED), "r": "[0-9]{3}", "n": "[0-9]+"}, declared,
+def sweep_models(config: Config) -> list[str]:
+    """The base models the sweeps train (``mixing.sweep_models``; null = the study's first)."""
+    own = section(config)["sweep_models"]
+    models = study_models(config, SECTION)
+    if own is None:
+        return models[:1]
+    unknown = [m for m in own if m not in models]
+    if unknown:
+        raise ValueError(f"{SECTION}.sweep_models: {unknown} are not base models of the study {models}")
+    return list(own)
+
+
+register(Family(FAMILY, ("tmix_{combo}",), {"combo": "|".join(TRAINED)}, _declare_combos,
                 per_model=False, per_seed=True, budget="epochs", study=SECTION, seeds=_seeds, epochs=epochs,
-                doc="tmix_<combo> / tmixratio_<r> / tmixsize_<n>: instruction-type mixing (combinations, "
-                    "ratio and size sweeps)"))
+                doc="tmix_<combo>: one instruction-type combination (Table 1/2)"))
+register(Family(SWEEP, ("tmixratio_{r}", "tmixsize_{n}"), {"r": "[0-9]{3}", "n": "[0-9]+"}, _declare_sweeps,
+                per_model=False, per_seed=True, budget="epochs", study=SECTION, seeds=_seeds, epochs=epochs,
+                models=sweep_models,
+                doc="tmixratio_<r> / tmixsize_<n>: the ratio and size sweeps (Fig. 2)"))

@@ -267,3 +267,58 @@ def combos_of(names: Iterable[str]) -> list[str]:
     """Combination names in the paper's order."""
     given = set(names)
     return [c for c in ("a", "c", "p", "ac", "ap", "cp", "acp") if c in given and combo_types(c)]
+
+
+SCALE_COLUMNS = ["combo", "label", "type", "metric", "model", "n_runs", "mean", "sd", "reference_model",
+                 "delta", "welch_p", "verdict"]
+
+
+def welch_from_stats(mean: float, sd: float, n: int, ref_mean: float, ref_sd: float, ref_n: int) -> float:
+    """Welch's p from run-level summary statistics (``scipy.stats.ttest_ind_from_stats``); NaN with
+    fewer than two runs a side or no spread."""
+    from scipy import stats
+
+    if n < 2 or ref_n < 2 or not (math.isfinite(sd) and math.isfinite(ref_sd)) or sd + ref_sd == 0:
+        return math.nan
+    return float(stats.ttest_ind_from_stats(mean, sd, n, ref_mean, ref_sd, ref_n, equal_var=False).pvalue)
+
+
+def scale_rows(tables: Mapping[str, Sequence[Mapping[str, Any]]], *, level: float) -> list[dict[str, Any]]:
+    """The size effect (the paper's 7B vs 13B): each model's :func:`combination_rows` (``tables``:
+    model -> rows, the first model the reference, normally the smallest) side by side; every other
+    model's combination against the reference model's on the same type and metric, by Welch's test
+    from the run-level means and standard deviations."""
+    models = list(tables)
+    if not models:
+        return []
+    ref_model = models[0]
+    index = {(m, r["combo"], r["type"], r["metric"]): r for m in models for r in tables[m]}
+    out = []
+    for r in tables[ref_model]:
+        key = (r["combo"], r["type"], r["metric"])
+        for m in models:
+            row = index.get((m, *key))
+            if row is None:
+                continue
+            n, mean, sd = int(float(row["n_runs"])), float(row["mean"]), float(row["sd"])
+            rec = {"combo": r["combo"], "label": r["label"], "type": r["type"], "metric": r["metric"], "model": m,
+                   "n_runs": n, "mean": mean, "sd": sd, "reference_model": ref_model}
+            if m == ref_model:
+                rec.update(delta=0.0, welch_p=math.nan, verdict="reference")
+            else:
+                ref = index[(ref_model, *key)]
+                p = welch_from_stats(mean, sd, n, float(ref["mean"]), float(ref["sd"]), int(float(ref["n_runs"])))
+                delta = mean - float(ref["mean"])
+                higher = METRICS[r["metric"]]
+                verdict = ("too_few_runs" if not math.isfinite(p) else
+                           ("better" if (delta > 0) == higher else "worse") if p < level else "indistinguishable")
+                rec.update(delta=delta, welch_p=p, verdict=verdict)
+            out.append(rec)
+    return out
+
+
+def scale_markdown(rows: Sequence[Mapping[str, Any]], *, level: float) -> str:
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    return (f"# Instruction mixing across base-model sizes\n\nModels {', '.join(models)}; each against "
+            f"{models[0] if models else ''} (run-level Welch from means and sds, level {level}).\n\n"
+            + markdown_table(rows, SCALE_COLUMNS, title="Combinations by size") + "\n")
