@@ -23,7 +23,8 @@ rule mixing_types:
         mem_mb=scaled(2000),
         runtime=scaled(5),
     params:
-        category_types=MIX["category_types"],
+        section=MIX,
+        categories=CATEGORIES,
     script:
         "../scripts/mixing_types.py"
 
@@ -78,7 +79,7 @@ rule mixing_report:
         mem_mb=scaled(4000),
         runtime=scaled(10),
     params:
-        category_types=MIX["category_types"],
+        section=MIX,
         level=MIX["verdict_level"],
     script:
         "../scripts/mixing_report.py"

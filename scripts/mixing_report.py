@@ -7,6 +7,7 @@ from sftmix.report import write_table
 from sftmix.scores import load_score_tables, load_seed_tables, read_split_scores
 from sftmix.studies.mixing import experiments as mx
 from sftmix.studies.mixing import report
+from sftmix.studies.mixing.sets import type_key
 from sftmix.subsets import TEST
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -15,17 +16,19 @@ excluded = read_excluded(inp.excluded)
 # compared on test items only, without the eval items every analysis leaves out
 scores = without_items(load_score_tables(inp.scores, split=TEST), excluded)
 base = without_items({"none": {"1": read_split_scores(inp.pretrained, TEST)}}, excluded)
+key, mapping = type_key(p.section)
 present = {r["category"] for runs in scores.values() for rows in runs.values() for r in rows}
-types = report.type_categories(p.category_types, present)
+# lm-eval's tasks are per category: per-type accuracy needs types by category
+type_cats = report.type_categories(mapping, present) if key == "category" else {}
 lmeval = load_seed_tables(inp.get("lmeval", []), lambda f: read_tsv(f, quoted=True, what="lm-eval TSV"))
 
 values: dict = {"nll": {}, "acc": {}}
 curves: dict = {"ratio": {"nll": {}, "acc": {}}, "size": {"nll": {}, "acc": {}}}
 for exp in scores:
     spec = mx.parse(exp)
-    per_metric = {"nll": report.type_nll(scores, exp, types)}
-    if exp in lmeval:
-        per_metric["acc"] = report.type_accuracy(lmeval[exp], types)
+    per_metric = {"nll": report.type_nll(scores, exp, key, mapping)}
+    if exp in lmeval and type_cats:
+        per_metric["acc"] = report.type_accuracy(lmeval[exp], type_cats)
     for metric, by_type in per_metric.items():
         if spec["kind"] == "combo":
             values[metric][spec["combo"]] = by_type
@@ -33,7 +36,7 @@ for exp in scores:
             x = spec["ratio"] if spec["kind"] == "ratio" else spec["n"]
             curves[spec["kind"]][metric][x] = by_type
 values = {m: v for m, v in values.items() if v}
-base_values = {"nll": {t: v["1"] for t, v in report.type_nll(base, "none", types).items()}}
+base_values = {"nll": {t: v["1"] for t, v in report.type_nll(base, "none", key, mapping).items()}}
 level = p.level
 combos = report.combination_rows(values, base_values, report.combos_of(values.get("nll", {})), level=level)
 claims = report.claim_rows(values, level=level)
@@ -44,7 +47,8 @@ write_table(out.claims, claims, report.CLAIM_COLUMNS)
 write_table(out.curves, curve, report.CURVE_COLUMNS)
 report.plot_curves(curve, out.figure)
 with open(out.markdown, "w", encoding="utf-8") as fh:
-    fh.write(report.markdown(combos, claims, curve, model=snakemake.wildcards.model, level=level, types=types))  # noqa: F821
+    listed = {t: sorted(label for label, tt in mapping.items() if tt == t) for t in report.TYPES}
+    fh.write(report.markdown(combos, claims, curve, model=snakemake.wildcards.model, level=level, types=listed))  # noqa: F821
 for c in claims:
     log.info("mixing claim %r (%s, %s): %s vs %s delta %.4f p %.3g -> %s (reproduces: %s)", c["claim"], c["type"],
              c["metric"], c["experiment"], c["reference"], c["delta"], c["welch_p"], c["verdict"], c["reproduces"])

@@ -32,6 +32,14 @@ def make_id(source: str, row_index: int) -> str:
     return f"{source}-{row_index:07d}"
 
 
+def source_of_id(record_id: str) -> str:
+    """The source of a canonical id (:func:`make_id`): everything before its last ``-``."""
+    source, sep, index = str(record_id).rpartition("-")
+    if not sep or not source or not index.isdigit():
+        raise ValueError(f"{record_id!r} is not a canonical record id (<source>-<row index>)")
+    return source
+
+
 def make_record(
     source: str, row_index: int, messages: list[dict[str, str]], meta: dict[str, Any] | None = None
 ) -> Record:

@@ -226,6 +226,8 @@ def test_smoke_config_is_an_overlay_of_the_default():
     assert smoke["extends"] == "config/config.yaml"
     lines = [ln for ln in (ROOT / "config/smoke.yaml").read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     assert len(lines) < 40, "the smoke overlay should say only what differs from config/config.yaml"
+    # one base model: the default's second size (the mixing study's scale effect) costs minutes
+    assert list(load_config(ROOT / "config/smoke.yaml", SCHEMA, ROOT)["models"]) == ["tiny"]
 
 
 def test_config_errors_name_the_key():

@@ -37,6 +37,26 @@ def test_names_parse_and_belong_to_one_family(smoke_config):
     assert registry.finetune_flags("tmix_a", smoke_config) == f"--budget epochs --epochs {mx.epochs(smoke_config)}"
 
 
+def test_types_come_from_categories_or_sources_never_both():
+    from sftmix.records import source_of_id
+    from sftmix.studies.mixing.sets import type_key
+
+    assert type_key({"category_types": {"A": "code"}, "source_types": {}}) == ("category", {"A": "code"})
+    assert type_key({"category_types": {}, "source_types": {"p3": "nlp"}}) == ("source", {"p3": "nlp"})
+    for bad in ({"category_types": {}, "source_types": {}}, {"category_types": {"A": "code"}, "source_types": {"p": "nlp"}}):
+        with pytest.raises(ValueError, match="mixing.category_types / mixing.source_types"):
+            type_key(bad)
+    recs = [{"id": "p3-0000001", "source": "p3", "meta": {"category": "QA"}},
+            {"id": "alpaca-0000002", "source": "alpaca", "meta": {"category": "QA"}},
+            {"id": "dolly-0000003", "source": "dolly", "meta": {}}]
+    by_type, counts = records_by_type(recs, {"p3": "nlp", "alpaca": "general"}, "source")
+    assert by_type == {"general": ["alpaca-0000002"], "code": [], "nlp": ["p3-0000001"]}
+    assert counts["unmapped"] == 1 and counts["in"] == counts["kept"] + counts["excluded"]
+    assert source_of_id("code-alpaca-0000012") == "code-alpaca"
+    with pytest.raises(ValueError, match="not a canonical record id"):
+        source_of_id("nodash")
+
+
 def _by_type(n=10):
     recs = [{"id": f"{t}-{i:03d}", "meta": {"category": c}} for t, c in (("g", "G"), ("c", "C"), ("n", "N"))
             for i in range(n)]
@@ -73,10 +93,18 @@ def test_type_scores_from_scores_and_lmeval_rows():
     rows = [{"id": f"{c}{i}", "category": c, "nll_mean": v, "n_tokens": 5}
             for c, v in (("G", 1.0), ("G2", 3.0), ("C", 2.0)) for i in range(3)]
     scores = {"tmix_a": {"1": rows}}
-    types = report.type_categories({"G": "general", "G2": "general", "C": "code", "X": "nlp"}, {"G", "G2", "C"})
+    mapping = {"G": "general", "G2": "general", "C": "code", "X": "nlp"}
+    types = report.type_categories(mapping, {"G", "G2", "C"})
     assert types == {"general": ["G", "G2"], "code": ["C"], "nlp": []}
-    got = report.type_nll(scores, "tmix_a", types)
+    got = report.type_nll(scores, "tmix_a", "category", mapping)
     assert got == {"general": {"1": 2.0}, "code": {"1": 2.0}}  # macro over categories, nlp has none
+    # typed by source (the paper's datasets): an item's type is its id's source's
+    by_source = [{"id": f"{src}-{i:07d}", "category": c, "nll_mean": v, "n_tokens": 5}
+                 for i, (src, c, v) in enumerate([("alpaca", "G", 1.0), ("alpaca", "G2", 3.0), ("alpaca", "G2", 5.0),
+                                                  ("p3", "G", 7.0), ("code_alpaca", "C", 2.0)])]
+    got = report.type_nll({"e": {"1": by_source}}, "e", "source",
+                          {"alpaca": "general", "p3": "nlp", "code_alpaca": "code"})
+    assert got == {"general": {"1": 2.5}, "code": {"1": 2.0}, "nlp": {"1": 7.0}}  # macro: (1 + 4) / 2
     lm = [{"task": "sftmix_mc_g", "metric": "acc,none", "value": 0.5, "n": 10},
           {"task": "sftmix_mc_g2", "metric": "acc,none", "value": 1.0, "n": 30},
           {"task": "sftmix_mc_g2", "metric": "acc_norm,none", "value": 0.0, "n": 30},
@@ -103,12 +131,14 @@ def test_report_finds_planted_effects_and_says_when_runs_cannot_tell():
     assert cell[("ac", "general")]["delta"] == pytest.approx(0.2)
     claims = {(c["claim"]): c for c in report.claim_rows(values, level=0.05)}
     assert claims["code data helps code"]["reproduces"] == "yes"
-    assert claims["code data costs general ability"]["reproduces"] == "yes"
+    assert claims["code data helps general ability"]["reproduces"] == "no"  # AC worse than A on general here
+    assert claims["NLP-task data hurts general ability"]["reproduces"] == "yes"
+    assert claims["general data helps code"]["verdict"] == "worse"  # AC 1.6 vs C 1.5
     assert claims["NLP-task data helps NLP tasks"]["verdict"] == "indistinguishable"  # AP = A on NLP
     assert claims["NLP-task data helps NLP tasks"]["reproduces"] == "undecided"
     one = report.claim_rows({"nll": {"a": {"code": {"1": 2.0}}, "ac": {"code": {"1": 1.0}}}}, level=0.05)
     assert one[0]["verdict"] == "too_few_runs" and one[0]["reproduces"] == "undecided"  # one run a side
-    assert "all three types are best on code" not in claims  # ACP not trained
+    assert "all three types beat general + NLP on NLP tasks" not in claims  # ACP not trained
     table = report.table1(rows)
     assert table[0]["combination"] == "None" and table[1]["general"].startswith("1.000 ± 0.026")
     assert [r["combination"] for r in table] == ["None", "A", "C", "AC", "AP"]

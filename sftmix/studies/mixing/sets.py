@@ -139,10 +139,31 @@ def is_finetuned(combo: str | Iterable[str]) -> bool:
 # records -> types
 # --------------------------------------------------------------------------------------------
 
-def records_by_type(records: Iterable[Record], category_types: Mapping[str, str]
+TypeKey = Literal["category", "source"]
+
+
+def type_key(section: Mapping[str, Any]) -> tuple[TypeKey, dict[str, str]]:
+    """What decides a record's type under the ``mixing`` config ``section``: ``("category",
+    category_types)`` (the embedded world: categories as types) or ``("source", source_types)``
+    (the paper: one dataset per type). Exactly one of the two mappings must be set."""
+    cats, sources = dict(section["category_types"]), dict(section["source_types"])
+    if bool(cats) == bool(sources):
+        raise ValueError("mixing.category_types / mixing.source_types: set exactly one of the two "
+                         f"(category_types has {len(cats)} entries, source_types {len(sources)})")
+    return ("category", cats) if cats else ("source", sources)
+
+
+def type_label(record: Record, key: TypeKey) -> str | None:
+    """The record's label under ``key``: its ``meta["category"]`` or its ``source``."""
+    value = (record.get("meta") or {}).get("category") if key == "category" else record.get("source")
+    return None if value in (None, "") else str(value)
+
+
+def records_by_type(records: Iterable[Record], category_types: Mapping[str, str], key: TypeKey = "category"
                     ) -> tuple[dict[str, list[str]], dict[str, Any]]:
-    """Record ids grouped by instruction type: ``meta["category"]`` -> type via ``category_types``
-    (config: category name -> one of :data:`TYPES`).
+    """Record ids grouped by instruction type: the record's label (``meta["category"]``, or its
+    ``source`` with ``key="source"``: :func:`type_label`) -> type via ``category_types`` (config:
+    label -> one of :data:`TYPES`; the counts below say "category" for either label).
 
     Returns ``(by_type, counts)``: ``by_type`` has every type of :data:`TYPES` as a key (sorted
     ids; empty list when none); ``counts`` = ``{"in", "kept", "excluded", "by_type",
@@ -155,7 +176,7 @@ def records_by_type(records: Iterable[Record], category_types: Mapping[str, str]
     """
     bad = {c: t for c, t in category_types.items() if t not in TYPES}
     if bad:
-        raise ValueError(f"mixing.category_types: unknown type(s) {bad}; choose from {list(TYPES)}")
+        raise ValueError(f"mixing.{key}_types: unknown type(s) {bad}; choose from {list(TYPES)}")
     by_type: dict[str, list[str]] = {t: [] for t in TYPES}
     by_category: Counter[str] = Counter()
     unmapped: Counter[str] = Counter()
@@ -168,11 +189,10 @@ def records_by_type(records: Iterable[Record], category_types: Mapping[str, str]
         if rid in seen:
             raise ValueError(f"records_by_type: record id {rid!r} occurs twice")
         seen.add(rid)
-        cat = (r.get("meta") or {}).get("category")
-        if cat is None or cat == "":
+        cat = type_label(r, key)
+        if cat is None:
             uncategorized += 1
             continue
-        cat = str(cat)
         if cat not in category_types:
             unmapped[cat] += 1
             continue
