@@ -30,7 +30,7 @@ from ...experiments import slugify
 from ...records import source_of_id
 from ...report import macro_nll, markdown_table, welch
 from ...scores import Scores
-from .sets import LETTERS, TYPES, TypeKey, combo_label, combo_types
+from .sets import COMBINATIONS, LETTERS, TYPES, TypeKey, combo_label, combo_types
 
 NONE = "none"
 COMBINATION_COLUMNS = ["combo", "label", "type", "metric", "n_runs", "mean", "sd", "reference", "delta",
@@ -96,20 +96,23 @@ def _stats(values: Iterable[float]) -> tuple[int, float, float]:
     return len(v), (statistics.fmean(v) if v else math.nan), (statistics.stdev(v) if len(v) > 1 else math.nan)
 
 
+def verdict_of(delta: float, p: float, *, higher_better: bool, level: float) -> str:
+    """``better`` / ``worse`` when Welch's p < level, ``indistinguishable`` otherwise,
+    ``too_few_runs`` when there is no p (fewer than two runs on a side, or no spread)."""
+    if not math.isfinite(p):
+        return "too_few_runs"
+    if p < level:
+        return "better" if (delta > 0) == higher_better else "worse"
+    return "indistinguishable"
+
+
 def compare(values: Iterable[float], reference: Iterable[float], *, higher_better: bool, level: float
             ) -> dict[str, Any]:
-    """Runs against runs: the mean difference and Welch's p; ``better`` / ``worse`` when p < level,
-    ``indistinguishable`` otherwise, ``too_few_runs`` with fewer than two runs on a side."""
+    """Runs against runs: the mean difference, Welch's p and :func:`verdict_of`."""
     a, b = _finite(values), _finite(reference)
     delta = (statistics.fmean(a) - statistics.fmean(b)) if a and b else math.nan
     p = welch(a, b)["welch_p"]
-    if not math.isfinite(p):
-        verdict = "too_few_runs"
-    elif p < level:
-        verdict = "better" if (delta > 0) == higher_better else "worse"
-    else:
-        verdict = "indistinguishable"
-    return {"delta": delta, "welch_p": p, "verdict": verdict}
+    return {"delta": delta, "welch_p": p, "verdict": verdict_of(delta, p, higher_better=higher_better, level=level)}
 
 
 def combination_rows(values: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]],
@@ -281,7 +284,7 @@ def markdown(combos: Sequence[Mapping[str, Any]], claims: Sequence[Mapping[str, 
 def combos_of(names: Iterable[str]) -> list[str]:
     """Combination names in the paper's order."""
     given = set(names)
-    return [c for c in ("a", "c", "p", "ac", "ap", "cp", "acp") if c in given and combo_types(c)]
+    return [c for c in COMBINATIONS if c in given and combo_types(c)]
 
 
 SCALE_COLUMNS = ["combo", "label", "type", "metric", "model", "n_runs", "mean", "sd", "reference_model",
@@ -324,10 +327,8 @@ def scale_rows(tables: Mapping[str, Sequence[Mapping[str, Any]]], *, level: floa
                 ref = index[(ref_model, *key)]
                 p = welch_from_stats(mean, sd, n, float(ref["mean"]), float(ref["sd"]), int(float(ref["n_runs"])))
                 delta = mean - float(ref["mean"])
-                higher = METRICS[r["metric"]]
-                verdict = ("too_few_runs" if not math.isfinite(p) else
-                           ("better" if (delta > 0) == higher else "worse") if p < level else "indistinguishable")
-                rec.update(delta=delta, welch_p=p, verdict=verdict)
+                rec.update(delta=delta, welch_p=p,
+                           verdict=verdict_of(delta, p, higher_better=METRICS[r["metric"]], level=level))
             out.append(rec)
     return out
 
