@@ -84,33 +84,39 @@ def _wanted(session, fixture: str) -> bool:
 
 def second_run_targets(config: dict) -> tuple[str, ...]:
     """What the second clean run builds: every shared training set and the eval subsets (what the
-    determinism test compares byte for byte), the base experiment's first-seed model and its scores
-    (a fine-tune and its scoring, run locally, against the same job run on Slurm) and the tag
-    shards the failure tests break. Not the other fine-tunes: the analyses and the per-model
-    training sets are rebuilt from the Slurm run's own inputs instead
-    (``test_analyses_and_per_model_sets_rebuild_to_the_same_bytes``), which costs seconds, not a
-    second pass over every model of the DAG on a 2-core machine."""
+    determinism test compares byte for byte), the base experiment's first-seed model with its
+    scores and its lm-eval benchmark (one fine-tune's whole evaluation chain: on a cluster, one
+    Slurm job group asking for a GPU) and the tag shards the failure tests break. Not the other
+    fine-tunes: the analyses and the per-model training sets are rebuilt from the smoke run's own
+    inputs instead (``test_analyses_and_per_model_sets_rebuild_to_the_same_bytes``), which costs
+    seconds, not a second pass over every model of the DAG on a 2-core machine."""
     from sftmix.experiments import declared_experiments, trainset_file
 
     res = f"results/{config['run']}"
     seed = config["train"]["seeds"][0]
     targets = [trainset_file(res, model, e) for model in config["models"]
                for e in declared_experiments(config, ["interaction"])]
-    targets += [f"{res}/scores/{model}/base/seed_{seed}.tsv" for model in config["models"]]
+    targets += [f"{res}/{kind}/{model}/base/seed_{seed}.{ext}" for model in config["models"]
+                for kind, ext in (("scores", "tsv"), ("lmeval", "json"))]
     targets += [f"{res}/pool/records.jsonl"]
     return tuple(dict.fromkeys(targets))
 
 
 @pytest.fixture(scope="session", autouse=True)
 def background_runs(request, tmp_path_factory, smoke_config):
-    """The session's two clean runs of the smoke DAG, started in the background before the first
-    test, so they overlap the rest of the suite and each other (a run on Slurm spends much of its
-    wall time waiting on the executor's status polls):
+    """The session's two clean runs, started in the background before the first test so they
+    overlap the rest of the suite and each other:
 
-    - ``smoke``: the whole smoke DAG through the Slurm profile with real sbatch when a cluster
-      answers (``smoke_workdir``); without one that run is local, in the foreground, and absent here;
-    - ``second``: a second clean run, local, of the shared training sets and one fine-tune with its
-      scores (``second_run_targets``; the determinism and failure tests).
+    - ``smoke``: the whole smoke DAG, locally (``--cores 2``; ``smoke_workdir``): every rule and
+      script of the default DAG, at the cost of its work and one process per job;
+    - ``second``: a second clean run of the shared training sets and one fine-tune's evaluation
+      chain (``second_run_targets``; the determinism, failure and Slurm tests) through the Slurm
+      profile with real sbatch when a cluster answers (``smk.use_slurm``), locally otherwise.
+
+    Why the cluster gets the small run: on Slurm every job pays two Snakemake start-ups (its batch
+    script and its srun step) and a status poll, which on the smoke DAG's seconds-long jobs was
+    most of the work (measured on this 2-core machine: 917 s for the smoke DAG through Slurm, 513 s
+    locally). The Slurm path is the same for one job group as for fifty.
 
     Each is a ``smk.BackgroundRun``, or the exception that kept it from starting (Slurm required
     but absent); a run no collected test needs is not started."""
@@ -119,16 +125,15 @@ def background_runs(request, tmp_path_factory, smoke_config):
     runs: dict[str, object] = {}
     reuse = os.environ.get("SFTMIX_TEST_SMOKE_DIR")
     if _wanted(request.session, "smoke_workdir") and not (reuse and (Path(reuse) / "run.json").exists()):
+        runs["smoke"] = smk.BackgroundRun(tmp_path_factory.mktemp("smoke"), (), False, "the smoke run is local")
+    if _wanted(request.session, "second_run"):
         try:
             slurm, why = smk.use_slurm()
-        except RuntimeError as e:  # SFTMIX_TEST_SLURM=require without a cluster: the runs' tests fail
-            runs["smoke"] = e
+        except RuntimeError as e:  # SFTMIX_TEST_SLURM=require without a cluster: the run's tests fail
+            runs["second"] = e
         else:
-            if slurm:
-                runs["smoke"] = smk.BackgroundRun(tmp_path_factory.mktemp("smoke"), (), True, why)
-    if _wanted(request.session, "second_run"):
-        runs["second"] = smk.BackgroundRun(tmp_path_factory.mktemp("second_run"), second_run_targets(smoke_config),
-                                           False, "the second clean run is local")
+            runs["second"] = smk.BackgroundRun(tmp_path_factory.mktemp("second_run"),
+                                               second_run_targets(smoke_config), slurm, why)
     yield runs
     for run in runs.values():
         if isinstance(run, smk.BackgroundRun):
@@ -136,25 +141,15 @@ def background_runs(request, tmp_path_factory, smoke_config):
 
 
 @pytest.fixture(scope="session")
-def smoke_workdir(tmp_path_factory, background_runs) -> Path:
-    """The smoke DAG end to end, once per session: through Slurm when a cluster answers (started in
-    the background, ``background_runs``), locally otherwise. Returns the working directory."""
-    from . import smk
-
+def smoke_workdir(background_runs) -> Path:
+    """The smoke DAG end to end, run locally once per session (started in the background by
+    ``background_runs``). Returns the working directory."""
     reuse = os.environ.get("SFTMIX_TEST_SMOKE_DIR")  # developers: a finished smoke run to reuse
     if reuse and (Path(reuse) / "run.json").exists():
         return Path(reuse)
-    run = background_runs.get("smoke")
-    if isinstance(run, Exception):
-        raise run
-    if run is not None:
-        wd = run.wait()
-        print(f"\nsmoke DAG through Slurm ({run.why}) took {run.seconds:.0f} s")
-        return wd
-    _, why = smk.use_slurm()
-    run = smk.BackgroundRun(tmp_path_factory.mktemp("smoke"), (), False, why)
+    run = background_runs["smoke"]
     wd = run.wait()
-    print(f"\nsmoke DAG (local: {why}) took {run.seconds:.0f} s")
+    print(f"\nsmoke DAG (local) took {run.seconds:.0f} s")
     return wd
 
 
@@ -166,9 +161,11 @@ def smoke_run(smoke_workdir) -> Path:
 
 @pytest.fixture(scope="session")
 def second_run(background_runs) -> Path:
-    """The second clean run (local, ``second_run_targets``), started
+    """The second clean run (``second_run_targets``; through Slurm when a cluster answers), started
     in the background by ``background_runs``. Tests must not change it: copy it first."""
     run = background_runs["second"]
+    if isinstance(run, Exception):
+        raise run
     wd = run.wait()
-    print(f"\nsecond clean run (local, second_run_targets): {run.seconds:.0f} s")
+    print(f"\nsecond clean run ({run.executor}: {run.why}): {run.seconds:.0f} s")
     return wd

@@ -114,10 +114,10 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1500
 
 
 class BackgroundRun:
-    """A run of the smoke DAG (or up to ``targets``) in ``workdir``: started on construction,
-    collected by ``wait``, which writes ``run.json`` (executor, seconds, why, targets). The log goes
-    to ``snakemake.out``. Tests start their workflow runs this way before the first test, so a
-    Slurm run, much of it waiting on status polls, overlaps the rest of the suite."""
+    """A run of the smoke DAG (or up to ``targets``) in ``workdir``, locally or through the Slurm
+    profile: started on construction, collected by ``wait``, which writes ``run.json`` (executor,
+    seconds, why, targets). The log goes to ``snakemake.out``. Tests start their workflow runs this
+    way before the first test, so they overlap the rest of the suite."""
 
     def __init__(self, workdir: Path, targets: tuple[str, ...], slurm: bool, why: str):
         self.workdir, self.targets, self.slurm, self.why = workdir, targets, slurm, why

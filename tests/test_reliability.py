@@ -1,9 +1,9 @@
 """Reliability: Slurm for real, retries, failures, SIGKILL resume, partial reruns, determinism.
 
-The session's run of the smoke DAG goes end to end through the Slurm profile with real sbatch
-when a cluster answers (see tests/smk.py; CI starts one), locally otherwise; a second clean run,
-local, up to the mixtures, schedules and interaction scores, must reproduce it byte for byte. Both
-start in the background when the suite starts (conftest.background_runs).
+The session's run of the smoke DAG goes end to end locally; a second clean run of the shared
+training sets and one fine-tune's evaluation chain goes through the Slurm profile with real sbatch
+when a cluster answers (see tests/smk.py; CI starts one), locally otherwise, and must reproduce the
+first byte for byte. Both start in the background when the suite starts (conftest.background_runs).
 
 The failure tests work on their own copy of the second run (``broken``), so the runs the other
 tests read stay intact, and use the Slurm profile with the local executor: its
@@ -37,8 +37,8 @@ PROFILE_LOCAL = ["--workflow-profile", str(smk.SLURM_PROFILE), "--executor", "lo
 
 @pytest.fixture
 def broken(second_run, tmp_path) -> Path:
-    """A private copy of the second clean run (local; it has the models, trainsets and tag shards
-    these tests break, and is done long before a Slurm run) to break things in."""
+    """A private copy of the second clean run (it has the models, trainsets and tag shards these
+    tests break, and is done long before the smoke run) to break things in."""
     wd = tmp_path / "wd"
     shutil.copytree(second_run, wd, symlinks=True,
                     ignore=shutil.ignore_patterns("slurm_logs", "network_attempts.log", "report.zip"))
@@ -284,34 +284,33 @@ def slurm_submissions(out: str) -> tuple[list[dict], dict[str, dict], dict[str, 
     return calls, by_slurm_id, by_jobid
 
 
-def test_the_smoke_dag_runs_end_to_end_on_slurm(smoke_workdir):
-    """When the session's run went to Slurm: the whole smoke DAG; every job that is not a localrule
-    ran in a Slurm job of its own, or (fine-tune, scoring, benchmark of one model) in its job group's,
-    and its log says so (sftmix.logutil.setup_logging writes the job's SLURM_JOB_ID and partition:
-    the id Snakemake got back from that job's sbatch, the partition it asked for), while no
-    localrule's log carries a Slurm job; every Slurm job holding a job whose rule asks for a GPU
-    asked for --gpus on the gpu partition, and no other asked for a GPU; nothing is left to do
-    afterwards and no job made a network call. (The workflow tests then check what it made.)"""
-    run = json.loads((smoke_workdir / "run.json").read_text())
+def test_the_second_run_runs_on_slurm(second_run, smoke_config):
+    """When the second run went to Slurm: every job that is not a localrule ran in a Slurm job of
+    its own, or (the fine-tune, its scoring and its benchmark) in its job group's, and its log says
+    so (sftmix.logutil.setup_logging writes the job's SLURM_JOB_ID and partition: the id Snakemake
+    got back from that job's sbatch, the partition it asked for), while no localrule's log carries
+    a Slurm job; the Slurm job holding the fine-tune, whose rule asks for a GPU, asked for --gpus
+    on the gpu partition, and no other asked for a GPU; nothing is left to do afterwards and no job
+    made a network call."""
+    from .conftest import second_run_targets
+
+    run = json.loads((second_run / "run.json").read_text())
     if run["executor"] != "slurm":
         pytest.skip(f"no Slurm cluster: {run['why']}")
-    out = (smoke_workdir / "snakemake.out").read_text()
+    targets = second_run_targets(smoke_config)
+    assert run["targets"] == list(targets)
+    out = (second_run / "snakemake.out").read_text()
     calls = re.findall(r"sbatch call: (.*)", out)
     jobs = re.findall(r"^\s*(local)?rule (\w+):", out, flags=re.M)
     remote = [r for local, r in jobs if not local]
     grouped = [r for r in remote if r in smk.SLURM_GROUPS]
     groups = [c for c in calls if "group_eval_chain" in c]
-    chains = [c for c in calls if "group_iterit_chain" in c]
-    print(f"\nSlurm, end to end: {len(jobs)} jobs in {len(calls)} Slurm jobs ({len(groups) + len(chains)} job "
-          f"groups of {len(grouped)} jobs), {len(jobs) - len(remote)} localrules; {run['seconds']:.0f} s")
-    assert run["targets"] == ["all"] and "all" in [r for _, r in jobs]
-    assert {r for _, r in jobs} >= {"world", "tag", "finetune", "score", "gamma", "dependency", "eecpo",
-                                    "mixture", "schedule", "lmeval", "compare", "paper_tables"}
-    # one group per fine-tune; an IterIT model (iterit_model, in its run's epoch chain) has its score
-    # and its benchmark as two groups; one epoch chain per IterIT run
-    assert len(groups) == remote.count("finetune") + 2 * remote.count("iterit_model") >= 20, "one group per model"
-    assert len(chains) == remote.count("iterit_model") >= 1, "one group per IterIT run's epochs"
-    assert len(calls) == len(remote) - len(grouped) + len(groups) + len(chains) >= 40, "a job ran outside Slurm"
+    print(f"\nSlurm: {len(jobs)} jobs in {len(calls)} Slurm jobs ({len(groups)} job groups of {len(grouped)} "
+          f"jobs), {len(jobs) - len(remote)} localrules; {run['seconds']:.0f} s")
+    assert {r for _, r in jobs} >= {"world", "dedup", "tag", "base_model", "deita_scorer", "finetune", "score",
+                                    "lmeval", "trainset"}
+    assert sorted(grouped) == ["finetune", "lmeval", "score"] and len(groups) == 1, "one group per model"
+    assert len(calls) == len(remote) - len(grouped) + len(groups) >= 8, "a job ran outside Slurm"
 
     # GPUs: from each job's printed resources, the rules that ask for one; then every sbatch call
     parsed, submitted, by_jobid = slurm_submissions(out)
@@ -326,7 +325,7 @@ def test_the_smoke_dag_runs_end_to_end_on_slurm(smoke_workdir):
             assert c["gpus"] and c["partition"] == "gpu", f"{c['rules']} need a GPU: {c['call'][:400]}"
         else:
             assert not c["gpus"], f"{c['rules']} ask for a GPU they do not need: {c['call'][:400]}"
-    assert sum(bool(gpu_rules & set(c["rules"])) for c in parsed) == remote.count("finetune")
+    assert sum(bool(gpu_rules & set(c["rules"])) for c in parsed) == remote.count("finetune") == 1
     assert [c["partition"] for c in parsed if "dedup" in c["rules"]] == ["batch"]
 
     # each job's log names the Slurm job it ran in; a localrule's names none
@@ -335,11 +334,9 @@ def test_the_smoke_dag_runs_end_to_end_on_slurm(smoke_workdir):
         local = bool(re.match(r"\s*localrule ", block))
         logs = re.search(r"^\s*log: (.*)$", block, re.M)
         jobid = re.search(r"^\s*jobid: (\S+)$", block, re.M)
-        if rule == "all":
-            continue
         assert logs, f"job of rule {rule} has no log"
         for log in logs.group(1).split(", "):
-            text = (smoke_workdir / log.strip()).read_text(errors="replace")
+            text = (second_run / log.strip()).read_text(errors="replace")
             found = SLURM_LINE.findall(text)
             if local:
                 assert "SLURM_JOB_ID" not in text, f"localrule {rule} ran inside a Slurm job: {log}"
@@ -356,15 +353,28 @@ def test_the_smoke_dag_runs_end_to_end_on_slurm(smoke_workdir):
             assert f"SLURM_JOB_PARTITION={submitted[slurm_id]['partition']}" in rest, (log, rest)
             checked[rule] += 1
     print(f"logs naming their Slurm job: {dict(checked)}")
-    assert checked["score"] >= 20 and checked["lmeval"] > 0 and checked["dedup"] == 1 and checked["localrule"] > 5
-    assert "Nothing to be done" in smk.snakemake(smoke_workdir, "-n", "--configfile", str(smk.SMOKE_CONFIG)).stdout
+    assert checked["score"] == 1 and checked["lmeval"] == 1 and checked["dedup"] == 1 and checked["localrule"] > 5
+    assert "Nothing to be done" in smk.snakemake(second_run, "-n", *targets, *CFG).stdout
+    assert smk.network_attempts(second_run) == []
+
+
+def test_the_smoke_dag_runs_end_to_end(smoke_workdir):
+    """The session's smoke run built the whole DAG (every stage family and study) and made no
+    network call (test_workflow_smoke: nothing is left to do)."""
+    run = json.loads((smoke_workdir / "run.json").read_text())
+    out = (smoke_workdir / "snakemake.out").read_text()
+    rules = {r for _, r in smk.job_blocks(out)}
+    print(f"\nsmoke DAG: {len(smk.job_blocks(out))} jobs, {run['executor']}, {run['seconds']:.0f} s")
+    assert run["targets"] == ["all"] and "all" in rules
+    assert rules >= {"world", "tag", "finetune", "score", "gamma", "dependency", "eecpo", "mixture", "schedule",
+                     "lmeval", "compare", "paper_tables", "iterit_epoch", "im_fit", "mixing_report"}
     assert (smoke_workdir / RES / "report" / "paper_tables.md").stat().st_size > 0
     assert smk.network_attempts(smoke_workdir) == []
 
 
 def test_two_clean_runs_agree(smoke_workdir, second_run):
     """Same config, same bytes: subsets, eval sets, the candidate pool and every shared training set
-    are identical (the session's run went through Slurm when one answers, the second ran locally);
+    are identical (the smoke run ran locally, the second through Slurm when a cluster answers);
     the fine-tune both runs share scores the same within float tolerance."""
     from sftmix.scores import read_scores
 
@@ -390,7 +400,7 @@ def test_two_clean_runs_agree(smoke_workdir, second_run):
 def test_analyses_and_per_model_sets_rebuild_to_the_same_bytes(smoke_workdir, smoke_config, tmp_path):
     """The stages between the interaction scores and Beyond IID's per-model training sets (gamma,
     the taxonomy, quality scores, the EE-CPO plan, every mixture and schedule) rebuilt locally from
-    the Slurm run's own inputs give the same bytes the Slurm run wrote. (Not the scorers' seed sets:
+    the smoke run's own inputs give the same bytes the smoke run wrote. (Not the scorers' seed sets:
     rebuilding them retrains the scorers; the second clean run compares them. Not the studies'
     per-model sets: an IterIT epoch's set is the previous epoch's model's choice, and rebuilding it
     retrains that model.)"""
