@@ -65,6 +65,10 @@ localrules:
     mixing_set,
     mixing_report,
     mixing_scale,
+    doit_data,
+    doit_set,
+    doit_fit,
+    doit_report,
 
 
 include: "rules/common.smk"
@@ -78,6 +82,7 @@ include: "rules/beyond_iid.smk"
 include: "rules/iterit.smk"
 include: "rules/instructmining.smk"
 include: "rules/mixing.smk"
+include: "rules/doit.smk"
 
 
 # On GPUs, a run whose fine-tunes cannot fit is refused before any job is queued (`snakemake plan`
@@ -95,3 +100,4 @@ rule all:
         iterit_targets(),
         instructmining_targets(),
         mixing_targets(),
+        doit_targets(),

@@ -251,16 +251,21 @@ def study_models(study):
 
 
 def model_scores(model):
-    """The score tables of every experiment ``model`` is fine-tuned for."""
+    """The score tables of every experiment ``model`` is fine-tuned for and the engine scores
+    (not DoIT's: its runs score a checkpoint per epoch)."""
     return per_replicate(
         f"{RESULTS}/scores/{model}/{{experiment}}/seed_{{seed}}.tsv",
-        registry.model_experiments(config, model),
+        registry.scored_experiments(config, model),
     )
 
 
 def training_targets():
+    """Every model's score summary and pretrained scores (not a model that only studies with
+    their own evaluation, DoIT's sizes, fine-tune)."""
     targets = []
     for model in MODELS:
+        if not registry.scored_experiments(config, model):
+            continue
         targets += [
             f"{RESULTS}/scores/{model}/summary.tsv",
             f"{RESULTS}/scores/{model}/pretrained.tsv",

@@ -15,7 +15,10 @@ from sftmix.logutil import offline_env, setup_logging
 from sftmix.records import read_jsonl, write_json
 
 
-def main(argv=None) -> int:
+def main(argv=None, *, epoch_eval=None, on_summary=None) -> int:
+    """Parse ``argv`` and fine-tune. ``epoch_eval`` (a study's wrapper, scripts/doit_finetune.py):
+    evaluate every epoch's checkpoint (``sftmix.sft.finetune``); ``on_summary`` sees the summary
+    first (rank 0) and may take parts of it out."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--base", required=True, help="base model dir or hub id")
     ap.add_argument("--trainset", required=True)
@@ -50,8 +53,10 @@ def main(argv=None) -> int:
     records = list(read_jsonl(a.trainset))
     logging.info("finetune: %s on %s (%d records), seed %d", a.base, a.trainset, len(records), a.seed)
     summary = finetune(a.base, records, a.out, cfg, seed=a.seed, checkpoint_dir=a.checkpoints,
-                       threads=a.threads, reference=reference)
+                       threads=a.threads, reference=reference, epoch_eval=epoch_eval)
     if int(os.environ.get("RANK", "0")) == 0:
+        if on_summary is not None:
+            on_summary(summary)
         write_json(a.summary, {**summary, "budget": a.budget})
     logging.info("finetune: %d steps, %d examples, train loss %.4f, %.1f s", summary["steps"],
                  summary["n_trained_examples"], summary["train_loss"], summary["runtime_s"])

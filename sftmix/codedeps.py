@@ -6,7 +6,9 @@ as inputs, computed here from the import statements (read with :mod:`ast`, nothi
 when the DAG is built, so the list cannot drift from the code.
 
 Every import counts, also one inside a function (a lazy import still runs the module when the
-stage runs). A module inside a package also runs the package's ``__init__.py``.
+stage runs). A module inside a package also runs the package's ``__init__.py``. A script that
+imports another script of its own folder (``import finetune``: a study's wrapper around the
+engine's command line) runs that script and its library imports too.
 """
 
 from __future__ import annotations
@@ -65,11 +67,25 @@ def _imported_modules(path: Path, package_dir: Path) -> frozenset[str]:
 
 
 @cache
+def _sibling_scripts(path: Path) -> frozenset[Path]:
+    """The scripts of ``path``'s own folder that ``path`` imports by name (``import finetune``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names = {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+    names |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and not node.level
+              and node.module}
+    return frozenset(f for n in names if "." not in n and (f := path.parent / f"{n}.py").is_file() and f != path)
+
+
+@cache
 def _closure(path: Path, package_dir: Path) -> frozenset[Path]:
     seen: set[Path] = set()
     todo = [path]
     while todo:
         current = todo.pop()
+        if not current.is_relative_to(package_dir):
+            for f in _sibling_scripts(current) - seen:
+                seen.add(f)
+                todo.append(f)
         for module in _imported_modules(current, package_dir):
             parts = module.split(".")
             # importing a.b.c runs a/__init__, a/b/__init__ and a/b/c

@@ -79,6 +79,7 @@ class Family:
     matched_to: Callable[[str], str] | None = None
     study: str = "beyond_iid"
     trained_by: str = "finetune"
+    scored: bool = True
     epochs: Callable[[Config], int] | None = None
     doc: str = ""
     seeds: Callable[[Config], list[int]] = field(default=lambda cfg: list(cfg["train"]["seeds"]))
@@ -181,6 +182,12 @@ def model_experiments(config: Config, model: str, families: list[str] | None = N
     (:meth:`Family.models_of`)."""
     names = [f.name for f in REGISTRY.values()] if families is None else families
     return [e for n in names if model in REGISTRY[n].models_of(config) for e in REGISTRY[n].declare(config)]
+
+
+def scored_experiments(config: Config, model: str) -> list[str]:
+    """The experiments of ``model`` whose models the engine's ``score`` rule scores
+    (:attr:`Family.scored`)."""
+    return [e for e in model_experiments(config, model) if family_of(e).scored]
 
 
 def budget(experiment: str, config: Config) -> str:

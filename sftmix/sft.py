@@ -29,6 +29,11 @@
   only (:class:`LabelledHead`). Loss and gradients equal the padded path's to float rounding
   (tests/test_engine.py); ``packing: false`` is the padded path, kept as the benchmark's baseline
   (benchmarks/bench_engine.py).
+* **Per-epoch evaluation** (``epoch_eval=``, DoIT's checkpoint per epoch, Sec. 4.2): a function of
+  (model, tokenizer) returning rows runs before training (epoch 0) and after the optimizer step
+  that completes each pass over the set (:func:`epoch_end_steps`); an epoch is at least one step
+  (the batch is capped at the set's size). Each epoch's rows are kept under the checkpoint
+  directory, so a resumed run keeps the epochs it evaluated before it was killed.
 * HF Trainer does the optimization: CPU fp32 by default. ``train.bf16`` keeps fp32 master
   weights and AdamW state and runs the forward and backward under bf16 autocast (loading the
   weights *in* bf16 would round away every update below 2^-9 of a weight: at lr 2e-5 most of a
@@ -341,6 +346,62 @@ def _segment_stop_class():
     return SegmentStop
 
 
+def epoch_end_steps(n_records: int, per_step: int, epochs: int) -> dict[int, int]:
+    """``{step: epoch}``: the optimizer step after which each pass over ``n_records`` records is
+    complete (pass ``k`` ends at example ``k * n_records`` of the stream, inside step
+    ``ceil(k * n_records / per_step)``). Distinct steps when ``per_step <= n_records``."""
+    if n_records < 1 or per_step < 1 or epochs < 1:
+        raise ValueError(f"epoch_end_steps: need positive sizes, got {n_records}, {per_step}, {epochs}")
+    ends = {math.ceil(k * n_records / per_step): k for k in range(1, epochs + 1)}
+    if len(ends) != epochs:
+        raise ValueError(f"epoch_end_steps: {per_step} examples per step over {n_records} records put "
+                         "several epoch ends in one step")
+    return ends
+
+
+def _epoch_eval_class():
+    from transformers import TrainerCallback
+
+    class EpochEval(TrainerCallback):
+        """Evaluate the model after the steps that end a pass over the set; each epoch's rows are
+        written to ``store/epoch_<k>.json`` (rank 0), where a resumed run finds them."""
+
+        def __init__(self, ends: dict[int, int], evaluate: Any, tokenizer: Any, store: Path, rank0: bool) -> None:
+            self.ends, self.evaluate, self.tokenizer, self.store, self.rank0 = ends, evaluate, tokenizer, store, rank0
+
+        def run(self, model: Any, epoch: int, step: int) -> None:
+            was_training = model.training
+            model.eval()
+            try:
+                rows = self.evaluate(model, self.tokenizer)
+            finally:
+                model.train(was_training)
+            if self.rank0:
+                self.store.mkdir(parents=True, exist_ok=True)
+                tmp = self.store / f"epoch_{epoch}.json.tmp"
+                tmp.write_text(json.dumps({"epoch": epoch, "step": step, "rows": rows}), encoding="utf-8")
+                tmp.replace(self.store / f"epoch_{epoch}.json")
+            log.info("sft: epoch %d evaluated after step %d (%d rows)", epoch, step, len(rows))
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step in self.ends:
+                self.run(model, self.ends[state.global_step], state.global_step)
+
+    return EpochEval
+
+
+def read_epoch_evals(store: str | Path, epochs: int) -> list[dict[str, Any]]:
+    """The per-epoch evaluations a run left under ``store`` (epochs 0..``epochs``), in order;
+    a missing epoch raises."""
+    out = []
+    for k in range(epochs + 1):
+        f = Path(store) / f"epoch_{k}.json"
+        if not f.is_file():
+            raise FileNotFoundError(f"epoch evaluation {k} of {epochs} missing: {f}")
+        out.append(json.loads(f.read_text(encoding="utf-8")))
+    return out
+
+
 def checkpoint_complete(path: str | Path) -> bool:
     """Whether a Trainer checkpoint was written to the end: weights, optimizer, RNG and state.
 
@@ -432,7 +493,8 @@ class Segment:
 
 def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: dict[str, Any], *,
              seed: int, checkpoint_dir: str | Path, threads: int = 1,
-             reference: list[Record] | None = None, segment: Segment | None = None) -> dict[str, Any]:
+             reference: list[Record] | None = None, segment: Segment | None = None,
+             epoch_eval: Any = None) -> dict[str, Any]:
     """Fine-tune ``base_model`` (local dir or hub id) on ``records``; save to ``out_dir``.
 
     ``reference`` (the ``matched`` budget): train as many optimizer steps as ``cfg["epochs"]``
@@ -442,6 +504,10 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
     run's), on ``records`` cycled in a seeded order of their own; the first segment starts from
     ``base_model``, a later one from ``segment.previous``'s full state. ``out_dir`` then holds the
     model and tokenizer (loadable as any fine-tune) and ``checkpoint-<end>/``, the full state.
+
+    ``epoch_eval``: a function ``(model, tokenizer) -> list of rows`` run at epoch 0 and after each
+    pass over the set (the ``epochs`` budget only; the per-device batch is capped so that a pass
+    is at least one step); the summary's ``epoch_evals`` holds ``[{"epoch", "step", "rows"}]``.
 
     ``cfg`` is the config's validated ``train`` section (the schema holds every default; a
     missing key is a ``KeyError`` naming it). Returns a summary (steps, examples, tokens, losses, runtime, resume point) that the rule
@@ -470,6 +536,7 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
             raise FileNotFoundError(f"segment {segment.index}: no complete checkpoint under {segment.previous}")
     model = AutoModelForCausalLM.from_pretrained(
         resume or base_model, use_safetensors=True, trust_remote_code=c["trust_remote_code"], dtype=torch.float32)
+    n_params = sum(p.numel() for p in model.parameters())  # before any sharding
     if c["gradient_checkpointing"]:
         model.gradient_checkpointing_enable()
 
@@ -483,6 +550,11 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
     # processes that share each optimizer step (torchrun sets WORLD_SIZE before the Trainer
     # initializes the process group, so the step size is known while building the order)
     world = _world_size()
+    if epoch_eval is not None:
+        if segment is not None or reference is not None or c["max_steps"] or c["order"] != "permutation":
+            raise ValueError("epoch_eval: per-epoch evaluation needs the epochs budget in permutation order")
+        # DoIT's small sets (n = 1 per ability): a pass is at least one optimizer step
+        c["batch_size"] = max(1, min(c["batch_size"], len(kept_records) // (c["grad_accum"] * world)))
     per_step = c["batch_size"] * c["grad_accum"] * world
     n_reference = None
     if reference is not None:
@@ -527,6 +599,12 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
     head = LabelledHead(model) if packing else None
     collator = PackCollator(tok.pad_token_id, c["pack_tokens"]) if packing else PadCollator(tok.pad_token_id)
     callbacks = [steps_run] + ([_segment_stop_class()(bounds[1])] if bounds else [])
+    evals = None
+    if epoch_eval is not None:
+        ends = epoch_end_steps(len(kept_records), per_step, c["epochs"])
+        evals = _epoch_eval_class()(ends, epoch_eval, tok, Path(checkpoint_dir) / "epoch_eval",
+                                    int(os.environ.get("RANK", "0")) == 0)
+        callbacks.append(evals)
     trainer = _ordered_trainer_class()(model=model, args=args, train_dataset=ordered, data_collator=collator,
                                        callbacks=callbacks, head=head,
                                        processing_class=tok if segment is not None else None)
@@ -534,6 +612,8 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
         resume = last_checkpoint(checkpoint_dir)
     if resume:
         log.info("sft: resuming from %s", resume)
+    if evals is not None and not (Path(checkpoint_dir) / "epoch_eval" / "epoch_0.json").is_file():
+        evals.run(model, 0, 0)
     if c["fsdp"] and not getattr(trainer, "is_fsdp_enabled", False):
         # accelerate shards over GPUs only (a CPU or single-process run is replicated/unsharded)
         log.warning("sft: train.fsdp is on but this run is not sharded (%d process(es), %s): accelerate "
@@ -545,7 +625,10 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
             head.close()
     # every process: a sharded (FSDP) model is gathered collectively; the Trainer writes on rank 0
     trainer.save_model(str(out_dir))
+    epoch_evals = None
     if trainer.is_world_process_zero():
+        if evals is not None:  # read before the checkpoints go
+            epoch_evals = read_epoch_evals(Path(checkpoint_dir) / "epoch_eval", c["epochs"])
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         tok.save_pretrained(str(out_dir))
         if not c["keep_checkpoints"] and segment is None:
@@ -563,10 +646,12 @@ def finetune(base_model: str, records: list[Record], out_dir: str | Path, cfg: d
         "train_loss": result.training_loss, "loss_history": losses, "resumed_from": resume,
         "steps_run": steps_run.n, "world_size": world,
         "sharding": "fsdp" if getattr(trainer, "is_fsdp_enabled", False) else "ddp" if world > 1 else "none", "n_reference": n_reference,
-        "dtype": "float32", "autocast": "bfloat16" if bf16 else None, "packing": packing,
+        "n_params": n_params, "dtype": "float32", "autocast": "bfloat16" if bf16 else None, "packing": packing,
         "runtime_s": round(time.time() - t0, 2), "order": c["order"],
         "segment": None if segment is None else {"index": segment.index, "count": segment.count,
                                                  "start_step": bounds[0], "end_step": bounds[1]},
         "order_digest": hashlib.sha256(json.dumps([kept_records[k]["id"] for k in order]).encode()).hexdigest()[:16],
     }
+    if evals is not None:
+        summary["epoch_evals"] = epoch_evals
     return summary

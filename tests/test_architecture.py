@@ -46,14 +46,16 @@ def test_every_family_owns_exactly_its_names(smoke_config):
     cfg = load_config(ROOT / "config/config.yaml", SCHEMA, ROOT)
     names = registry.declared_experiments(cfg)
     opt = cfg["beyond_iid"]["optimize"]
-    it, im, mx = cfg["iterit"], cfg["instructmining"], cfg["mixing"]
+    it, im, mx, do = cfg["iterit"], cfg["instructmining"], cfg["mixing"], cfg["doit"]
     im_sizes = {im["select"]["size"], *im["curve"]["sizes"]}
+    # DoIT: n = 1, 4, 16, 64 (grid base 4 up to max_n 64), one single-ability run per category, two mixes
+    assert do["grid"] == {"base": 4, "max_n": 64}
     assert len(names) == len(set(names)) == (1 + 2 * 11 + len(opt["methods"]) * len(opt["sizes"]) + 3
                                              + len(it["variants"]) + len(it["methods"])
                                              + im["estimation"]["datasets"] + 3 * len(im_sizes)
                                              + len(im["ablation"]) + im["search"]["trials"]
                                              + len(mx["combinations"]) + len(mx["ratio"]["ratios"])
-                                             + len(mx["size"]["sizes"]))
+                                             + len(mx["size"]["sizes"]) + 4 + 11 + len(do["mix"]["mixes"]))
     pattern = re.compile(f"^(?:{registry.name_pattern()})$")
     for name in names:
         fam = registry.family_of(name)
@@ -226,8 +228,11 @@ def test_smoke_config_is_an_overlay_of_the_default():
     assert smoke["extends"] == "config/config.yaml"
     lines = [ln for ln in (ROOT / "config/smoke.yaml").read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     assert len(lines) < 40, "the smoke overlay should say only what differs from config/config.yaml"
-    # one base model: the default's second size (the mixing study's scale effect) costs minutes
-    assert list(load_config(ROOT / "config/smoke.yaml", SCHEMA, ROOT)["models"]) == ["tiny"]
+    # one base model for every study (the default's second size, the mixing study's scale effect,
+    # costs minutes) and two smaller ones for DoIT's parameter-scaling fits only
+    models = load_config(ROOT / "config/smoke.yaml", SCHEMA, ROOT)["models"]
+    assert list(models) == ["tiny", "tiny_xs", "tiny_s"]
+    assert models["tiny"]["studies"] is None and models["tiny_xs"]["studies"] == models["tiny_s"]["studies"] == ["doit"]
 
 
 def test_config_errors_name_the_key():
@@ -279,4 +284,4 @@ def test_the_default_config_builds_its_dag(tmp_path):
 
     out = smk.snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/config.yaml")).stdout
     total = re.search(r"^total\s+(\d+)$", out, re.M)
-    assert total and int(total.group(1)) == 1082, out[-2000:]
+    assert total and int(total.group(1)) == 1212, out[-2000:]

@@ -195,11 +195,11 @@ def test_tagging_resumes_from_its_finished_shards(broken, tmp_path):
     assert all(s.stat().st_mtime_ns == t for s, t in stamps.items()) and all(s.exists() for s in shards)
 
 
-def _sched_jobs(seeds, names) -> set[tuple[str, str]]:
-    """The schedule family downstream of the taxonomy: each schedule fine-tuned, scored and
-    benchmarked per seed."""
+def _sched_jobs(seeds, names, benchmarked) -> set[tuple[str, str]]:
+    """The schedule family downstream of the taxonomy: each schedule fine-tuned, scored and (when
+    the config benchmarks schedules) benchmarked per seed."""
     jobs = {("schedule", f"model=tiny, name={n}, seed={s}") for n in names for s in seeds}
-    for rule in ("finetune", "score", "lmeval"):
+    for rule in ("finetune", "score", "lmeval") if benchmarked else ("finetune", "score"):
         jobs |= {(rule, f"model=tiny, experiment=sched_{n}, seed={s}") for n in names for s in seeds}
     return jobs
 
@@ -213,7 +213,9 @@ def test_changing_one_parameter_reruns_that_stage_and_its_dependents_only(smoke_
     jobs = set(dry_run_jobs(smoke_workdir, "--configfile", str(smk.SMOKE_CONFIG), str(f)))
     seeds = smoke_config["train"]["seeds"]
     expected = {("dependency", "model=tiny"), ("validate_dependency", "model=tiny"), ("compare", "model=tiny"),
-                ("paper_tables", ""), ("score_summary", "model=tiny"), ("all", "")} | _sched_jobs(seeds, smoke_config["beyond_iid"]["curriculum"]["schedules"])
+                ("paper_tables", ""), ("score_summary", "model=tiny"), ("all", "")} | _sched_jobs(
+        seeds, smoke_config["beyond_iid"]["curriculum"]["schedules"],
+        "schedule" in smoke_config["benchmarks"]["lmeval"]["families"])
     assert jobs == expected, f"unexpected: {sorted(jobs - expected)}; missing: {sorted(expected - jobs)}"
 
 
@@ -366,7 +368,8 @@ def test_the_smoke_dag_runs_end_to_end(smoke_workdir):
     print(f"\nsmoke DAG: {len(smk.job_blocks(out))} jobs, {run['executor']}, {run['seconds']:.0f} s")
     assert run["targets"] == ["all"] and "all" in rules
     assert rules >= {"world", "tag", "finetune", "score", "gamma", "dependency", "eecpo", "mixture", "schedule",
-                     "lmeval", "compare", "paper_tables", "iterit_epoch", "im_fit", "mixing_report"}
+                     "lmeval", "compare", "paper_tables", "iterit_epoch", "im_fit", "mixing_report", "doit_finetune",
+                     "doit_report"}
     assert (smoke_workdir / RES / "report" / "paper_tables.md").stat().st_size > 0
     assert smk.network_attempts(smoke_workdir) == []
 

@@ -17,6 +17,7 @@ paper. A study is
 
 from __future__ import annotations
 
-from . import beyond_iid, instructmining, iterit, mixing
+from . import beyond_iid, doit, instructmining, iterit, mixing
 
-STUDIES = {"beyond_iid": beyond_iid, "iterit": iterit, "instructmining": instructmining, "mixing": mixing}
+STUDIES = {"beyond_iid": beyond_iid, "iterit": iterit, "instructmining": instructmining, "mixing": mixing,
+           "doit": doit}

@@ -39,8 +39,6 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import statsmodels.api as sm
-from scipy import stats
 
 from ...rng import np_rng
 
@@ -320,6 +318,8 @@ def fit_log_scaling(
         raise ValueError("fit_log_scaling: x must be > 0 (log scale)")
     if len(np.unique(xs)) < 2:
         raise ValueError("fit_log_scaling: need at least 2 distinct x values")
+    import statsmodels.api as sm  # here: the items' scoring (in every DoIT fine-tune) needs none of it
+
     design = sm.add_constant(np.log(xs), has_constant="add")
     res = sm.OLS(ys, design).fit()
     with warnings.catch_warnings():
@@ -554,6 +554,8 @@ def correlation_with_uncertainty(
     or two equal-length sequences. At least 3 abilities. Returns ``n, pearson_r, pearson_p,
     pearson_ci, spearman_rho, spearman_p, spearman_ci, n_boot_valid, level``.
     """
+    from scipy import stats
+
     xa, xb = _paired(a, b)
     if not 0 < level < 1:
         raise ValueError(f"correlation: level must be in (0, 1), got {level}")
