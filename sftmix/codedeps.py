@@ -20,6 +20,7 @@ from pathlib import Path
 PACKAGE = "sftmix"
 
 
+@cache
 def _module_file(package_dir: Path, module: str) -> Path | None:
     """``sftmix.world.formats`` -> its file under ``package_dir`` (module or package), or None."""
     parts = module.split(".")

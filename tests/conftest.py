@@ -90,13 +90,13 @@ def second_run_targets(config: dict) -> tuple[str, ...]:
     fine-tunes: the analyses and the per-model training sets are rebuilt from the smoke run's own
     inputs instead (``test_analyses_and_per_model_sets_rebuild_to_the_same_bytes``), which costs
     seconds, not a second pass over every model of the DAG on a 2-core machine."""
-    from sftmix.experiments import declared_experiments, trainset_file
+    from sftmix.experiments import REGISTRY, declared_experiments, trainset_file
 
     res = f"results/{config['run']}"
     seed = config["train"]["seeds"][0]
-    targets = [trainset_file(res, model, e) for model in config["models"]
-               for e in declared_experiments(config, ["interaction"])]
-    targets += [f"{res}/{kind}/{model}/base/seed_{seed}.{ext}" for model in config["models"]
+    models = REGISTRY["interaction"].models_of(config)[:1]  # Beyond IID's first base model
+    targets = [trainset_file(res, model, e) for model in models for e in declared_experiments(config, ["interaction"])]
+    targets += [f"{res}/{kind}/{model}/base/seed_{seed}.{ext}" for model in models
                 for kind, ext in (("scores", "tsv"), ("lmeval", "json"))]
     targets += [f"{res}/pool/records.jsonl"]
     return tuple(dict.fromkeys(targets))

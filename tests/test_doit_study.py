@@ -43,12 +43,16 @@ def test_items_take_their_kind_from_the_distractors_and_quarantine_what_has_none
                      "w-0002": ("exact", ["label"]), "w-0003": ("exact", ["label"])}
     assert [q["reason"] for q in quarantined] == ["no_distractor"]
     assert counts["in"] == counts["kept"] + counts["quarantined"] + counts["capped"] + counts["other"] == 7
-    # without the world: the records' own meta
+    # without the world: the records' own meta, else generated ones (numbers altered, another
+    # answer of the ability); a record with neither a number nor a differing donor is quarantined
     own = [_rec(0, "A", "dev", meta={"distractors": {"fine": "x", "coarse": "y"}}),
-           _rec(1, "A", "test", "yes", meta={"choices": ["yes", "no"]}), _rec(2, "A", "test")]
-    items, quarantined, counts = build_items(own, ["A"], distractors=None, max_per_split=None, seed=1)
-    assert [(it["kind"], len(it["alternatives"])) for it in items] == [("open", 2), ("exact", 1)]
-    assert counts["quarantined"] == 1 and counts["missing"] == []
+           _rec(1, "A", "test", "yes", meta={"choices": ["yes", "no"]}), _rec(2, "A", "test", "it is 7 or 12"),
+           _rec(3, "A", "dev", "plain"), _rec(4, "B", "dev", "alone")]
+    items, quarantined, counts = build_items(own, ["A", "B"], distractors=None, max_per_split=None, seed=1)
+    alts = {it["id"]: (it["kind"], [a["text"] for a in it["alternatives"]]) for it in items}
+    assert alts == {"w-0000": ("open", ["x", "y"]), "w-0001": ("exact", ["no"]),
+                    "w-0002": ("open", ["it is 8 or 13", "plain"]), "w-0003": ("open", ["it is 7 or 12"])}
+    assert [q["id"] for q in quarantined] == ["w-0004"] and counts["missing"] == [("B", "dev"), ("B", "test")]
 
 
 def test_item_cap_is_a_seeded_draw_the_same_for_every_caller():

@@ -72,8 +72,8 @@ def test_workflow_refuses_an_unfit_gpu_run_before_any_job(tmp_path):
 
 
 def test_plan_target_prints_the_plan(tmp_path):
-    proc = smk.snakemake(tmp_path, "plan", "--cores", "1", "--configfile", str(ROOT / "config/smoke.yaml"),
-                         timeout=600)
+    proc = smk.snakemake(tmp_path, "results/smoke/plan/tiny.json", "--cores", "1", "--configfile",
+                         str(ROOT / "config/smoke.yaml"), timeout=600)
     assert proc.returncode == 0
     plan = json.loads((tmp_path / "results/smoke/plan/tiny.json").read_text())
     assert plan["fits"] and plan["device"] == "cpu"

@@ -169,6 +169,22 @@ def test_paper_mixing_dag_builds(tmp_path):
     assert all("slurm_partition=gpu" in r for name, r in jobs if name == "finetune")
 
 
+def test_paper_doit_dag_builds(tmp_path):
+    """DoIT at paper scale (config/paper_doit.yaml): n = 1 .. 1024 (six quantities) on three sizes,
+    ten single-ability runs on the 7B and the two mixes, three seeds each; every run a DoIT
+    fine-tune on the GPU partition that scores its own epochs (no engine score, no lm-eval)."""
+    proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/paper_doit.yaml"),
+                     "--workflow-profile", str(ROOT / "profiles/slurm"))
+    out = proc.stdout + proc.stderr
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    assert stats["doit_finetune"] == str((6 * 3 + 10 + 2) * 3)
+    assert stats["doit_set"] == str((6 + 10 + 2) * 3) and stats["doit_fit"] == stats["doit_report"] == "1"
+    assert "score" not in stats and "lmeval" not in stats and "finetune" not in stats and "base_model" not in stats
+    jobs = [(rule, res.group(1)) for rule, block in job_blocks(out)
+            if (res := re.search(r"^\s*resources: (.*)$", block, re.M))]
+    assert all("slurm_partition=gpu" in r for name, r in jobs if name == "doit_finetune")
+
+
 def test_config_error_names_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     # an overlay of the smoke config with one misspelt key (extends resolves before validation)

@@ -13,9 +13,11 @@ answer must beat:
   (:func:`~sftmix.studies.doit.analysis.distractor_correct`, mean-token NLL, ties wrong).
 
 Distractors come from the embedded world (:func:`sftmix.world.distractors.world_distractors`) or,
-on a run without it, from each eval record's ``meta.distractors`` (``{"fine": str, "coarse": str}``)
-or ``meta.choices`` (the labels of an exact item). An item without any alternative is
-quarantined with a reason, never dropped silently.
+on a run without it, from each eval record's ``meta.distractors`` (``{"fine": str, "coarse": str}``,
+the paper's hand-written ones) or ``meta.choices`` (the labels of an exact item); a record with
+neither gets generated ones (:func:`auto_distractors`: the gold answer with its numbers altered,
+and another item's answer of the same ability). An item without any alternative is quarantined
+with a reason, never dropped silently.
 
 Items per (ability, split) can be capped (``max_per_split``): a seeded draw, the same for every
 run of a study, so every checkpoint of every run is scored on the same items.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -63,6 +66,37 @@ def _alternatives(record: Record, distractor: Mapping[str, Any] | None) -> tuple
     return "open", [{"name": n, "text": str(given[n])} for n in ("fine", "coarse") if given.get(n) and given[n] != gold]
 
 
+def _own_alternatives(record: Record) -> bool:
+    meta = record.get("meta", {})
+    return bool(meta.get("choices") or meta.get("distractors"))
+
+
+def _bump_numbers(text: str) -> str | None:
+    """The fine-grained corruption of a real answer: every number altered (n -> n + 1), None when
+    the answer holds no number."""
+    out, n = re.subn(r"\d+", lambda m: str(int(m.group()) + 1), text)
+    return out if n else None
+
+
+def auto_distractors(records: Sequence[Record], seed: int) -> dict[str, dict[str, Any]]:
+    """Generated distractors for eval records without their own (a run without the world, a
+    dataset without hand-written distractors): ``fine`` = the gold answer with its numbers altered
+    (None without a number), ``coarse`` = the answer of another record of the same category that
+    differs from this one's (a seeded choice; None when there is none)."""
+    by_cat: dict[str, list[Record]] = {}
+    for r in records:
+        by_cat.setdefault(r.get("meta", {}).get("category", ""), []).append(r)
+    out: dict[str, dict[str, Any]] = {}
+    for group in by_cat.values():
+        golds = {r["id"]: r["messages"][_last_assistant(r["messages"])]["content"] for r in group}
+        for r in group:
+            gold = golds[r["id"]]
+            donors = sorted((d for d in golds if golds[d] != gold), key=lambda d: _draw_key(seed, f"{r['id']}>{d}"))
+            out[r["id"]] = {"fine": _bump_numbers(gold), "fine_kind": "numbers" if _bump_numbers(gold) else None,
+                            "coarse": golds[donors[0]] if donors else None}
+    return out
+
+
 def _draw_key(seed: int, record_id: str) -> str:
     return hashlib.sha256(f"doit:items:{seed}:{record_id}".encode()).hexdigest()
 
@@ -71,13 +105,18 @@ def build_items(records: Iterable[Record], abilities: Sequence[str], *, distract
                 max_per_split: int | None, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """DoIT's items from the eval records of ``abilities`` (categories).
 
-    ``distractors``: record id -> the world's distractors (None: read them from each record's
-    meta). Returns ``(items, quarantined, counts)``: items sorted by (ability, split, id), each
+    ``distractors``: record id -> the world's distractors (None: each record's own meta, else
+    :func:`auto_distractors`). Returns ``(items, quarantined, counts)``: items sorted by (ability, split, id), each
     ``{"id", "ability", "split", "kind", "messages", "alternatives": [{"name", "text"}]}``;
     quarantined records with their ``reason`` (``no_distractor``, ``no_world_distractors``);
     counts with ``in = kept + quarantined + capped + other`` (other: another ability or split;
     capped: over ``max_per_split``)."""
     wanted = set(abilities)
+    records = list(records)
+    generated = {}
+    if distractors is None:  # records without their own alternatives get generated ones
+        generated = auto_distractors([r for r in records if not _own_alternatives(r)
+                                      and r.get("meta", {}).get("category") in wanted], seed)
     items, quarantined = [], []
     n_in = n_other = 0
     for r in records:
@@ -90,7 +129,7 @@ def build_items(records: Iterable[Record], abilities: Sequence[str], *, distract
         if distractors is not None and r["id"] not in distractors:
             quarantined.append({**r, "reason": "no_world_distractors"})
             continue
-        kind, alts = _alternatives(r, distractors[r["id"]] if distractors is not None else None)
+        kind, alts = _alternatives(r, distractors[r["id"]] if distractors is not None else generated.get(r["id"]))
         if not alts:
             quarantined.append({**r, "reason": "no_distractor"})
             continue
