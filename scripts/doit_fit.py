@@ -5,16 +5,16 @@ Eq. 2 sensitivities per ability against model size and data volume, published an
 from pathlib import Path
 
 from sftmix.logutil import setup_logging
-from sftmix.records import read_json, write_json, write_typed_tsv
+from sftmix.records import read_json, write_json
 from sftmix.studies.doit import experiments as study
 from sftmix.studies.doit.items import read_epoch_scores
 from sftmix.studies.doit.report import (
-    RUN_COLUMNS,
-    SENSITIVITY_COLUMNS,
     fits,
     mix_plan,
     run_rows,
     select_run,
+    write_runs,
+    write_sensitivities,
 )
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -29,12 +29,9 @@ for scores, summary in zip(inp.scores, inp.summaries, strict=True):
     runs += run_rows(run, chosen)
     log.info("doit_fit: %s %s seed %s: epoch %d chosen on dev (macro dev acc %.3f)", model, experiment, seed,
              chosen["epoch"], chosen["dev_curve"][chosen["epoch"]])
-write_typed_tsv(out.runs, runs, RUN_COLUMNS, ints=frozenset({"seed", "n_params", "n", "epoch", "n_scored"}),
-                floats=frozenset({"acc", "loss"}), quoted=True, what="DoIT run table")
+write_runs(out.runs, runs)
 sens = fits(runs, p.abilities, level=p.section["level"])
-write_typed_tsv(out.sensitivities, sens, SENSITIVITY_COLUMNS, ints=frozenset({"n_points"}),
-                floats=frozenset({"alpha", "alpha_se", "ci_low", "ci_high", "p", "r2"}), quoted=True,
-                what="DoIT sensitivity table")
+write_sensitivities(out.sensitivities, sens)
 for r in sens:
     if r["variant"] == "sound":
         log.info("doit_fit: %-28s %-6s alpha %.4f [%.4f, %.4f] (%d points)", r["ability"], r["factor"], r["alpha"],

@@ -5,17 +5,17 @@ from collections import defaultdict
 from pathlib import Path
 
 from sftmix.logutil import setup_logging
-from sftmix.records import read_json, read_typed_tsv, write_typed_tsv
+from sftmix.records import read_json, write_typed_tsv
 from sftmix.studies.doit import experiments as study
 from sftmix.studies.doit.items import read_epoch_scores
 from sftmix.studies.doit.report import (
-    RUN_COLUMNS,
-    SENSITIVITY_COLUMNS,
     correlations,
     features,
     markdown,
     mix_rows,
     plot_curves,
+    read_runs,
+    read_sensitivities,
     select_run,
     sweep_rows,
 )
@@ -23,10 +23,8 @@ from sftmix.studies.doit.report import (
 log = setup_logging(snakemake.log[0])  # noqa: F821
 inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
 sec, level = p.section, p.section["level"]
-runs = read_typed_tsv(inp.runs, RUN_COLUMNS, ints=frozenset({"seed", "n_params", "n", "epoch", "n_scored"}),
-                      floats=frozenset({"acc", "loss"}), quoted=True)
-sens = read_typed_tsv(inp.sensitivities, SENSITIVITY_COLUMNS, ints=frozenset({"n_points"}),
-                      floats=frozenset({"alpha", "alpha_se", "ci_low", "ci_high", "p", "r2"}), quoted=True)
+runs = read_runs(inp.runs)
+sens = read_sensitivities(inp.sensitivities)
 plan = read_json(inp.mixplan)
 
 

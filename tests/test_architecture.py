@@ -28,7 +28,7 @@ def rule_scripts() -> dict[str, tuple[str, str | None]]:
     out = {}
     for smk in sorted((ROOT / "rules").glob("*.smk")):
         for block in re.split(r"(?m)^(?=rule |use rule )", smk.read_text()):
-            head = re.match(r"rule (\w+):", block)
+            head = re.match(r"rule (\w+):", block) or re.match(r"use rule \w+ as (\w+) with:", block)
             if not head:
                 continue
             script = re.search(r'script:\s*\n\s*"\.\./scripts/(\w+)\.py"', block)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sftmix.codedeps import library_files
-from sftmix.experiments import declared_experiments, experiment_family, seeds_of
+from sftmix.experiments import declared_experiments, experiment_family, seeds_of, study_models
 
 from . import smk
 from .test_architecture import rule_scripts
@@ -56,7 +56,7 @@ def test_adding_a_seed_trains_only_the_new_seed(smoke_workdir, smoke_config, tmp
     f.write_text(json.dumps({"train": {"seeds": [1, 2, 3]}}))
     jobs = {(r, w) for r, w, _ in dry_run(smoke_workdir, *CFG, str(f))}
     cfg = smoke_config
-    models = list(cfg["models"])
+    models = study_models(cfg, "beyond_iid")  # DoIT's extra sizes train DoIT's own seeds only
     benchmarked = set(declared_experiments(cfg, cfg["benchmarks"]["lmeval"]["families"]))
     rebuilt = {e for e in declared_experiments(cfg, ["mixture", "schedule"])
                if e.startswith(("mix_eecpo", "sched_"))}

@@ -44,6 +44,36 @@ RUN_COLUMNS = ("model", "experiment", "seed", "n_params", "n", "epoch", "ability
 SENSITIVITY_COLUMNS = ("ability", "factor", "variant", "alpha", "alpha_se", "ci_low", "ci_high", "p", "r2", "n_points")
 
 
+_RUN_TYPES = {"ints": frozenset({"seed", "n_params", "n", "epoch", "n_scored"}), "floats": frozenset({"acc", "loss"})}
+_SENS_TYPES = {"ints": frozenset({"n_points"}), "floats": frozenset({"alpha", "alpha_se", "ci_low", "ci_high", "p", "r2"})}
+
+
+def write_runs(path: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    """runs.tsv: one row per (run, ability) at the run's chosen checkpoint (:data:`RUN_COLUMNS`)."""
+    from ...records import write_typed_tsv
+
+    return write_typed_tsv(path, rows, RUN_COLUMNS, **_RUN_TYPES, quoted=True, what="DoIT run table")
+
+
+def read_runs(path: str) -> list[dict[str, Any]]:
+    from ...records import read_typed_tsv
+
+    return read_typed_tsv(path, RUN_COLUMNS, **_RUN_TYPES, quoted=True, what="DoIT run table")
+
+
+def write_sensitivities(path: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    """sensitivities.tsv: the Eq. 2 fits of :func:`fits` (:data:`SENSITIVITY_COLUMNS`)."""
+    from ...records import write_typed_tsv
+
+    return write_typed_tsv(path, rows, SENSITIVITY_COLUMNS, **_SENS_TYPES, quoted=True, what="DoIT sensitivity table")
+
+
+def read_sensitivities(path: str) -> list[dict[str, Any]]:
+    from ...records import read_typed_tsv
+
+    return read_typed_tsv(path, SENSITIVITY_COLUMNS, **_SENS_TYPES, quoted=True, what="DoIT sensitivity table")
+
+
 def _mean(values: Sequence[float]) -> float:
     v = [x for x in values if math.isfinite(x)]
     return statistics.fmean(v) if v else math.nan
