@@ -2,12 +2,10 @@
 Eq. 2 sensitivities per ability against model size and data volume, published and sound
 (sensitivities.tsv), and the Reconstruct / Maximum counts they imply (mixes.json)."""
 
-from pathlib import Path
-
 from sftmix.logutil import setup_logging
 from sftmix.records import read_json, write_json
 from sftmix.studies.doit import experiments as study
-from sftmix.studies.doit.items import read_epoch_scores
+from sftmix.studies.doit.items import read_epoch_scores, run_of_path
 from sftmix.studies.doit.report import (
     fits,
     mix_plan,
@@ -22,9 +20,9 @@ inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
 sel = p.section["select"]
 runs = []
 for scores, summary in zip(inp.scores, inp.summaries, strict=True):
-    model, experiment, seed = Path(scores).parts[-3], Path(scores).parts[-2], Path(scores).stem.removeprefix("seed_")
+    model, experiment, seed = run_of_path(scores)
     chosen = select_run(read_epoch_scores(scores), min_epoch=sel["min_epoch"], inclusive=sel["inclusive"])
-    run = {"model": model, "experiment": experiment, "seed": int(seed), "n_params": read_json(summary)["n_params"],
+    run = {"model": model, "experiment": experiment, "seed": seed, "n_params": read_json(summary)["n_params"],
            "n": study.parse(experiment)["n"]}
     runs += run_rows(run, chosen)
     log.info("doit_fit: %s %s seed %s: epoch %d chosen on dev (macro dev acc %.3f)", model, experiment, seed,

@@ -7,7 +7,7 @@ from pathlib import Path
 from sftmix.logutil import setup_logging
 from sftmix.records import read_json, write_typed_tsv
 from sftmix.studies.doit import experiments as study
-from sftmix.studies.doit.items import read_epoch_scores
+from sftmix.studies.doit.items import read_epoch_scores, run_of_path
 from sftmix.studies.doit.report import (
     correlations,
     features,
@@ -32,7 +32,7 @@ def selections(paths):
     """{model: {experiment: [each seed's selection]}} of the runs' epoch score tables."""
     out = defaultdict(lambda: defaultdict(list))
     for f in sorted(paths):
-        model, experiment = Path(f).parts[-3], Path(f).parts[-2]
+        model, experiment, _ = run_of_path(f)
         out[model][experiment].append(select_run(read_epoch_scores(f), min_epoch=sec["select"]["min_epoch"],
                                                  inclusive=sec["select"]["inclusive"]))
     return out
@@ -40,9 +40,8 @@ def selections(paths):
 
 sweep = sweep_rows(runs)
 plot_curves(sweep, out.figure)
-cfg = {"doit": sec, "categories": dict.fromkeys(p.abilities)}
 single = selections(inp.single).get(p.feature_model, {})
-feats = features(single, {e: study.ability_of(cfg, study.parse(e)["slug"]) for e in single}) if len(single) >= 2 else {}
+feats = features(single, {e: study.ability_by_slug(p.abilities, study.parse(e)["slug"]) for e in single}) if len(single) >= 2 else {}
 feature_rows = [{"ability": a, **v} for a, v in sorted(feats.items())]
 write_typed_tsv(out.features, feature_rows, ("ability", "complexity", "transference", "loss", "transfer_in",
                                               "transfer_out"),

@@ -12,7 +12,7 @@ spec = study.parse(wc.experiment)
 if spec["kind"] == "sweep":
     counts, where = dict.fromkeys(p.abilities, spec["n"]), "doit.grid.max_n"
 elif spec["kind"] == "single":
-    ability = study.ability_of({"doit": p.section, "categories": dict.fromkeys(p.abilities)}, spec["slug"])
+    ability = study.ability_by_slug(p.abilities, spec["slug"])
     counts, where = {ability: p.section["feature_n"]}, "doit.feature_n"
 else:
     counts, where = read_json(inp.mixes)["mixes"][spec["mix"]], "doit.mix"

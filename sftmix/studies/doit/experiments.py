@@ -48,7 +48,12 @@ def abilities(config: Config) -> list[str]:
 
 def ability_of(config: Config, slug: str) -> str:
     """The ability a ``doitone_<slug>`` name trains."""
-    for a in abilities(config):
+    return ability_by_slug(abilities(config), slug)
+
+
+def ability_by_slug(names: list[str], slug: str) -> str:
+    """The one of ``names`` (the study's abilities) whose slug is ``slug``."""
+    for a in names:
         if slugify(a) == slug:
             return a
     raise ValueError(f"{SECTION}: no ability of the study has the slug {slug!r}")

@@ -206,6 +206,14 @@ _INTS = frozenset({"epoch", "step", "n_alternatives"})
 _FLOATS = frozenset({"gold_nll", "best_alt_nll", "correct"})
 
 
+def run_of_path(path: str) -> tuple[str, str, int]:
+    """(model, experiment, seed) of an epoch score table ``.../epochs/<model>/<experiment>/seed_<k>.tsv``."""
+    from pathlib import Path
+
+    p = Path(path)
+    return p.parts[-3], p.parts[-2], int(p.stem.removeprefix("seed_"))
+
+
 def write_epoch_scores(path: str, epoch_evals: Sequence[Mapping[str, Any]]) -> int:
     """One TSV row per (epoch, item) from a run's ``epoch_evals`` (``sftmix.sft.finetune``);
     ``correct`` is 1.0, 0.0 or nan (unscorable)."""
