@@ -1,7 +1,7 @@
 """Rule base_model: tokenizer + small Llama pretrained on the world's raw text (embedded default)."""
 
 from sftmix.basemodel import build_model, pretrain, train_tokenizer
-from sftmix.logutil import limit_threads, offline_env, setup_logging
+from sftmix.logutil import finish, limit_threads, offline_env, setup_logging
 from sftmix.records import read_jsonl, user_text, write_json
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -29,3 +29,4 @@ summary["vocab_size"] = len(tokenizer)
 write_json(snakemake.output.summary, summary)  # noqa: F821
 log.info("base model: %d parameters, %d steps on %d blocks, final loss %.3f", summary["n_params"],
          summary["steps"], summary["n_blocks"], summary["final_logged_loss"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

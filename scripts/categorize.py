@@ -1,6 +1,6 @@
 """Rule categorize: one category per record from its normalized tags."""
 
-from sftmix.logutil import limit_threads, offline_env, setup_logging
+from sftmix.logutil import finish, limit_threads, offline_env, setup_logging
 from sftmix.records import read_jsonl
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -21,3 +21,4 @@ res["stage"].report(log)
 log.info("categorize: decided by %s", dict(res["rules"]))
 for c in categories:
     log.info("  %-30s %d", c, res["per_category"][c])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -1,7 +1,7 @@
 """Rule compare: paper-shaped tables (mixtures, curriculum, lm-eval) and their figures."""
 
 from sftmix.exclusions import read_excluded, without_items
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.report import load_benchmarks
 from sftmix.scores import load_score_tables
 from sftmix.studies.beyond_iid.report import compare_report, write_compare_report
@@ -17,3 +17,4 @@ report = compare_report(scores, list(params.categories), benchmarks,
                         judge_configured=params.judge_configured)
 write_compare_report(report, dict(snakemake.output.items()))  # noqa: F821
 log.info("compare: %s", {name: len(t["rows"]) for name, t in report["tables"].items()})
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

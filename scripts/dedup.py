@@ -1,7 +1,7 @@
 """Rule dedup: exact + near (MinHash LSH) deduplication over all filtered sources."""
 
 from sftmix.dedup import dedup_records
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import StageCounts, read_jsonl, write_json, write_jsonl
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -21,3 +21,4 @@ d["by_kind"] = {k: sum(1 for x in dups if x["kind"] == k) for k in ("exact", "ne
 write_json(snakemake.output.counts, d)  # noqa: F821
 counts.report(log)
 log.info("dedup: duplicates by kind %s", d["by_kind"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -2,7 +2,7 @@
 
 from collections import Counter
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.quality import DEFAULT_DEITA_TEMPLATE, rating_repeats, scorer_training_records
 from sftmix.records import read_json, read_jsonl, write_jsonl
 from sftmix.world.ratings import rated_seed_set, write_seed_set
@@ -29,3 +29,4 @@ train = scorer_training_records(records, ratings, template=p.template or DEFAULT
 write_seed_set(snakemake.output.ratings, rows)  # noqa: F821
 write_jsonl(snakemake.output.trainset, train)  # noqa: F821
 log.info("deita_seed: %d training conversations written", len(train))
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -1,7 +1,7 @@
 """Rule dependency: the taxonomy as published (Wilcoxon + BH, one run) and seed-calibrated."""
 
 from sftmix.exclusions import read_excluded, without_items
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import write_json
 from sftmix.scores import load_score_tables
 from sftmix.studies.beyond_iid.dependency import (
@@ -39,3 +39,4 @@ if cal_fpr is not None:
 log.info("layers (%s): %s", res["main"], res["layers"])
 if res["layers_unoriented"] != res["layers"]:
     log.info("layers without orienting mutual pairs: %s", res["layers_unoriented"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -3,7 +3,7 @@ items) and its evaluation items (dev and test items of the abilities with their 
 the world's distractors, or the records' own meta)."""
 
 from sftmix.exclusions import read_excluded
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.quality import candidate_pool
 from sftmix.records import read_json, read_jsonl, write_json, write_jsonl
 from sftmix.studies.doit.items import build_items
@@ -40,3 +40,4 @@ log.info("doit_data: eval in=%d (+%d excluded) = kept=%d + quarantined=%d + capp
          counts["quarantined"], counts["capped"], counts["other"], counts["kinds"], counts["reasons"])
 if counts["missing"]:
     raise ValueError(f"doit.abilities: no dev or test item for {counts['missing']} (every ability needs both)")
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

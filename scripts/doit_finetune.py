@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/finetune.py, run as a script or not
 import finetune  # noqa: E402
 
+from sftmix.logutil import finish
 from sftmix.records import read_jsonl
 from sftmix.studies.doit.items import evaluate, write_epoch_scores
 
@@ -38,4 +39,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    finish(__name__, main())

@@ -2,7 +2,7 @@
 Eq. 2 sensitivities per ability against model size and data volume, published and sound
 (sensitivities.tsv), and the Reconstruct / Maximum counts they imply (mixes.json)."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_json, write_json
 from sftmix.studies.doit import experiments as study
 from sftmix.studies.doit.items import read_epoch_scores, run_of_path
@@ -39,3 +39,4 @@ plan = mix_plan(sens, supply, p.section, p.baseline_n)
 write_json(out.mixes, plan)
 log.info("doit_fit: insensitive abilities %s; reconstruct %s; maximum %s", plan["insensitive"],
          plan["mixes"]["reconstruct"], plan["mixes"]["maximum"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -4,7 +4,7 @@ and Transference against sensitivity, the mixes against the baseline, the claims
 from collections import defaultdict
 from pathlib import Path
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_json, write_typed_tsv
 from sftmix.studies.doit import experiments as study
 from sftmix.studies.doit.items import read_epoch_scores, run_of_path
@@ -67,3 +67,4 @@ write_typed_tsv(out.mixes, [{"model": m, **r} for m, rows in mix_tables.items() 
 Path(out.markdown).write_text(markdown(sweep, sens, feats, corr, plan, mix_tables, level=level), encoding="utf-8")
 log.info("doit_report: %d sweep cells, %d sensitivities, %d features, %d mix comparisons", len(sweep), len(sens),
          len(feats), sum(len(r) for r in mix_tables.values()))
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

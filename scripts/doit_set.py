@@ -1,6 +1,6 @@
 """Rule doit_set: one DoIT training set (a sweep quantity, a single ability or a mix), per seed."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_json, read_jsonl, write_json, write_jsonl
 from sftmix.studies.doit import experiments as study
 from sftmix.studies.doit.sets import draw, set_info
@@ -21,3 +21,4 @@ records = [r for r in read_jsonl(inp.pool) if r["id"] in ids]
 write_jsonl(out.trainset, records)
 write_json(out.info, {"experiment": wc.experiment, "seed": int(wc.seed), **set_info(counts, supply)})
 log.info("doit_set %s seed %s: %d records %s", wc.experiment, wc.seed, len(records), counts)
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

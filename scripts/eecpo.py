@@ -1,7 +1,7 @@
 """Rule eecpo: alpha per size from the quality selection and the EE-CPO plan (Beyond IID Eq. 5):
 every variant (prose / printed reading of alpha, with and without the trust region) per size."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.quality import quality_map, read_quality
 from sftmix.records import read_jsonl, write_json
 from sftmix.studies.beyond_iid.interaction import read_gamma_tsv
@@ -44,3 +44,4 @@ for size, s in plan["sizes"].items():
                  "binding %s%s", size, method, named(v["counts"]), v["objective"], corr, v["l1_to_alpha"],
                  v["l1_to_unconstrained"], v["binding"],
                  "" if v["trust"] is None else f"; trust region {v['trust']}")
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -1,7 +1,7 @@
 """Rule filter: quality rules over one source's canonical records."""
 
 from sftmix.filters import filter_records
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_jsonl, write_json, write_jsonl
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -12,3 +12,4 @@ write_jsonl(snakemake.output.records, kept)  # noqa: F821
 write_jsonl(snakemake.output.quarantine, quarantine)  # noqa: F821
 write_json(snakemake.output.counts, counts.to_dict())  # noqa: F821
 counts.report(log)
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -8,10 +8,9 @@ import argparse
 import json
 import logging
 import os
-import sys
 
 from sftmix.budgets import BUDGETS
-from sftmix.logutil import offline_env, setup_logging
+from sftmix.logutil import finish, offline_env, setup_logging
 from sftmix.records import read_jsonl, write_json
 
 
@@ -64,4 +63,4 @@ def main(argv=None, *, epoch_eval=None, on_summary=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    finish(__name__, main())

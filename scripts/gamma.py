@@ -1,7 +1,7 @@
 """Rule gamma: effect-equivalence matrix (Eq. 1) with bootstrap CIs, heatmap and meta-groups."""
 
 from sftmix.exclusions import read_excluded, without_items
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import write_json
 from sftmix.scores import load_score_tables, read_split_scores
 from sftmix.studies.beyond_iid.interaction import (
@@ -42,3 +42,4 @@ log.info("gamma against the pretrained model (sensitivity): %d of %d off-diagona
          "(%.2f); negative cells %.2f (reference: D-tuned base) vs %.2f (reference: pretrained)",
          agree["same_sign"], agree["n_cells"], agree["share_same_sign"], agree["share_negative"],
          agree["share_negative_other"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -1,6 +1,6 @@
 """Rule gather_tags: concatenate tag shards (shard order) and count."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_jsonl, write_json, write_jsonl
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -13,3 +13,4 @@ counts = {"stage": "tag", "in": len(rows), "kept": len(rows), "quarantined": 0, 
 write_json(snakemake.output.counts, counts)  # noqa: F821
 log.info("tag: in=%d = kept=%d + quarantined=0 + duplicates=0 (untagged=%d, quarantined at categorize)",
          len(rows), len(rows), untagged)
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

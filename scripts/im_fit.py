@@ -5,7 +5,7 @@ the one-out ablation (Table 5) and the normality tests (Table 7, as published an
 
 import math
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import write_json, write_typed_tsv
 from sftmix.studies.instructmining import rule
 from sftmix.studies.instructmining.indicators import ordered_indicators
@@ -58,3 +58,4 @@ for name, fit in (("rule", chosen), ("published", published["fit"]), ("sound", s
     log.info("im_fit %s: %s R2 %.3f adj %.3f F %.2f (p %.3g); %s", name, ", ".join(fit["indicators"]), fit["r2"],
              fit["adj_r2"], fit["f"], fit["f_p"],
              "; ".join(f"{t} {fit['coef'][t]:+.4g} (p {fit['p'][t]:.3g})" for t in fit["terms"]))
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

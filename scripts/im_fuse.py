@@ -1,7 +1,7 @@
 """Rule im_fuse: one rule-estimation dataset, a random fusion of the estimation records' sources
 (InstructMining Sec. 3.2)."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_json, read_jsonl, write_json, write_jsonl
 from sftmix.studies.instructmining.fuse import by_source, fused_dataset
 
@@ -16,3 +16,4 @@ write_jsonl(snakemake.output.trainset, chosen)  # noqa: F821
 write_json(snakemake.output.info, {"dataset": index, "size": len(chosen), **info})  # noqa: F821
 log.info("im_fuse %03d: %d records (shortfall %d) from %s", index, len(chosen), info["shortfall"],
          ", ".join(f"{s} {n}" for s, n in info["counts"].items()))
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -4,7 +4,7 @@ the raters' reward and UniEval scores (stand-ins on the embedded world, see qual
 
 import os
 
-from sftmix.logutil import limit_threads, offline_env, setup_logging
+from sftmix.logutil import finish, limit_threads, offline_env, setup_logging
 from sftmix.quality import read_quality
 from sftmix.raters import read_raters
 from sftmix.records import read_jsonl
@@ -41,3 +41,4 @@ log.info("im_indicators: in=%d kept=%d quarantined=%d; indicators %s", len(pool)
          ", ".join(wanted))
 for q in quarantined:
     log.warning("im_indicators: quarantined %s: %s", q.get("record_id"), q.get("reason"))
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

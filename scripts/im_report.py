@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from sftmix.exclusions import read_excluded, without_items
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_json, read_jsonl
 from sftmix.report import load_benchmarks, write_table
 from sftmix.scores import load_score_tables, seed_path_key
@@ -53,3 +53,4 @@ Path(out.markdown).write_text(report.instructmining_markdown(snakemake.wildcards
                                                              methods, curve, search, planted), encoding="utf-8")
 log.info("im_report: %d methods, %d sizes, %d search trials, %d planted rows", len(methods), len(curve),
          len(search), len(planted))
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -2,7 +2,7 @@
 from trials 0..t-1 (their k and their models' dev loss, replayed), the set = the rule's top-k."""
 
 from sftmix.exclusions import read_excluded
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_json, read_jsonl, write_json, write_jsonl
 from sftmix.studies.instructmining import estimation, search
 from sftmix.studies.instructmining.indicators import read_record_indicators
@@ -32,3 +32,4 @@ write_json(snakemake.output.info, {"trial": t, "k": k, "exhausted": exhausted, "
                                    "history": [{"k": kk, "loss": ll} for kk, ll in history], **info})
 log.info("im_search trial %d: k=%d (range %d-%d) after %s", t, k, low, high,
          ", ".join(f"k={kk} loss={ll:.4f}" for kk, ll in history) or "no trials")
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -1,7 +1,7 @@
 """Rule im_select: one InstructMining selection of k selection candidates: the rule's top-k, an
 ablated rule's (Table 5) or random (Sec. 2.3)."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_json, read_jsonl, write_json, write_jsonl
 from sftmix.studies.instructmining import experiments as im
 from sftmix.studies.instructmining.indicators import read_record_indicators
@@ -22,3 +22,4 @@ log.info("im_select %s seed %s: %d of %d candidates (shortfall %d, %d without in
          ", ".join(info["indicators"]))
 if info["note"]:
     log.warning("im_select %s: %s", name, info["note"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -4,7 +4,7 @@ means and its model's eval loss on the clean dev items (InstructMining Sec. 3.1)
 from pathlib import Path
 
 from sftmix.exclusions import read_excluded
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_jsonl
 from sftmix.studies.instructmining import estimation, indicators, rule
 
@@ -25,3 +25,4 @@ for row in table:
                     row["n_missing"])
 log.info("im_table: %d datasets, indicators %s", len(table), ", ".join(c for c in table[0] if c not in
                                                                        ("dataset", "loss", "n", "n_missing")))
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

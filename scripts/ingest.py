@@ -3,7 +3,7 @@
 from itertools import islice
 
 from sftmix.ingest import ingest, iter_source
-from sftmix.logutil import offline_env, setup_logging
+from sftmix.logutil import finish, offline_env, setup_logging
 from sftmix.records import write_json, write_jsonl
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -21,3 +21,4 @@ write_jsonl(snakemake.output.records, records)  # noqa: F821
 write_jsonl(snakemake.output.quarantine, quarantine)  # noqa: F821
 write_json(snakemake.output.counts, counts.to_dict())  # noqa: F821
 counts.report(log)
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

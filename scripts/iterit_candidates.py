@@ -1,7 +1,7 @@
 """Rule iterit_candidates: Algorithm 1 at epoch 0 -- the top a x M pool records by the base
 model's IFD, which every later epoch re-scores (IterIT Sec. 2.3)."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.quality import ifd_valid, read_quality
 from sftmix.records import read_jsonl, write_json, write_jsonl
 from sftmix.studies.iterit.experiments import m_of
@@ -34,3 +34,4 @@ log.info("iterit_candidates: pool=%d (%d aligned, IFD < 1, under the base model)
 if published_aligned < m:
     log.warning("iterit_candidates: the published order keeps only %d aligned samples for M=%d (the unaligned "
                 "ones have the highest IFD and take the top a x M slots)", published_aligned, m)
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

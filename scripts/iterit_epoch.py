@@ -12,9 +12,8 @@ import argparse
 import json
 import logging
 import os
-import sys
 
-from sftmix.logutil import offline_env, setup_logging
+from sftmix.logutil import finish, offline_env, setup_logging
 from sftmix.records import read_json, read_jsonl, write_json, write_jsonl
 
 
@@ -99,4 +98,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    finish(__name__, main())

@@ -2,7 +2,7 @@
 
 import os
 
-from sftmix.logutil import limit_threads, offline_env, setup_logging
+from sftmix.logutil import finish, limit_threads, offline_env, setup_logging
 from sftmix.records import read_jsonl
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -21,3 +21,4 @@ n = write_ifd_table(snakemake.output[0], ifd)  # noqa: F821
 aligned = sum(1 for v in ifd.values() if ifd_valid(v.get("ifd", float("nan"))))
 log.info("proxy IFD (%s): in=%d scored=%d aligned (IFD < 1)=%d unaligned_or_nan=%d", model_path, len(records), n,
          aligned, n - aligned)
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

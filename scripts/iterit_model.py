@@ -2,7 +2,7 @@
 fine-tune's model lives, for the engine's scoring and benchmark rules; its training summary
 gathers the epochs'."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_json, write_json
 from sftmix.sft import publish_model
 
@@ -19,3 +19,4 @@ summary = {"epochs": len(epochs), "steps": train[-1]["steps"], "steps_run": sum(
 write_json(snakemake.output.summary, summary)  # noqa: F821
 log.info("iterit_model: %s -> %s (%d files); %d epochs, %d steps", snakemake.input.last,  # noqa: F821
          snakemake.output.model, len(files), len(epochs), summary["steps_run"])  # noqa: F821
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from sftmix.exclusions import read_excluded, without_items
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.quality import length_scores
 from sftmix.records import read_json, read_jsonl
 from sftmix.report import load_benchmarks, write_table
@@ -56,3 +56,4 @@ report.plot_sensitivity(sensitivity, out.sensitivity_plot)
 Path(out.markdown).write_text(report.iterit_markdown(snakemake.wildcards.model, methods, columns, overlap,  # noqa: F821
                                                      summary, bench["columns"], sensitivity), encoding="utf-8")
 log.info("iterit_report: %d methods, %d overlap rows, %d selections", len(methods), len(overlap), len(sel_rows))
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

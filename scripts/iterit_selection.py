@@ -1,7 +1,7 @@
 """Rule iterit_selection: one selection of M pool records (N for vanilla) by a baseline or the
 no-iteration ablation; trained by the engine's finetune rule for the study's common steps."""
 
-from sftmix.logutil import limit_threads, setup_logging
+from sftmix.logutil import finish, limit_threads, setup_logging
 from sftmix.quality import read_ifd_table, read_quality
 from sftmix.records import read_json, read_jsonl, write_json, write_jsonl
 from sftmix.studies.iterit import select
@@ -52,3 +52,4 @@ log.info("iterit_selection %s: pool=%d M=%d selected=%d shortfall=%d", method, l
 if info["shortfall"]:
     log.warning("iterit_selection %s: %d fewer than asked (too few eligible records); it still trains the "
                 "study's common steps", method, info["shortfall"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -3,7 +3,7 @@
 import os
 
 from sftmix.judge import JudgeConfig, skipped_result
-from sftmix.logutil import limit_threads, offline_env, setup_logging
+from sftmix.logutil import finish, limit_threads, offline_env, setup_logging
 from sftmix.records import read_jsonl, write_json
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -43,3 +43,4 @@ else:
     for cat, s in summary["per_category"].items():
         log.info("  %-30s %s (n=%d, unparsed=%d)", cat, f"{s['mean']:.3f}" if s["mean"] is not None else "n/a",
                  s["n"], s["n_unparsed"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

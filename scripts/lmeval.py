@@ -2,7 +2,7 @@
 
 import os
 
-from sftmix.logutil import limit_threads, offline_env, setup_logging
+from sftmix.logutil import finish, limit_threads, offline_env, setup_logging
 from sftmix.records import write_json
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -30,3 +30,4 @@ write_results_tsv(snakemake.output.tsv, rows)  # noqa: F821
 for r in rows:
     err = f" +- {r['stderr']:.4f}" if r["stderr"] is not None else ""
     log.info("  %-40s %-22s %.4f%s (n=%s)", r["task"], r["metric"], r["value"], err, r["n"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

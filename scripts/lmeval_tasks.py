@@ -2,7 +2,7 @@
 
 from sftmix.benchmarks import write_lmeval_tasks
 from sftmix.exclusions import read_excluded
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_jsonl, write_json
 from sftmix.subsets import TEST, in_split
 
@@ -26,3 +26,4 @@ for name, info in sorted(manifest["tasks"].items()):
     log.info("  %-40s %-16s n=%d", name, info["output_type"], info["n_items"])
 for group, members in sorted(manifest["groups"].items()):
     log.info("  group %s: %s", group, ", ".join(members))
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

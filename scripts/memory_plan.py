@@ -1,6 +1,6 @@
 """The memory plan of one model's fine-tunes (sftmix.memplan): JSON, and a table in the log."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.memplan import plan_for_model, plan_table, refusal
 from sftmix.records import write_json
 
@@ -11,3 +11,4 @@ plan = plan_for_model(p.spec, p.train, p.base_model)
 write_json(snakemake.output[0], plan)  # noqa: F821
 log.info("memory plan of %s's fine-tunes:\n%s", model, plan_table({model: plan}))
 log.info("%s", refusal(plan, model) or f"{model}: fits")
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -1,7 +1,7 @@
 """Rule mixing_report: the instruction-mixing study's tables and curves for one base model."""
 
 from sftmix.exclusions import read_excluded, without_items
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_tsv
 from sftmix.report import write_table
 from sftmix.scores import load_score_tables, load_seed_tables, read_split_scores
@@ -52,3 +52,4 @@ with open(out.markdown, "w", encoding="utf-8") as fh:
 for c in claims:
     log.info("mixing claim %r (%s, %s): %s vs %s delta %.4f p %.3g -> %s (reproduces: %s)", c["claim"], c["type"],
              c["metric"], c["experiment"], c["reference"], c["delta"], c["welch_p"], c["verdict"], c["reproduces"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -1,6 +1,6 @@
 """Rule mixing_scale: the instruction-mixing combinations across base-model sizes."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.report import read_table, write_table
 from sftmix.studies.mixing import report
 
@@ -15,3 +15,4 @@ for r in rows:
     if r["verdict"] not in ("reference",):
         log.info("mixing scale %s %s %s: %s %.4f vs %s, p %.3g -> %s", r["combo"], r["type"], r["metric"], r["model"],
                  r["mean"], r["reference_model"], r["welch_p"], r["verdict"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -1,7 +1,7 @@
 """Rule mixing_set: one instruction-mixing training set (a combination, a ratio or a size) for one
 replicate seed."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_json, read_jsonl, write_json, write_jsonl
 from sftmix.studies.mixing import experiments as mx
 from sftmix.studies.mixing.sets import experiment_set
@@ -16,3 +16,4 @@ write_jsonl(out.trainset, records)
 write_json(out.info, {"experiment": wc.experiment, "seed": int(wc.seed), **info, "ids": ids})
 log.info("mixing_set %s seed %s: %d records %s (asked %s, shortfall %s)", wc.experiment, wc.seed, len(records),
          info["counts"], info["target"], info["shortfall"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

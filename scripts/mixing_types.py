@@ -1,7 +1,7 @@
 """Rule mixing_types: the instruction-mixing study's records (categorized, not eval items, of a
 category mapped to a type) and their ids per type."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.quality import candidate_pool
 from sftmix.records import read_jsonl, write_json, write_jsonl
 from sftmix.studies.mixing.sets import records_by_type, type_key
@@ -23,3 +23,4 @@ for t, k in counts["by_type"].items():
     log.info("mixing_types: %s %d records", t, k)
 if counts["absent_categories"]:
     log.warning("mixing_types: mapped %ss no record carries: %s", key, counts["absent_categories"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

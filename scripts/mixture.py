@@ -1,6 +1,6 @@
 """Rule mixture: one equal-size training set per method (the EE-CPO variants and their baselines)."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.quality import quality_map, read_quality
 from sftmix.records import read_json, read_jsonl, write_json, write_jsonl
 from sftmix.studies.beyond_iid.experiments import EECPO_METHODS
@@ -30,3 +30,4 @@ if method in EECPO_METHODS:
     v = plan["sizes"][str(size)]["variants"][method]
     log.info("EE-CPO variant %s: %s reading of alpha, trust region %s, corr(w, alpha) %s", method,
              v["reading"], v["trust"], v["corr_alpha"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -1,6 +1,6 @@
 """Rule normalize_tags: merge near-synonymous tags (cos >= lambda), most frequent member represents."""
 
-from sftmix.logutil import limit_threads, offline_env, setup_logging
+from sftmix.logutil import finish, limit_threads, offline_env, setup_logging
 from sftmix.records import read_jsonl
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -21,3 +21,4 @@ log.info("normalize: %d tags -> %d normalized tags at lambda=%.2f", len(rows), l
 for r in rows:
     if r["tag"] != r["normalized"]:
         log.info("  merged %r -> %r", r["tag"], r["normalized"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

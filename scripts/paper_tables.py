@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.studies.beyond_iid.report import paper_tables_markdown
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 md = paper_tables_markdown(snakemake.input.mixtures, snakemake.input.curriculum, list(snakemake.params.models))  # noqa: F821
 Path(snakemake.output[0]).write_text(md, encoding="utf-8")  # noqa: F821
 log.info("paper tables: %d models -> %s", len(snakemake.params.models), snakemake.output[0])  # noqa: F821
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -1,7 +1,7 @@
 """Rule pool: the candidate pool that every selection study draws from (categorized records of the
 analysed categories that are not eval items, nor the trained DEITA scorer's seed set)."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.quality import candidate_pool
 from sftmix.records import read_jsonl, write_jsonl
 from sftmix.world.ratings import read_seed_set
@@ -16,3 +16,4 @@ log.info("pool: in=%d kept=%d eval_items=%d held_out=%d (the DEITA scorer's seed
          n["in"], n["kept"], n["eval_items"], n["held_out"], n["other_or_no_category"])
 for cat, k in n["per_category"].items():
     log.info("pool: %s %d", cat, k)
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

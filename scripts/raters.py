@@ -4,7 +4,7 @@ table, quality.unieval = trained the UniEval stand-in; else the real models by p
 
 import os
 
-from sftmix.logutil import limit_threads, offline_env, setup_logging
+from sftmix.logutil import finish, limit_threads, offline_env, setup_logging
 from sftmix.quality import read_quality
 from sftmix.records import read_jsonl
 
@@ -38,3 +38,4 @@ raters.write_raters(snakemake.output[0], reward, unieval)  # noqa: F821
 ids = {r["id"] for r in pool}
 log.info("raters: in=%d reward=%d unieval=%d (a record without an assistant turn is not rated)", len(ids),
          len(ids & set(reward)), len(ids & set(unieval)))
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

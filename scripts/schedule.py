@@ -1,6 +1,6 @@
 """Rule schedule: DT-CSFT / Mix+ / baseline training sequence over D (staged records)."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_jsonl, write_json, write_jsonl
 from sftmix.studies.beyond_iid.curriculum import schedule_summary
 from sftmix.studies.beyond_iid.dependency import read_taxonomy
@@ -19,3 +19,4 @@ summary = schedule_summary(schedule, layers)
 write_json(snakemake.output.summary, {"schedule": name, "d": len(d), "layers": layers, **summary})  # noqa: F821
 log.info("schedule %s over |D|=%d: %d records in %d stages; per stage %s", name, len(d), summary["total"],
          len(summary["stages"]), summary["stages"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

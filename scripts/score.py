@@ -4,7 +4,7 @@ import math
 import os
 from collections import defaultdict
 
-from sftmix.logutil import limit_threads, offline_env, setup_logging
+from sftmix.logutil import finish, limit_threads, offline_env, setup_logging
 from sftmix.records import read_jsonl
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -32,3 +32,4 @@ for cat, v in sorted(per_cat.items()):
 if unscored:
     log.warning("score: %d items unscored; raise score.max_length", unscored)
 assert all(math.isfinite(r["nll_mean"]) for r in rows if r["n_tokens"] > 0)
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -1,6 +1,6 @@
 """Rule subsets: one category's base set D, added pool C~ and eval set."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_jsonl, write_json, write_jsonl
 from sftmix.subsets import split_category
 
@@ -17,3 +17,4 @@ msg = (f"subsets[{category}]: available={counts['available']} = eval={counts['ev
 log.info(msg)
 if counts["shrunk"]:
     log.warning("subsets[%s]: fewer records than requested %s; sets were shrunk", category, counts["requested"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -1,6 +1,6 @@
 """Rule tag: tag one shard of records with the configured backend."""
 
-from sftmix.logutil import limit_threads, offline_env, setup_logging
+from sftmix.logutil import finish, limit_threads, offline_env, setup_logging
 from sftmix.records import read_jsonl, text_view, write_jsonl
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -18,3 +18,4 @@ write_jsonl(snakemake.output[0], rows)  # noqa: F821
 untagged = sum(1 for r in rows if not r["tags"])
 log.info("tag: in=%d tagged=%d untagged=%d (untagged records are quarantined by categorize)",
          len(records), len(rows) - untagged, untagged)
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -4,7 +4,7 @@ engine (sftmix.sft.finetune)."""
 
 import os
 
-from sftmix.logutil import offline_env, setup_logging
+from sftmix.logutil import finish, offline_env, setup_logging
 from sftmix.records import read_jsonl, write_json
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -21,3 +21,4 @@ summary = finetune(str(p.base), records, snakemake.output.model, dict(p.train), 
 write_json(snakemake.output.summary, {**summary, "budget": "epochs"})  # noqa: F821
 log.info("%s: %d steps, train loss %.4f, %.1f s", snakemake.rule, summary["steps"], summary["train_loss"],  # noqa: F821
          summary["runtime_s"])
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

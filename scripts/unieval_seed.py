@@ -4,7 +4,7 @@ training conversations."""
 
 from collections import Counter
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.raters import unieval_training_records
 from sftmix.records import read_json, read_jsonl, write_jsonl
 from sftmix.world.ratings import read_seed_set
@@ -21,3 +21,4 @@ train = unieval_training_records(read_jsonl(inp.records), labels, max_repeat=p.m
 write_unieval_labels(snakemake.output.labels, labels)  # noqa: F821
 write_jsonl(snakemake.output.trainset, train)  # noqa: F821
 log.info("unieval_seed: %d training conversations written", len(train))
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

@@ -2,7 +2,7 @@
 
 import json
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_jsonl, write_json
 from sftmix.validation import categorization_scores, dedup_scores
 
@@ -22,3 +22,4 @@ for c, v in cat["per_category_recall"].items():
     log.info("  %-30s recall %.3f", c, v)
 for k, v in cat["confusions"].items():
     log.info("  confusion %s: %d", k, v)
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

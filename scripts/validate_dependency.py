@@ -1,6 +1,6 @@
 """Rule validate_dependency: recovered edges vs the world's planted ones (both variants)."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_json, write_json
 from sftmix.studies.beyond_iid.dependency import validate_dependency
 
@@ -15,3 +15,4 @@ for variant in ("published", "calibrated"):
 if "seed_false_positive_rate" in out:
     log.info("as-published false-positive rate on seed-only differences: %.3f", out["seed_false_positive_rate"])
 write_json(snakemake.output[0], out)  # noqa: F821
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

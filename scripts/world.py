@@ -1,6 +1,6 @@
 """Rule world: generate the embedded default's raw sources and ground truth."""
 
-from sftmix.logutil import setup_logging
+from sftmix.logutil import finish, setup_logging
 from sftmix.records import write_json
 from sftmix.world import FORMAT_EXT, generate_world, write_source
 
@@ -25,3 +25,4 @@ for source, kinds in truth["defects"].items():
                  if t["kind"] == "original" and rid.rsplit("-", 1)[0] == source)
     log.info("world: %s: %d of %d original rows defective (rate %s): %s", source, sum(kinds.values()), n_orig,
              truth["defect_rates"][source], {k: v for k, v in kinds.items() if v})
+finish(__name__)  # the outputs are written: end the process without interpreter teardown

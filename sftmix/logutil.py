@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
@@ -55,3 +56,28 @@ def limit_threads(n: int) -> None:
         torch.set_num_threads(n)
     except ImportError:  # pragma: no cover - torch is a dependency, but the data stages do not need it
         pass
+
+
+def finish(name: str, code: int = 0) -> None:
+    """End a rule script's process now that its outputs are written: run the ``atexit`` handlers
+    (``logging.shutdown`` closes the rule's log), flush stdout and stderr, then ``os._exit(code)``,
+    skipping the interpreter's teardown.
+
+    Why: tearing down an interpreter that imported torch and transformers (every module, a loaded
+    model, ~365k objects) costs a small job more than its work. Measured on a 2-core machine, a
+    score job (imports, 176 items scored, scores written) used 7.1-7.5 CPU-s with a normal exit and
+    5.3-5.8 CPU-s with this one; the suite's smoke DAG runs ~100 such processes.
+
+    ``name`` is the caller's ``__name__``: only a script that is the process's main program
+    (Snakemake's ``script:`` jobs, a command line) ends here; run any other way (the tests' runpy)
+    this returns. Call it last, on success: a script that raises before keeps the normal exit, with
+    its traceback and a non-zero status."""
+    if name != "__main__":
+        return
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe: nothing left to flush
+            pass
+    os._exit(code)

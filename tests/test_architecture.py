@@ -285,3 +285,26 @@ def test_the_default_config_builds_its_dag(tmp_path):
     out = smk.snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/config.yaml")).stdout
     total = re.search(r"^total\s+(\d+)$", out, re.M)
     assert total and int(total.group(1)) == 1212, out[-2000:]
+
+
+def test_every_script_ends_its_process_with_finish():
+    """Every rule script's last statement is ``finish(__name__)`` (a ``script:`` job) or, for a
+    command-line script, ``if __name__ == "__main__": finish(__name__, main())``: the outputs are
+    written, so the process ends without the interpreter's teardown (sftmix.logutil.finish)."""
+    import ast
+
+    def is_finish(node: ast.stmt, *args: str) -> bool:
+        return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+                and isinstance(node.value.func, ast.Name) and node.value.func.id == "finish"
+                and [ast.unparse(a) for a in node.value.args] == ["__name__", *args])
+
+    offenders = []
+    for path in SCRIPTS:
+        last = ast.parse(path.read_text()).body[-1]
+        if isinstance(last, ast.If) and ast.unparse(last.test) == "__name__ == '__main__'":
+            ok = len(last.body) == 1 and is_finish(last.body[0], "main()")
+        else:
+            ok = is_finish(last)
+        if not ok:
+            offenders.append(path.name)
+    assert not offenders, offenders

@@ -41,3 +41,30 @@ def test_setup_logging_writes_the_slurm_line_first_inside_a_job(tmp_path, monkey
     setup_logging(tmp_path / "job.log").info("hello")
     lines = (tmp_path / "job.log").read_text().splitlines()
     assert lines[0].endswith("sftmix.slurm: slurm: SLURM_JOB_ID=123 SLURM_JOB_PARTITION=batch") and "hello" in lines[1]
+
+
+def test_finish_flushes_runs_atexit_and_exits_with_the_code(tmp_path):
+    """finish() ends a script's process without interpreter teardown, but nothing it wrote is lost:
+    the log file is complete, buffered stdout arrives, atexit handlers run, the status is kept."""
+    import subprocess
+    import sys
+
+    log, mark = tmp_path / "job.log", tmp_path / "atexit.txt"
+    script = tmp_path / "job.py"
+    script.write_text(f"""
+import atexit, pathlib, sys
+from sftmix.logutil import finish, setup_logging
+atexit.register(lambda: pathlib.Path({str(mark)!r}).write_text("ran"))
+log = setup_logging({str(log)!r})
+log.info("last line")
+sys.stdout.write("no newline, still buffered")
+finish("not main")  # run another way (the tests' runpy): returns
+finish(__name__, int(sys.argv[1]))
+sys.stdout.write("never reached")
+""")
+    for code in (0, 3):
+        mark.unlink(missing_ok=True)
+        proc = subprocess.run([sys.executable, str(script), str(code)], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == code, proc.stderr
+        assert proc.stdout == "no newline, still buffered"
+        assert log.read_text().rstrip().endswith("last line") and mark.read_text() == "ran"
