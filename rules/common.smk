@@ -8,6 +8,13 @@ os.environ.setdefault("SFTMIX_ROOT", workflow.basedir)
 RESULTS = f"results/{config['run']}"
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
+# Scheduling: when several jobs are ready, Snakemake runs the higher `priority:` first. The jobs
+# every selection study waits for (the base models, the quality scorers and scores, the raters)
+# and InstructMining's serial chain (indicators, fit, selections, the chained search trials) get
+# GATING, so the studies' fine-tunes fill the cores around them instead of pushing them to the end
+# (the smoke DAG on 2 cores started the DEITA scorer 200 s after its base model was ready and ran
+# InstructMining's chain last, one job at a time).
+GATING = 10
 
 
 from snakemake.exceptions import WorkflowError

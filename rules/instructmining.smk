@@ -72,6 +72,7 @@ rule im_indicators:
         f"{LOGS}/instructmining/{{model}}/indicators.log",
     benchmark:
         f"{BENCH}/instructmining/{{model}}/indicators.tsv"
+    priority: GATING
     conda:
         "../envs/training.yaml"
     threads: config["workers"]
@@ -96,6 +97,7 @@ rule im_table:
         f"{LOGS}/instructmining/{{model}}/table.log",
     wildcard_constraints:
         model="|".join(MODELS),
+    priority: GATING
     conda:
         "../envs/data.yaml"
     resources:
@@ -140,6 +142,7 @@ rule im_fit:
         normality=f"{IM_FIT}/normality.tsv",
     log:
         f"{LOGS}/instructmining/fits/{{table}}.log",
+    priority: GATING
     conda:
         "../envs/data.yaml"
     resources:
@@ -169,6 +172,7 @@ rule im_select:
         info=f"{IM_DIR}/{{model}}/select/imsel_{{method}}_k{{k}}/seed_{{seed}}.json",
     log:
         f"{LOGS}/instructmining/{{model}}/select/imsel_{{method}}_k{{k}}/seed_{{seed}}.log",
+    priority: GATING
     conda:
         "../envs/data.yaml"
     resources:
@@ -194,6 +198,7 @@ rule im_search:
         info=f"{IM_DIR}/{{model}}/search/imsearch_{{t}}.json",
     log:
         f"{LOGS}/instructmining/{{model}}/search/imsearch_{{t}}.log",
+    priority: GATING
     conda:
         "../envs/data.yaml"
     resources:

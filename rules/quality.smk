@@ -39,6 +39,7 @@ rule deita_scorer:
         f"{LOGS}/quality/{{model}}/deita_scorer.log",
     benchmark:
         f"{BENCH}/quality/{{model}}/deita_scorer.tsv"
+    priority: GATING
     conda:
         "../envs/training.yaml"
     threads: config["train"]["threads"]
@@ -91,6 +92,7 @@ rule quality:
         f"{LOGS}/quality/{{model}}.log",
     benchmark:
         f"{BENCH}/quality/{{model}}.tsv"
+    priority: GATING
     conda:
         "../envs/training.yaml"
     threads: config["workers"]
@@ -161,6 +163,7 @@ rule raters:
         f"{LOGS}/quality/{{model}}/raters.log",
     benchmark:
         f"{BENCH}/quality/{{model}}/raters.tsv"
+    priority: GATING
     conda:
         "../envs/training.yaml"
     threads: config["workers"]

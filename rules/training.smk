@@ -19,6 +19,7 @@ rule base_model:
         f"{LOGS}/base_model/{{model}}.log",
     benchmark:
         f"{BENCH}/base_model/{{model}}.tsv"
+    priority: GATING
     conda:
         "../envs/training.yaml"
     threads: config["workers"]
