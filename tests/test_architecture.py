@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -308,3 +309,42 @@ def test_every_script_ends_its_process_with_finish():
         if not ok:
             offenders.append(path.name)
     assert not offenders, offenders
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_conda_env_is_pinned_exactly():
+    """Each envs/*.yaml parses; conda pins python and pip to a full version; its pip section
+    constrains every install to requirements.lock, lists its packages with the lock's exact
+    versions (torch with the Makefile's pin: torch is not in the lock) and installs this package.
+    Every rule's ``conda:`` names one of them, every one is used, and the lock holds every
+    dependency pyproject.toml declares."""
+    lock = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            lock[_norm(name)] = version.strip()
+    torch_pin = re.search(r"torch==([\w.]+)", (ROOT / "Makefile").read_text()).group(1)
+    envs = sorted((ROOT / "envs").glob("*.yaml"))
+    assert envs
+    for path in envs:
+        env = yaml.safe_load(path.read_text())
+        conda = [d for d in env["dependencies"] if isinstance(d, str)]
+        assert {d.split("=")[0] for d in conda} == {"python", "pip"}, path.name
+        assert all(re.fullmatch(r"[\w-]+=\d+(\.\d+)+", d) for d in conda), (path.name, conda)
+        pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+        assert pip[0] == "--constraint ${SFTMIX_ROOT}/requirements.lock", path.name
+        assert pip[-1].split("#")[0].strip() == "-e ${SFTMIX_ROOT}", path.name
+        for req in pip[1:-1]:
+            m = re.fullmatch(r"([\w.-]+)(\[[\w,-]+\])?==([\w.]+)", req.split("#")[0].strip())
+            assert m, f"{path.name}: {req!r} is not pinned exactly"
+            want = torch_pin if _norm(m.group(1)) == "torch" else lock.get(_norm(m.group(1)))
+            assert m.group(3) == want, f"{path.name}: {req} but the lock has {want}"
+    used = {m for smk in (ROOT / "rules").glob("*.smk")
+            for m in re.findall(r'conda:\s*\n\s*"\.\./envs/([\w-]+\.yaml)"', smk.read_text())}
+    assert used == {p.name for p in envs}, used
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    missing = [d for d in declared if _norm(re.split(r"[\[<>=]", d)[0]) not in lock and not d.startswith("torch")]
+    assert not missing, f"pyproject dependencies without a locked version: {missing}"
