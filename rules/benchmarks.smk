@@ -36,6 +36,13 @@ rule lmeval:
     output:
         json=f"{RESULTS}/lmeval/{{model}}/{{experiment}}/seed_{{seed}}.json",
         tsv=f"{RESULTS}/lmeval/{{model}}/{{experiment}}/seed_{{seed}}.tsv",
+        samples=report(
+            f"{RESULTS}/lmeval/{{model}}/{{experiment}}/seed_{{seed}}.samples.jsonl",
+            category="lm-eval items",
+            subcategory="{model}",
+            labels={"experiment": "{experiment}", "seed": "{seed}"},
+            caption="../report/lmeval_samples.rst",
+        ),
     log:
         f"{LOGS}/lmeval/{{model}}/{{experiment}}/seed_{{seed}}.log",
     benchmark:

@@ -13,7 +13,14 @@ task_dir = str(task_dir) if task_dir else None
 if task_dir is not None and os.path.isdir(model_dir):
     offline_env()
 limit_threads(snakemake.threads)  # noqa: F821
-from sftmix.benchmarks import clean_results, flatten_results, run_lmeval, write_results_tsv  # noqa: E402
+from sftmix.benchmarks import (  # noqa: E402
+    clean_results,
+    flatten_results,
+    run_lmeval,
+    sample_rows,
+    write_results_tsv,
+    write_samples,
+)
 
 tasks = cfg["tasks"]
 tasks = [tasks] if isinstance(tasks, str) else list(tasks)
@@ -27,6 +34,9 @@ results = run_lmeval(model_dir, task_dir, tasks, device=cfg.get("device", "cpu")
 write_json(snakemake.output.json, clean_results(results))  # noqa: F821
 rows = flatten_results(results)
 write_results_tsv(snakemake.output.tsv, rows)  # noqa: F821
+n = write_samples(snakemake.output.samples, sample_rows(results))  # noqa: F821
+log.info("lmeval: %d per-item records (which items the model got right or wrong) in %s", n,
+         snakemake.output.samples)  # noqa: F821
 for r in rows:
     err = f" +- {r['stderr']:.4f}" if r["stderr"] is not None else ""
     log.info("  %-40s %-22s %.4f%s (n=%s)", r["task"], r["metric"], r["value"], err, r["n"])

@@ -55,6 +55,7 @@ run to run (dates, timings, environment dumps) so a rerun gives the same JSON.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -361,14 +362,15 @@ def run_lmeval(model_dir: str | Path, task_dir: str | Path | None, tasks: list[s
                batch_size: int | str = 8, limit: int | float | None = None, seed: int = 0,
                apply_chat_template: bool = True, trust_remote_code: bool = False,
                model_args: dict[str, Any] | None = None, num_fewshot: int | None = None,
-               confirm_run_unsafe_code: bool = False) -> dict[str, Any]:
+               confirm_run_unsafe_code: bool = False, log_samples: bool = True) -> dict[str, Any]:
     """Evaluate the causal LM in ``model_dir`` on ``tasks`` with ``lm_eval.simple_evaluate``.
 
     ``model="hf"`` with ``pretrained=model_dir, dtype=float32, trust_remote_code``; ``model_args``
     adds or overrides HFLM arguments (e.g. ``max_length``). ``task_dir`` is a directory written by
     :func:`write_lmeval_tasks` (tasks resolved there first), or None for the harness's built-in
     tasks by name. Every seed (python, numpy, torch, few-shot sampler) is ``seed``;
-    ``log_samples=False``; ``limit`` is the harness's per-task limit (int: first n documents,
+    ``log_samples`` keeps the harness's per-item records in ``results["samples"]``
+    (:func:`sample_rows`); ``limit`` is the harness's per-task limit (int: first n documents,
     float < 1: fraction). When everything is local (``model_dir`` a directory and ``task_dir``
     given) the hub switches ``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE``/``TRANSFORMERS_OFFLINE`` are
     set (unless already set) before the harness is imported; built-in tasks need their datasets
@@ -398,7 +400,7 @@ def run_lmeval(model_dir: str | Path, task_dir: str | Path | None, tasks: list[s
     args.update(model_args or {})
     results = lm_eval.simple_evaluate(
         model="hf", model_args=args, tasks=tasks, num_fewshot=num_fewshot, batch_size=batch_size,
-        device=device, limit=limit, log_samples=False, apply_chat_template=apply_chat_template,
+        device=device, limit=limit, log_samples=log_samples, apply_chat_template=apply_chat_template,
         task_manager=task_manager(task_dir, tasks), random_seed=seed, numpy_random_seed=seed,
         torch_random_seed=seed, fewshot_random_seed=seed, bootstrap_iters=1000,
         confirm_run_unsafe_code=confirm_run_unsafe_code,
@@ -509,3 +511,40 @@ def write_results_tsv(path: str | Path, rows: list[dict[str, Any]]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     tmp.replace(path)
+
+
+# --------------------------------------------------------------------------------------------
+# per-item records
+def sample_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per task and document of a run with ``log_samples``: which items a model got right
+    or wrong. ``{"task", "doc_id", "id", "category", "target", "response", "metrics"}``: ``id`` and
+    ``category`` are the document's (the eval item's, for :func:`write_lmeval_tasks` tasks; None for
+    a built-in task without them); ``response`` is the harness's filtered response (per choice
+    ``[loglikelihood, is_greedy]`` for a multiple-choice item, the generated text for a generation
+    item); ``metrics`` the item's score under each of the task's metrics (``acc``, ``acc_norm``,
+    ``exact_match``, ...), whose mean over the rows is the task's score. Sorted by task, then
+    ``doc_id``; plain JSON values."""
+    rows: list[dict[str, Any]] = []
+    samples = results.get("samples") or {}
+    for task in sorted(samples):
+        for s in sorted(samples[task], key=lambda x: x["doc_id"]):
+            doc = s.get("doc") or {}
+            rows.append(_jsonable({
+                "task": task, "doc_id": s["doc_id"], "id": doc.get("id"), "category": doc.get("category"),
+                "target": s.get("target"), "response": s.get("filtered_resps"),
+                "metrics": {m: s[m] for m in s.get("metrics", []) if m in s},
+            }))
+    return rows
+
+
+def write_samples(path: str | Path, rows: list[dict[str, Any]]) -> int:
+    """Write :func:`sample_rows` as JSONL (one item per line, keys sorted): the same rows give the
+    same bytes. Returns the number of rows."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n")
+    tmp.replace(path)
+    return len(rows)

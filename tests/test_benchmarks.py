@@ -21,9 +21,11 @@ from sftmix.benchmarks import (
     clean_results,
     flatten_results,
     run_lmeval,
+    sample_rows,
     split_prompt,
     write_lmeval_tasks,
     write_results_tsv,
+    write_samples,
 )
 from sftmix.exclusions import write_excluded
 from sftmix.records import read_jsonl, write_jsonl
@@ -254,6 +256,19 @@ def test_run_lmeval_offline(model_dir, records, tmp_path, monkeypatch):
     assert tsv_a.read_bytes() == tsv_b.read_bytes()
     lines = tsv_a.read_text().splitlines()
     assert lines[0] == "task\tmetric\tvalue\tstderr\tn" and len(lines) == len(rows) + 1
+    # per-item records: every scored document of every task, named by its eval item, and the task's
+    # score is their mean
+    items = sample_rows(res)
+    assert {(r["task"], r["doc_id"]) for r in items} == {(t, d) for t in man["tasks"] for d in range(3)}
+    docs = {t: list(read_jsonl(task_dir / info["data"])) for t, info in man["tasks"].items()}
+    assert all(r["id"] == docs[r["task"]][r["doc_id"]]["id"] and r["category"] for r in items)
+    for name, info in man["tasks"].items():
+        metric = "acc" if info["output_type"] == "multiple_choice" else "exact_match"
+        got = [r["metrics"][metric] for r in items if r["task"] == name]
+        assert sum(got) / len(got) == pytest.approx(res["results"][name][f"{metric},none"])
+    assert write_samples(tmp_path / "s.jsonl", items) == len(items)
+    write_samples(tmp_path / "t.jsonl", sample_rows(res))
+    assert (tmp_path / "s.jsonl").read_bytes() == (tmp_path / "t.jsonl").read_bytes()
 
     # the rule scripts end to end, and the same bytes on a rerun
     eval_path = tmp_path / "eval.jsonl"  # an eval set has dev and test items: tasks take test items only
@@ -285,10 +300,11 @@ def test_run_lmeval_offline(model_dir, records, tmp_path, monkeypatch):
               "apply_chat_template": True, "seed": 0}
     outs = []
     for k in range(2):
-        out = Files(json=str(tmp_path / f"r{k}.json"), tsv=str(tmp_path / f"r{k}.tsv"))
+        out = Files(json=str(tmp_path / f"r{k}.json"), tsv=str(tmp_path / f"r{k}.tsv"),
+                    samples=str(tmp_path / f"r{k}.samples.jsonl"))
         run_script("lmeval", input=Files(model=model_dir, tasks=str(tmp_path / "st")),
                    params=SimpleNamespace(lmeval=params), output=out)
-        outs.append((Path(out.json).read_bytes(), Path(out.tsv).read_bytes()))
+        outs.append((Path(out.json).read_bytes(), Path(out.tsv).read_bytes(), Path(out.samples).read_bytes()))
     assert outs[0] == outs[1]
     tasks_run = {line.split("\t")[0] for line in outs[0][1].decode().splitlines()[1:]}
     assert tasks_run == {GROUP_MC, GEN_PREFIX + "math"} | {MC_PREFIX + s for s in CATEGORIES.values()}

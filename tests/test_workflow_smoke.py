@@ -464,6 +464,16 @@ def test_lmeval_and_comparison_tables(smoke_run, smoke_config):
             got = {(r.split("\t")[0], r.split("\t")[1].split(",")[0]): float(r.split("\t")[2]) for r in rows[1:]
                    if r.split("\t")[header.index("value")] not in ("", "nan")}
             assert 0 <= got[("sftmix_mc", "acc")] <= 1 and 0 <= got[("sftmix_gen", "exact_match")] <= 1
+            # the per-item records beside the results: every item of every task, whose mean is the
+            # task's score
+            items = [json.loads(x) for x in
+                     (smoke_run / f"lmeval/tiny/{exp}/seed_{seed}.samples.jsonl").read_text().splitlines()]
+            tasks = {r["task"] for r in items}
+            assert tasks and all(t.startswith(("sftmix_mc_", "sftmix_gen_")) for t in tasks)
+            for task in tasks:
+                metric = "acc" if task.startswith("sftmix_mc_") else "exact_match"
+                scores = [r["metrics"][metric] for r in items if r["task"] == task]
+                assert sum(scores) / len(scores) == pytest.approx(got[(task, metric)], abs=1e-6)
     table = (smoke_run / "report/tiny/mixtures.tsv").read_text().splitlines()
     cols = table[0].split("\t")
     assert {"method", "size", "nll_macro", "delta", "ci_low", "verdict"} <= set(cols)
