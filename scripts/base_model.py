@@ -29,4 +29,4 @@ summary["vocab_size"] = len(tokenizer)
 write_json(snakemake.output.summary, summary)  # noqa: F821
 log.info("base model: %d parameters, %d steps on %d blocks, final loss %.3f", summary["n_params"],
          summary["steps"], summary["n_blocks"], summary["final_logged_loss"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

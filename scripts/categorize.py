@@ -21,4 +21,4 @@ res["stage"].report(log)
 log.info("categorize: decided by %s", dict(res["rules"]))
 for c in categories:
     log.info("  %-30s %d", c, res["per_category"][c])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

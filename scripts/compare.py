@@ -17,4 +17,4 @@ report = compare_report(scores, list(params.categories), benchmarks,
                         judge_configured=params.judge_configured)
 write_compare_report(report, dict(snakemake.output.items()))  # noqa: F821
 log.info("compare: %s", {name: len(t["rows"]) for name, t in report["tables"].items()})
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -22,4 +22,4 @@ with open(snakemake.output[0], "w", encoding="utf-8") as fh:  # noqa: F821
         fh.write(f"{r['stage']}\t{r['in']}\t{r['kept']}\t{r['quarantined']}\t{r['duplicates']}\t{reasons}\n")
         log.info("%s: in=%d = kept=%d + quarantined=%d + duplicates=%d", r["stage"], r["in"], r["kept"],
                  r["quarantined"], r["duplicates"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

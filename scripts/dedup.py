@@ -21,4 +21,4 @@ d["by_kind"] = {k: sum(1 for x in dups if x["kind"] == k) for k in ("exact", "ne
 write_json(snakemake.output.counts, d)  # noqa: F821
 counts.report(log)
 log.info("dedup: duplicates by kind %s", d["by_kind"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -29,4 +29,4 @@ train = scorer_training_records(records, ratings, template=p.template or DEFAULT
 write_seed_set(snakemake.output.ratings, rows)  # noqa: F821
 write_jsonl(snakemake.output.trainset, train)  # noqa: F821
 log.info("deita_seed: %d training conversations written", len(train))
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -39,4 +39,4 @@ if cal_fpr is not None:
 log.info("layers (%s): %s", res["main"], res["layers"])
 if res["layers_unoriented"] != res["layers"]:
     log.info("layers without orienting mutual pairs: %s", res["layers_unoriented"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

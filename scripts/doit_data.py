@@ -40,4 +40,4 @@ log.info("doit_data: eval in=%d (+%d excluded) = kept=%d + quarantined=%d + capp
          counts["quarantined"], counts["capped"], counts["other"], counts["kinds"], counts["reasons"])
 if counts["missing"]:
     raise ValueError(f"doit.abilities: no dev or test item for {counts['missing']} (every ability needs both)")
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

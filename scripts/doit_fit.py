@@ -39,4 +39,4 @@ plan = mix_plan(sens, supply, p.section, p.baseline_n)
 write_json(out.mixes, plan)
 log.info("doit_fit: insensitive abilities %s; reconstruct %s; maximum %s", plan["insensitive"],
          plan["mixes"]["reconstruct"], plan["mixes"]["maximum"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -67,4 +67,4 @@ write_typed_tsv(out.mixes, [{"model": m, **r} for m, rows in mix_tables.items() 
 Path(out.markdown).write_text(markdown(sweep, sens, feats, corr, plan, mix_tables, level=level), encoding="utf-8")
 log.info("doit_report: %d sweep cells, %d sensitivities, %d features, %d mix comparisons", len(sweep), len(sens),
          len(feats), sum(len(r) for r in mix_tables.values()))
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -21,4 +21,4 @@ records = [r for r in read_jsonl(inp.pool) if r["id"] in ids]
 write_jsonl(out.trainset, records)
 write_json(out.info, {"experiment": wc.experiment, "seed": int(wc.seed), **set_info(counts, supply)})
 log.info("doit_set %s seed %s: %d records %s", wc.experiment, wc.seed, len(records), counts)
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

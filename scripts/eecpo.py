@@ -44,4 +44,4 @@ for size, s in plan["sizes"].items():
                  "binding %s%s", size, method, named(v["counts"]), v["objective"], corr, v["l1_to_alpha"],
                  v["l1_to_unconstrained"], v["binding"],
                  "" if v["trust"] is None else f"; trust region {v['trust']}")
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

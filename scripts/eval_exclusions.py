@@ -15,4 +15,4 @@ write_excluded(snakemake.output[0], rows)  # noqa: F821
 log.info("eval_exclusions: %d eval items in, %d left out (%d kept); by reason %s; by split %s", len(records),
          len(rows), len(records) - len(rows), dict(sorted(Counter(r["reason"] for r in rows).items())),
          dict(sorted(Counter(r["split"] for r in rows).items())))
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -12,4 +12,4 @@ write_jsonl(snakemake.output.records, kept)  # noqa: F821
 write_jsonl(snakemake.output.quarantine, quarantine)  # noqa: F821
 write_json(snakemake.output.counts, counts.to_dict())  # noqa: F821
 counts.report(log)
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

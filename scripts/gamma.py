@@ -42,4 +42,4 @@ log.info("gamma against the pretrained model (sensitivity): %d of %d off-diagona
          "(%.2f); negative cells %.2f (reference: D-tuned base) vs %.2f (reference: pretrained)",
          agree["same_sign"], agree["n_cells"], agree["share_same_sign"], agree["share_negative"],
          agree["share_negative_other"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -13,4 +13,4 @@ counts = {"stage": "tag", "in": len(rows), "kept": len(rows), "quarantined": 0, 
 write_json(snakemake.output.counts, counts)  # noqa: F821
 log.info("tag: in=%d = kept=%d + quarantined=0 + duplicates=0 (untagged=%d, quarantined at categorize)",
          len(rows), len(rows), untagged)
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

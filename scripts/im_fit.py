@@ -58,4 +58,4 @@ for name, fit in (("rule", chosen), ("published", published["fit"]), ("sound", s
     log.info("im_fit %s: %s R2 %.3f adj %.3f F %.2f (p %.3g); %s", name, ", ".join(fit["indicators"]), fit["r2"],
              fit["adj_r2"], fit["f"], fit["f_p"],
              "; ".join(f"{t} {fit['coef'][t]:+.4g} (p {fit['p'][t]:.3g})" for t in fit["terms"]))
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

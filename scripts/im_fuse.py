@@ -16,4 +16,4 @@ write_jsonl(snakemake.output.trainset, chosen)  # noqa: F821
 write_json(snakemake.output.info, {"dataset": index, "size": len(chosen), **info})  # noqa: F821
 log.info("im_fuse %03d: %d records (shortfall %d) from %s", index, len(chosen), info["shortfall"],
          ", ".join(f"{s} {n}" for s, n in info["counts"].items()))
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

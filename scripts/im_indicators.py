@@ -41,4 +41,4 @@ log.info("im_indicators: in=%d kept=%d quarantined=%d; indicators %s", len(pool)
          ", ".join(wanted))
 for q in quarantined:
     log.warning("im_indicators: quarantined %s: %s", q.get("record_id"), q.get("reason"))
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -9,4 +9,4 @@ log = setup_logging(snakemake.log[0])  # noqa: F821
 rows, quarantined = rule.load_paper_random_experiments()
 rule.write_indicator_table(snakemake.output[0], rows)  # noqa: F821
 log.info("im_paper_table: %d rows of Tables 20-21 (%d quarantined on reading)", len(rows), len(quarantined))
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

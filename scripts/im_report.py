@@ -53,4 +53,4 @@ Path(out.markdown).write_text(report.instructmining_markdown(snakemake.wildcards
                                                              methods, curve, search, planted), encoding="utf-8")
 log.info("im_report: %d methods, %d sizes, %d search trials, %d planted rows", len(methods), len(curve),
          len(search), len(planted))
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

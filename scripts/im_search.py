@@ -32,4 +32,4 @@ write_json(snakemake.output.info, {"trial": t, "k": k, "exhausted": exhausted, "
                                    "history": [{"k": kk, "loss": ll} for kk, ll in history], **info})
 log.info("im_search trial %d: k=%d (range %d-%d) after %s", t, k, low, high,
          ", ".join(f"k={kk} loss={ll:.4f}" for kk, ll in history) or "no trials")
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

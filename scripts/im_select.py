@@ -22,4 +22,4 @@ log.info("im_select %s seed %s: %d of %d candidates (shortfall %d, %d without in
          ", ".join(info["indicators"]))
 if info["note"]:
     log.warning("im_select %s: %s", name, info["note"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -12,4 +12,4 @@ estimation, selection = split_pool(ids, p.share, p.seed)
 write_json(snakemake.output[0], {"estimation": estimation, "selection": selection})  # noqa: F821
 log.info("im_split: in=%d estimation=%d selection=%d (share %.3f)", len(ids), len(estimation), len(selection),
          p.share)
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -25,4 +25,4 @@ for row in table:
                     row["n_missing"])
 log.info("im_table: %d datasets, indicators %s", len(table), ", ".join(c for c in table[0] if c not in
                                                                        ("dataset", "loss", "n", "n_missing")))
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -34,4 +34,4 @@ log.info("iterit_candidates: pool=%d (%d aligned, IFD < 1, under the base model)
 if published_aligned < m:
     log.warning("iterit_candidates: the published order keeps only %d aligned samples for M=%d (the unaligned "
                 "ones have the highest IFD and take the top a x M slots)", published_aligned, m)
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -21,4 +21,4 @@ n = write_ifd_table(snakemake.output[0], ifd)  # noqa: F821
 aligned = sum(1 for v in ifd.values() if ifd_valid(v.get("ifd", float("nan"))))
 log.info("proxy IFD (%s): in=%d scored=%d aligned (IFD < 1)=%d unaligned_or_nan=%d", model_path, len(records), n,
          aligned, n - aligned)
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -19,4 +19,4 @@ summary = {"epochs": len(epochs), "steps": train[-1]["steps"], "steps_run": sum(
 write_json(snakemake.output.summary, summary)  # noqa: F821
 log.info("iterit_model: %s -> %s (%d files); %d epochs, %d steps", snakemake.input.last,  # noqa: F821
          snakemake.output.model, len(files), len(epochs), summary["steps_run"])  # noqa: F821
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

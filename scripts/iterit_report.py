@@ -56,4 +56,4 @@ report.plot_sensitivity(sensitivity, out.sensitivity_plot)
 Path(out.markdown).write_text(report.iterit_markdown(snakemake.wildcards.model, methods, columns, overlap,  # noqa: F821
                                                      summary, bench["columns"], sensitivity), encoding="utf-8")
 log.info("iterit_report: %d methods, %d overlap rows, %d selections", len(methods), len(overlap), len(sel_rows))
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

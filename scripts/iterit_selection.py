@@ -52,4 +52,4 @@ log.info("iterit_selection %s: pool=%d M=%d selected=%d shortfall=%d", method, l
 if info["shortfall"]:
     log.warning("iterit_selection %s: %d fewer than asked (too few eligible records); it still trains the "
                 "study's common steps", method, info["shortfall"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

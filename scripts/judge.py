@@ -43,4 +43,4 @@ else:
     for cat, s in summary["per_category"].items():
         log.info("  %-30s %s (n=%d, unparsed=%d)", cat, f"{s['mean']:.3f}" if s["mean"] is not None else "n/a",
                  s["n"], s["n_unparsed"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -3,7 +3,7 @@
 import os
 
 from sftmix.logutil import finish, limit_threads, offline_env, setup_logging
-from sftmix.records import write_json
+from sftmix.records import write_json, write_jsonl
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 cfg = dict(snakemake.params.lmeval)  # noqa: F821
@@ -19,7 +19,6 @@ from sftmix.benchmarks import (  # noqa: E402
     run_lmeval,
     sample_rows,
     write_results_tsv,
-    write_samples,
 )
 
 tasks = cfg["tasks"]
@@ -34,10 +33,10 @@ results = run_lmeval(model_dir, task_dir, tasks, device=cfg.get("device", "cpu")
 write_json(snakemake.output.json, clean_results(results))  # noqa: F821
 rows = flatten_results(results)
 write_results_tsv(snakemake.output.tsv, rows)  # noqa: F821
-n = write_samples(snakemake.output.samples, sample_rows(results))  # noqa: F821
+n = write_jsonl(snakemake.output.samples, sample_rows(results))  # noqa: F821
 log.info("lmeval: %d per-item records (which items the model got right or wrong) in %s", n,
          snakemake.output.samples)  # noqa: F821
 for r in rows:
     err = f" +- {r['stderr']:.4f}" if r["stderr"] is not None else ""
     log.info("  %-40s %-22s %.4f%s (n=%s)", r["task"], r["metric"], r["value"], err, r["n"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

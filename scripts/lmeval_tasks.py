@@ -26,4 +26,4 @@ for name, info in sorted(manifest["tasks"].items()):
     log.info("  %-40s %-16s n=%d", name, info["output_type"], info["n_items"])
 for group, members in sorted(manifest["groups"].items()):
     log.info("  group %s: %s", group, ", ".join(members))
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

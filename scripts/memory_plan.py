@@ -11,4 +11,4 @@ plan = plan_for_model(p.spec, p.train, p.base_model)
 write_json(snakemake.output[0], plan)  # noqa: F821
 log.info("memory plan of %s's fine-tunes:\n%s", model, plan_table({model: plan}))
 log.info("%s", refusal(plan, model) or f"{model}: fits")
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -52,4 +52,4 @@ with open(out.markdown, "w", encoding="utf-8") as fh:
 for c in claims:
     log.info("mixing claim %r (%s, %s): %s vs %s delta %.4f p %.3g -> %s (reproduces: %s)", c["claim"], c["type"],
              c["metric"], c["experiment"], c["reference"], c["delta"], c["welch_p"], c["verdict"], c["reproduces"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -15,4 +15,4 @@ for r in rows:
     if r["verdict"] not in ("reference",):
         log.info("mixing scale %s %s %s: %s %.4f vs %s, p %.3g -> %s", r["combo"], r["type"], r["metric"], r["model"],
                  r["mean"], r["reference_model"], r["welch_p"], r["verdict"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -16,4 +16,4 @@ write_jsonl(out.trainset, records)
 write_json(out.info, {"experiment": wc.experiment, "seed": int(wc.seed), **info, "ids": ids})
 log.info("mixing_set %s seed %s: %d records %s (asked %s, shortfall %s)", wc.experiment, wc.seed, len(records),
          info["counts"], info["target"], info["shortfall"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

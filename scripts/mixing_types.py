@@ -23,4 +23,4 @@ for t, k in counts["by_type"].items():
     log.info("mixing_types: %s %d records", t, k)
 if counts["absent_categories"]:
     log.warning("mixing_types: mapped %ss no record carries: %s", key, counts["absent_categories"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -30,4 +30,4 @@ if method in EECPO_METHODS:
     v = plan["sizes"][str(size)]["variants"][method]
     log.info("EE-CPO variant %s: %s reading of alpha, trust region %s, corr(w, alpha) %s", method,
              v["reading"], v["trust"], v["corr_alpha"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

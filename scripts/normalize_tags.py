@@ -21,4 +21,4 @@ log.info("normalize: %d tags -> %d normalized tags at lambda=%.2f", len(rows), l
 for r in rows:
     if r["tag"] != r["normalized"]:
         log.info("  merged %r -> %r", r["tag"], r["normalized"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -9,4 +9,4 @@ log = setup_logging(snakemake.log[0])  # noqa: F821
 md = paper_tables_markdown(snakemake.input.mixtures, snakemake.input.curriculum, list(snakemake.params.models))  # noqa: F821
 Path(snakemake.output[0]).write_text(md, encoding="utf-8")  # noqa: F821
 log.info("paper tables: %d models -> %s", len(snakemake.params.models), snakemake.output[0])  # noqa: F821
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

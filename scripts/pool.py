@@ -16,4 +16,4 @@ log.info("pool: in=%d kept=%d eval_items=%d held_out=%d (the DEITA scorer's seed
          n["in"], n["kept"], n["eval_items"], n["held_out"], n["other_or_no_category"])
 for cat, k in n["per_category"].items():
     log.info("pool: %s %d", cat, k)
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

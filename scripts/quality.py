@@ -66,4 +66,4 @@ if deita is not None:
 log.info("quality: instag mean %.3f, length mean %.1f chars",
          sum(r["instag"] for r in rows) / max(1, len(rows)), sum(r["length"] for r in rows) / max(1, len(rows)))
 log.info("quality: timing ifd %.1f s, deita %.1f s (base model %s)", t_ifd, t_deita, model_path)
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

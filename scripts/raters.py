@@ -38,4 +38,4 @@ raters.write_raters(snakemake.output[0], reward, unieval)  # noqa: F821
 ids = {r["id"] for r in pool}
 log.info("raters: in=%d reward=%d unieval=%d (a record without an assistant turn is not rated)", len(ids),
          len(ids & set(reward)), len(ids & set(unieval)))
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

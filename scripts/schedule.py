@@ -19,4 +19,4 @@ summary = schedule_summary(schedule, layers)
 write_json(snakemake.output.summary, {"schedule": name, "d": len(d), "layers": layers, **summary})  # noqa: F821
 log.info("schedule %s over |D|=%d: %d records in %d stages; per stage %s", name, len(d), summary["total"],
          len(summary["stages"]), summary["stages"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -32,4 +32,4 @@ for cat, v in sorted(per_cat.items()):
 if unscored:
     log.warning("score: %d items unscored; raise score.max_length", unscored)
 assert all(math.isfinite(r["nll_mean"]) for r in rows if r["n_tokens"] > 0)
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

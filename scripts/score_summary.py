@@ -7,4 +7,4 @@ log = setup_logging(snakemake.log[0])  # noqa: F821
 tables = summary_tables(snakemake.input.pretrained, snakemake.input.scores)  # noqa: F821
 n = write_summary(snakemake.output[0], summarize_scores(tables))  # noqa: F821
 log.info("score summary: %d rows from %d score tables", n, len(tables))
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

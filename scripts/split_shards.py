@@ -10,4 +10,4 @@ for i, path in enumerate(snakemake.output):  # noqa: F821
     shard = records[i::n]
     write_jsonl(path, shard)
     log.info("shard %d: %d records", i, len(shard))
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

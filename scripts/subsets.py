@@ -17,4 +17,4 @@ msg = (f"subsets[{category}]: available={counts['available']} = eval={counts['ev
 log.info(msg)
 if counts["shrunk"]:
     log.warning("subsets[%s]: fewer records than requested %s; sets were shrunk", category, counts["requested"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -18,4 +18,4 @@ write_jsonl(snakemake.output[0], rows)  # noqa: F821
 untagged = sum(1 for r in rows if not r["tags"])
 log.info("tag: in=%d tagged=%d untagged=%d (untagged records are quarantined by categorize)",
          len(records), len(rows) - untagged, untagged)
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

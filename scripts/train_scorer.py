@@ -21,4 +21,4 @@ summary = finetune(str(p.base), records, snakemake.output.model, dict(p.train), 
 write_json(snakemake.output.summary, {**summary, "budget": "epochs"})  # noqa: F821
 log.info("%s: %d steps, train loss %.4f, %.1f s", snakemake.rule, summary["steps"], summary["train_loss"],  # noqa: F821
          summary["runtime_s"])
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

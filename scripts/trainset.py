@@ -13,4 +13,4 @@ experiment = snakemake.wildcards.experiment  # noqa: F821
 records = build_trainset(experiment, base, added)
 write_jsonl(snakemake.output[0], records)  # noqa: F821
 log.info("trainset[%s]: %d records (D = %d)", experiment, len(records), sum(len(v) for v in base.values()))
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -21,4 +21,4 @@ train = unieval_training_records(read_jsonl(inp.records), labels, max_repeat=p.m
 write_unieval_labels(snakemake.output.labels, labels)  # noqa: F821
 write_jsonl(snakemake.output.trainset, train)  # noqa: F821
 log.info("unieval_seed: %d training conversations written", len(train))
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

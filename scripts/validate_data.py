@@ -22,4 +22,4 @@ for c, v in cat["per_category_recall"].items():
     log.info("  %-30s recall %.3f", c, v)
 for k, v in cat["confusions"].items():
     log.info("  confusion %s: %d", k, v)
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

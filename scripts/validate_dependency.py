@@ -15,4 +15,4 @@ for variant in ("published", "calibrated"):
 if "seed_false_positive_rate" in out:
     log.info("as-published false-positive rate on seed-only differences: %.3f", out["seed_false_positive_rate"])
 write_json(snakemake.output[0], out)  # noqa: F821
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

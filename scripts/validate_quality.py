@@ -34,4 +34,4 @@ for name, s in out["scorers"].items():
 write_json(snakemake.output.json, out)  # noqa: F821
 write_quality_validation(snakemake.output.tsv, quality_validation_rows(out))  # noqa: F821
 Path(snakemake.output.markdown).write_text(quality_validation_markdown(out), encoding="utf-8")  # noqa: F821
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

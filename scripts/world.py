@@ -25,4 +25,4 @@ for source, kinds in truth["defects"].items():
                  if t["kind"] == "original" and rid.rsplit("-", 1)[0] == source)
     log.info("world: %s: %d of %d original rows defective (rate %s): %s", source, sum(kinds.values()), n_orig,
              truth["defect_rates"][source], {k: v for k, v in kinds.items() if v})
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -8,4 +8,4 @@ params = dict(snakemake.params.items())  # noqa: F821
 (value,) = params.values()
 write_json(snakemake.output[0], value)  # noqa: F821
 log.info("wrote %s", snakemake.output[0])  # noqa: F821
-finish(__name__)  # the outputs are written: end the process without interpreter teardown
+finish(__name__)

@@ -55,7 +55,6 @@ run to run (dates, timings, environment dumps) so a rerun gives the same JSON.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -517,7 +516,8 @@ def write_results_tsv(path: str | Path, rows: list[dict[str, Any]]) -> None:
 # per-item records
 def sample_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per task and document of a run with ``log_samples``: which items a model got right
-    or wrong. ``{"task", "doc_id", "id", "category", "target", "response", "metrics"}``: ``id`` and
+    or wrong (written with ``sftmix.records.write_jsonl``). ``{"task", "doc_id", "id", "category",
+    "target", "response", "metrics"}``: ``id`` and
     ``category`` are the document's (the eval item's, for :func:`write_lmeval_tasks` tasks; None for
     a built-in task without them); ``response`` is the harness's filtered response (per choice
     ``[loglikelihood, is_greedy]`` for a multiple-choice item, the generated text for a generation
@@ -536,15 +536,3 @@ def sample_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             }))
     return rows
 
-
-def write_samples(path: str | Path, rows: list[dict[str, Any]]) -> int:
-    """Write :func:`sample_rows` as JSONL (one item per line, keys sorted): the same rows give the
-    same bytes. Returns the number of rows."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(r, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n")
-    tmp.replace(path)
-    return len(rows)

@@ -25,7 +25,6 @@ from sftmix.benchmarks import (
     split_prompt,
     write_lmeval_tasks,
     write_results_tsv,
-    write_samples,
 )
 from sftmix.exclusions import write_excluded
 from sftmix.records import read_jsonl, write_jsonl
@@ -266,8 +265,8 @@ def test_run_lmeval_offline(model_dir, records, tmp_path, monkeypatch):
         metric = "acc" if info["output_type"] == "multiple_choice" else "exact_match"
         got = [r["metrics"][metric] for r in items if r["task"] == name]
         assert sum(got) / len(got) == pytest.approx(res["results"][name][f"{metric},none"])
-    assert write_samples(tmp_path / "s.jsonl", items) == len(items)
-    write_samples(tmp_path / "t.jsonl", sample_rows(res))
+    assert write_jsonl(tmp_path / "s.jsonl", items) == len(items)
+    write_jsonl(tmp_path / "t.jsonl", sample_rows(res))
     assert (tmp_path / "s.jsonl").read_bytes() == (tmp_path / "t.jsonl").read_bytes()
 
     # the rule scripts end to end, and the same bytes on a rerun
