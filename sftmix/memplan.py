@@ -21,6 +21,7 @@ These are estimates for refusing what cannot fit, not for packing a GPU to the l
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -95,15 +96,19 @@ KNOWN_SHAPES: dict[str, dict[str, Any]] = {
 def known_shape(hub_id: str) -> dict[str, Any] | None:
     """The shape of a hub model listed in :data:`KNOWN_SHAPES` (built from its config.json fields on
     the meta device, no download), or None when it is not listed."""
-    fields = KNOWN_SHAPES.get(hub_id)
-    if fields is None:
+    if hub_id not in KNOWN_SHAPES:
         return None
+    return dict(_known_shape(hub_id))
+
+
+@cache
+def _known_shape(hub_id: str) -> dict[str, Any]:
+    fields = KNOWN_SHAPES[hub_id]
     if "model_type" not in fields:
         return dict(fields)
     from transformers import AutoConfig
 
-    cfg = AutoConfig.for_model(**fields)
-    return shape_of_config(cfg)
+    return shape_of_config(AutoConfig.for_model(**fields))
 
 
 def resolve_shape(path: str, key: str, trust_remote_code: bool = False) -> dict[str, Any]:
