@@ -41,6 +41,7 @@ localrules:
     compare,
     paper_tables,
     memory_plan,
+    compute_plan,
     plan,
     im_split,
     im_fuse,

@@ -316,7 +316,7 @@ def refuse_unfit_finetunes():
 
     for name, spec in config["models"].items():
         try:
-            plan = plan_for_model(spec, config["train"], config["base_model"])
+            plan = plan_for_model(spec, config["train"], config["base_model"], name)
         except (OSError, ValueError) as err:
             logger.warning(
                 f"memory plan: cannot read the config of {name} ({err}); not checked"

@@ -107,9 +107,35 @@ rule memory_plan:
         "../scripts/memory_plan.py"
 
 
+# The compute plan of the whole config (sftmix.computeplan): jobs, tokens, FLOPs, GPU memory and
+# GPU-hours per stage, from the config alone (hub models' shapes from sftmix.memplan.KNOWN_SHAPES).
+rule compute_plan:
+    input:
+        code=code("compute_plan"),
+    output:
+        tsv=f"{RESULTS}/plan/compute.tsv",
+        markdown=report(
+            f"{RESULTS}/plan/compute.md",
+            category="Plan",
+            caption="../report/compute_plan.rst",
+        ),
+    log:
+        f"{LOGS}/plan/compute.log",
+    conda:
+        "../envs/training.yaml"
+    resources:
+        mem_mb=scaled(2000),
+        runtime=scaled(5),
+    params:
+        config=config,
+    script:
+        "../scripts/compute_plan.py"
+
+
 rule plan:
     input:
         expand(f"{RESULTS}/plan/{{model}}.json", model=MODELS),
+        f"{RESULTS}/plan/compute.tsv",
 
 
 rule finetune:

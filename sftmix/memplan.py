@@ -21,6 +21,7 @@ These are estimates for refusing what cannot fit, not for packing a GPU to the l
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,73 @@ def model_shape(path: str | Path, trust_remote_code: bool = False) -> dict[str, 
 
     return shape_of_config(AutoConfig.from_pretrained(str(path), trust_remote_code=trust_remote_code),
                            trust_remote_code)
+
+
+# The config.json fields that fix the shape of the hub models the paper configs name, so that the
+# plans (`snakemake plan`, the onstart memory check) run offline, where config.json cannot be
+# fetched: copied from each repository's config.json (an id not listed here is read from its
+# config.json as before). Models that are not causal LMs (the reward model, UniEval) need only their
+# parameter count: the compute plan charges them 2 N FLOPs per token and their weights' memory.
+_QWEN15 = {"model_type": "qwen2", "tie_word_embeddings": False}
+_LLAMA2 = {"model_type": "llama", "vocab_size": 32000, "tie_word_embeddings": False}
+_LLAMA3 = {"model_type": "llama", "vocab_size": 128256, "num_key_value_heads": 8}
+KNOWN_SHAPES: dict[str, dict[str, Any]] = {
+    "Qwen/Qwen1.5-7B": {**_QWEN15, "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
+                        "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 151936},
+    "Qwen/Qwen1.5-14B": {**_QWEN15, "hidden_size": 5120, "intermediate_size": 13696, "num_hidden_layers": 40,
+                         "num_attention_heads": 40, "num_key_value_heads": 40, "vocab_size": 152064},
+    "Qwen/Qwen1.5-32B": {**_QWEN15, "hidden_size": 5120, "intermediate_size": 27392, "num_hidden_layers": 64,
+                         "num_attention_heads": 40, "num_key_value_heads": 8, "vocab_size": 152064},
+    "Qwen/Qwen1.5-72B-Chat": {**_QWEN15, "hidden_size": 8192, "intermediate_size": 24576, "num_hidden_layers": 80,
+                              "num_attention_heads": 64, "num_key_value_heads": 64, "vocab_size": 152064},
+    "meta-llama/Llama-2-7b-hf": {**_LLAMA2, "hidden_size": 4096, "intermediate_size": 11008,
+                                 "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32},
+    "meta-llama/Llama-2-13b-hf": {**_LLAMA2, "hidden_size": 5120, "intermediate_size": 13824,
+                                  "num_hidden_layers": 40, "num_attention_heads": 40, "num_key_value_heads": 40},
+    "meta-llama/Meta-Llama-3-8B": {**_LLAMA3, "hidden_size": 4096, "intermediate_size": 14336,
+                                   "num_hidden_layers": 32, "num_attention_heads": 32, "tie_word_embeddings": False},
+    "meta-llama/Llama-3.2-1B": {**_LLAMA3, "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16,
+                                "num_attention_heads": 32, "tie_word_embeddings": True},
+    # DEITA's quality scorer: fine-tuned from LLaMA-1 13B (its model card), the Llama-2-13B shape
+    "hkust-nlp/deita-quality-scorer": {**_LLAMA2, "hidden_size": 5120, "intermediate_size": 13824,
+                                       "num_hidden_layers": 40, "num_attention_heads": 40, "num_key_value_heads": 40},
+    "OpenAssistant/reward-model-deberta-v3-large-v2": {"n_params": 435_000_000},  # DeBERTa-v3-large
+    "MingZhong/unieval-dialog": {"n_params": 738_000_000},  # T5-large
+    "BAAI/bge-large-en-v1.5": {"n_params": 335_000_000},  # BERT-large
+}
+
+
+def known_shape(hub_id: str) -> dict[str, Any] | None:
+    """The shape of a hub model listed in :data:`KNOWN_SHAPES` (built from its config.json fields on
+    the meta device, no download), or None when it is not listed."""
+    if hub_id not in KNOWN_SHAPES:
+        return None
+    return dict(_known_shape(hub_id))
+
+
+@cache
+def _known_shape(hub_id: str) -> dict[str, Any]:
+    fields = KNOWN_SHAPES[hub_id]
+    if "model_type" not in fields:
+        return dict(fields)
+    from transformers import AutoConfig
+
+    return shape_of_config(AutoConfig.for_model(**fields))
+
+
+def resolve_shape(path: str, key: str, trust_remote_code: bool = False) -> dict[str, Any]:
+    """The shape of the model at ``path`` (config key ``key``): a local directory's config.json, a
+    hub id of :data:`KNOWN_SHAPES`, else its config.json from the hub cache or the network; a config
+    error naming ``key`` when none of them has it (offline, an unlisted hub id)."""
+    if not Path(path).is_dir():
+        known = known_shape(path)
+        if known is not None:
+            return known
+    try:
+        return model_shape(path, trust_remote_code)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{key}: no shape for {path!r}: not a local model directory, not in "
+                         f"sftmix.memplan.KNOWN_SHAPES, and its config.json cannot be read here ({err})") from err
 
 
 def memory_plan(shape: dict[str, Any], train: dict[str, Any], *, sharded: bool | None = None) -> dict[str, Any]:
@@ -110,18 +178,26 @@ def refusal(plan: dict[str, Any], model: str) -> str | None:
             f"> {plan['limit_gib']} GiB ({plan['limit_key']}); try {advice}")
 
 
-def plan_for_model(spec: dict[str, Any], train: dict[str, Any], base_model: dict[str, Any]) -> dict[str, Any]:
+def plan_for_model(spec: dict[str, Any], train: dict[str, Any], base_model: dict[str, Any],
+                   name: str = "*") -> dict[str, Any]:
     """The plan of one ``models.<name>`` entry's fine-tunes: a built model's shape comes from
     ``base_model`` (vocabulary and arch, with the entry's own ``arch`` keys over it), any other from
-    its config.json (``path``)."""
+    :func:`resolve_shape` of its ``path``."""
     if spec.get("build"):
         from .basemodel import llama_config, sized_config
 
         sized = sized_config(base_model, spec.get("arch"), "models.*.arch")
         shape = shape_of_config(llama_config(sized["arch"], sized["vocab_size"]))
     else:
-        shape = model_shape(spec["path"], train["trust_remote_code"])
+        shape = resolve_shape(spec["path"], f"models.{name}.path", train["trust_remote_code"])
     return {**memory_plan(shape, train), "shape": shape}
+
+
+def inference_gib(n_params: float, dtype: str, gpu: bool = True) -> float:
+    """GiB one inference job holds: the weights in ``dtype`` plus, on a GPU, the CUDA context, with
+    the fragmentation margin (activations of a scoring batch are small beside a 7B model's weights)."""
+    per_param = {"float32": 4, "bfloat16": 2, "float16": 2}[dtype]
+    return round((per_param * n_params + (CONTEXT_BYTES if gpu else 0)) * FRAGMENTATION / GIB, 2)
 
 
 def plan_table(plans: dict[str, dict[str, Any]]) -> str:
