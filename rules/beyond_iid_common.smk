@@ -31,12 +31,6 @@ def eecpo_plan_input(wildcards):
     return []
 
 
-def beyond_iid_uses_deita():
-    """Whether a mixture or D_qs (EE-CPO's quality selection) reads the deita score."""
-    opt = BIID["optimize"]
-    return opt["enabled"] and ("deita" in opt["methods"] or opt["quality"] == "deita")
-
-
 def trainset_inputs(wildcards):
     """Subset files an interaction experiment reads (all base sets; one added pool for add_*)."""
     files = {"base": subset_files("base")}

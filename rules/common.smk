@@ -331,8 +331,8 @@ def refuse_unfit_finetunes():
 
 
 def uses_deita():
-    """Whether a study reads the deita score (each study's helpers say whether it does)."""
-    return beyond_iid_uses_deita() or iterit_uses_deita() or im_uses_deita()
+    """Whether a study reads the deita score (sftmix.experiments.uses_deita)."""
+    return registry.uses_deita(config)
 
 
 def deita_trained():

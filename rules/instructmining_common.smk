@@ -23,11 +23,6 @@ def im_uses_unieval():
     )
 
 
-def im_uses_deita():
-    """The reward indicator's stand-in is the DEITA-style rated scorer (quality.reward: deita)."""
-    return im_uses_reward() and config["quality"]["reward"] == "deita"
-
-
 def im_fuse_scores(wildcards):
     """The dev losses of the estimation datasets' models (one seed each)."""
     return per_replicate(

@@ -18,11 +18,6 @@ def iterit_methods_used():
     return {iterit.parse(e)["method"] for e in iterit_declared()}
 
 
-def iterit_uses_deita():
-    """Whether the Deita baseline is declared (it reads the deita score)."""
-    return "deita" in iterit_methods_used()
-
-
 def iterit_declared():
     return registry.declared_experiments(config, ["iterit", "selection"])
 

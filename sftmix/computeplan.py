@@ -208,14 +208,6 @@ def _dtype(device: str, dtype: str | None = None) -> str:
     return dtype or ("bfloat16" if _device(device) == "gpu" else "float32")
 
 
-def _uses_deita(config: Config) -> bool:
-    """A study reads the deita score (as the rules' helpers decide: rules/*_common.smk)."""
-    opt, it, im = config["beyond_iid"]["optimize"], config["iterit"], config["instructmining"]
-    return ((opt["enabled"] and ("deita" in opt["methods"] or opt["quality"] == "deita"))
-            or (it["enabled"] and "deita" in it["methods"])
-            or (im["enabled"] and "reward" in im["indicators"] and config["quality"]["reward"] == "deita"))
-
-
 def _quality_models(config: Config) -> list[str]:
     """Base models whose pool is scored (quality/<model>/scores.tsv): those of the selection studies."""
     studies = []
@@ -352,7 +344,7 @@ def data_rows(config: Config, shapes: Mapping[str, Mapping[str, Any]]) -> list[d
         rows.append(_row("tag (endpoint)", "tag.openai_model", "api", int(tag["shards"]), pool, 0, 0.0, 0, None,
                          "served by the endpoint, not counted"))
     dev, dtype = _device(q["device"]), _dtype(q["device"], q["dtype"])
-    deita = _uses_deita(config) and q["deita_scorer"] is not None
+    deita = registry.uses_deita(config) and q["deita_scorer"] is not None
     for model in _quality_models(config):
         n = shapes[model]["n_params"]
         tokens = 2 * pool * tpr

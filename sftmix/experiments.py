@@ -215,6 +215,23 @@ def finetune_flags(experiment: str, config: Config) -> str:
     return flags
 
 
+def uses_deita(config: Config) -> bool:
+    """Whether a declared study reads the DEITA-style score: a Beyond-IID mixture method or D_qs
+    (EE-CPO's quality selection, ``beyond_iid.optimize.quality``) ranks by it, IterIT's Deita
+    baseline selects with it, or InstructMining's reward indicator stands in with it
+    (``quality.reward: deita``). The one answer the rules (the scorer's jobs) and the compute plan
+    share."""
+    from .studies.iterit import experiments as iterit
+
+    opt = config["beyond_iid"]["optimize"]
+    if opt["enabled"] and ("deita" in opt["methods"] or opt["quality"] == "deita"):
+        return True
+    if any(iterit.parse(e)["method"] == "deita" for e in declared_experiments(config, ["iterit", "selection"])):
+        return True
+    return (bool(declared_experiments(config, ["imfuse", "imsel", "imsearch"]))
+            and "reward" in config["instructmining"]["indicators"] and config["quality"]["reward"] == "deita")
+
+
 def trainset_file(results: str, model: str, experiment: str, seed: int | str | None = None) -> str:
     """Where an experiment's training set lives: shared sets once, per-model sets per model, and
     per-seed sets once per replicate seed (``seed`` is then required)."""
