@@ -15,7 +15,8 @@ an n-gram.
 Which items become eval items is decided later (``subsets``), so the ground truth records the item
 a row copies (``copies_item``) and validation expects a flag exactly when that item is an eval item
 (:func:`sftmix.validation.decontam_scores`). Planted rows are appended after every source's own
-rows, from their own random stream ``rng(seed, "contamination")``: the other rows, their ids and
+rows, from their own random streams (``rng(seed, "contamination")`` picks the items, one stream per row
+writes it): the other rows, their ids and
 their bytes are those of a world without contamination.
 """
 
@@ -111,6 +112,8 @@ def plant_contamination(cfg: dict[str, Any], seed: int, items: list[Item], sourc
     picked = r.sample(pool, n + n_near)
     out = []
     for k, n_item in enumerate(picked):
+        r = rng(seed, "contamination", "row", k)  # one stream per row: a defect changes only its copy
+        source = r.choice(sources)
         it = items[n_item]
         user, answer = it.messages[0]["content"], it.messages[1]["content"]
         kind = KINDS[0] if k < n else KINDS[1]
@@ -126,6 +129,6 @@ def plant_contamination(cfg: dict[str, Any], seed: int, items: list[Item], sourc
         reply = f"{answer}\n\n{_wrapper(r, _REMARKS, size // 4)}"
         truth = {"category": it.category, "kind": kind, "item": n_item, "copies_item": n_item,
                  "facts": it.facts, "duplicate_of_item": None, "malformed": None, "defect": defect_of.get(n_item)}
-        out.append((r.choice(sources), [{"role": "user", "content": prompt}, {"role": "assistant", "content": reply}],
+        out.append((source, [{"role": "user", "content": prompt}, {"role": "assistant", "content": reply}],
                     truth))
     return out
