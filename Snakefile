@@ -52,6 +52,8 @@ localrules:
     im_search,
     im_report,
     subsets,
+    eval_items,
+    decontam,
     eval_exclusions,
     trainset,
     gamma,
@@ -74,6 +76,7 @@ localrules:
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/decontam.smk"
 include: "rules/tagging.smk"
 include: "rules/training.smk"
 include: "rules/benchmarks.smk"

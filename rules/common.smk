@@ -105,6 +105,37 @@ def tag_uses_gpu():
     return gpus_for(config["tag"]["device"]) if config["tag"]["backend"] == "llm" else 0
 
 
+CATEGORIZED = f"{RESULTS}/categorize/records.jsonl"
+DECONTAM = f"{RESULTS}/decontam"
+
+
+def decontam_enabled():
+    return bool(config["decontam"]["enabled"])
+
+
+def candidate_records():
+    """The records every training set is drawn from (subsets' base and added sets, the pool, the
+    studies' sets, the scorers' seed sets, the base model's corpus): decontaminated
+    (rules/decontam.smk) when decontam.enabled, else the categorized records."""
+    return f"{DECONTAM}/records.jsonl" if decontam_enabled() else CATEGORIZED
+
+
+def decontam_quarantine(wildcards=None):
+    """The contaminated records (decontam/quarantine.jsonl) the subsets leave out, if the stage runs."""
+    return [f"{DECONTAM}/quarantine.jsonl"] if decontam_enabled() else []
+
+
+def decontam_counts(wildcards=None):
+    return [f"{DECONTAM}/counts.json"] if decontam_enabled() else []
+
+
+def decontam_benchmarks():
+    """lm-eval tasks whose test items decontam protects (sftmix.decontam.benchmark_task_names)."""
+    from sftmix.decontam import benchmark_task_names
+
+    return benchmark_task_names(config["decontam"], config["benchmarks"]["lmeval"])
+
+
 def subset_files(kind):
     return expand(f"{RESULTS}/subsets/{{cat}}/{kind}.jsonl", cat=CATEGORY_SLUGS)
 

@@ -90,14 +90,40 @@ rule dedup:
         "../scripts/dedup.py"
 
 
+# A category's eval items are cut first (they are what decontam protects); its base and added
+# sets are cut after decontam, from the same seeded order, leaving out contaminated records.
+rule eval_items:
+    input:
+        CATEGORIZED,
+        code=code("eval_items"),
+    output:
+        f"{RESULTS}/subsets/{{cat}}/eval.jsonl",
+    log:
+        f"{LOGS}/subsets/{{cat}}.eval.log",
+    wildcard_constraints:
+        cat="|".join(CATEGORY_SLUGS),
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=scaled(2000),
+        runtime=scaled(5),
+    params:
+        category=lambda wc: CATEGORY_SLUGS[wc.cat],
+        sizes=config["subsets"],
+        seed=config["seed"],
+    script:
+        "../scripts/eval_items.py"
+
+
 rule subsets:
     input:
-        f"{RESULTS}/categorize/records.jsonl",
+        CATEGORIZED,
+        eval=f"{RESULTS}/subsets/{{cat}}/eval.jsonl",
+        contaminated=decontam_quarantine,
         code=code("subsets"),
     output:
         base=f"{RESULTS}/subsets/{{cat}}/base.jsonl",
         added=f"{RESULTS}/subsets/{{cat}}/added.jsonl",
-        eval=f"{RESULTS}/subsets/{{cat}}/eval.jsonl",
         counts=f"{RESULTS}/subsets/{{cat}}/counts.json",
     log:
         f"{LOGS}/subsets/{{cat}}.log",
@@ -123,6 +149,7 @@ rule data_summary:
         dedup=f"{RESULTS}/dedup/counts.json",
         tag=f"{RESULTS}/tag/counts.json",
         categorize=f"{RESULTS}/categorize/counts.json",
+        decontam=decontam_counts,
         subsets=expand(f"{RESULTS}/subsets/{{cat}}/counts.json", cat=CATEGORY_SLUGS),
         code=code("data_summary"),
     output:
@@ -143,8 +170,10 @@ rule validate_data:
         truth=f"{RESULTS}/world/ground_truth.json",
         duplicates=f"{RESULTS}/dedup/duplicates.jsonl",
         dedup_records=f"{RESULTS}/dedup/records.jsonl",
-        categorized=f"{RESULTS}/categorize/records.jsonl",
+        categorized=CATEGORIZED,
         filtered=expand(f"{RESULTS}/filter/{{source}}.jsonl", source=SOURCES),
+        eval=subset_files("eval"),
+        contaminated=decontam_quarantine,
         code=code("validate_data"),
     output:
         f"{RESULTS}/validation/data.json",

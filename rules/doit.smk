@@ -9,7 +9,7 @@ include: "doit_common.smk"
 rule doit_data:
     input:
         unpack(doit_world_input),
-        records=f"{RESULTS}/categorize/records.jsonl",
+        records=candidate_records(),
         eval=f"{RESULTS}/eval/all.jsonl",
         excluded=EXCLUDED,
         code=code("doit_data"),

@@ -9,7 +9,7 @@ include: "mixing_common.smk"
 
 rule mixing_types:
     input:
-        records=f"{RESULTS}/categorize/records.jsonl",
+        records=candidate_records(),
         eval=subset_files("eval"),
         code=code("mixing_types"),
     output:

@@ -5,7 +5,7 @@
 
 rule deita_seed:
     input:
-        records=f"{RESULTS}/categorize/records.jsonl",
+        records=candidate_records(),
         eval=subset_files("eval"),
         truth=f"{RESULTS}/world/ground_truth.json",
         code=code("deita_seed"),
@@ -58,7 +58,7 @@ rule deita_scorer:
 
 rule pool:
     input:
-        records=f"{RESULTS}/categorize/records.jsonl",
+        records=candidate_records(),
         eval=subset_files("eval"),
         # the trained DEITA scorer's seed set: never a candidate (the scorer saw its ratings)
         held_out=deita_seed_input,
@@ -113,7 +113,7 @@ rule quality:
 rule unieval_seed:
     input:
         seed_set=f"{DEITA_SEED}.tsv",
-        records=f"{RESULTS}/categorize/records.jsonl",
+        records=candidate_records(),
         truth=f"{RESULTS}/world/ground_truth.json",
         code=code("unieval_seed"),
     output:

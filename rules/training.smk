@@ -9,7 +9,7 @@ wildcard_constraints:
 
 rule base_model:
     input:
-        records=f"{RESULTS}/categorize/records.jsonl",
+        records=candidate_records(),
         eval=subset_files("eval"),
         code=code("base_model"),
     output:

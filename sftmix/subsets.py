@@ -76,23 +76,40 @@ def plan_sizes(n_available: int, base: int, added: int, eval_: int, on_shortfall
     return {"eval": e, "base": b, "added": a}
 
 
-def split_category(records: list[Record], category: str, sizes: dict[str, Any], seed: int
+def split_category(records: list[Record], category: str, sizes: dict[str, Any], seed: int,
+                   exclude: frozenset[str] | set[str] = frozenset()
                    ) -> tuple[dict[str, list[Record]], dict[str, Any]]:
-    """Split one category's records into ``{"eval", "base", "added"}``; returns (sets, counts)."""
+    """Split one category's records into ``{"eval", "base", "added"}``; returns (sets, counts).
+
+    ``exclude``: ids never drawn into base or added (decontam's contaminated records). The eval
+    cut comes first from the seeded order of *all* records, so it does not depend on ``exclude``
+    (:mod:`sftmix.decontam` protects the eval items, which must be known first); base and added
+    follow in the same order, skipping excluded records (without exclusions the sets are those of
+    a plain split). When the exclusions leave fewer records than base + added, ``on_shortfall``
+    applies again (error, or both shrunk by the same factor)."""
     recs = sorted(records, key=lambda r: r["id"])
+    on_shortfall = sizes.get("on_shortfall", "error")
     plan = plan_sizes(len(recs), int(sizes["base"]), int(sizes["added"]), int(sizes["eval"]),
-                      sizes.get("on_shortfall", "error"), category)
-    perm = np_rng(seed, "subsets", category).permutation(len(recs))
-    out: dict[str, list[Record]] = {}
-    start = 0
-    for part in ("eval", "base", "added"):
-        idx = perm[start:start + plan[part]]
-        out[part] = sorted((recs[i] for i in idx), key=lambda r: r["id"])
-        start += plan[part]
+                      on_shortfall, category)
+    perm = [int(i) for i in np_rng(seed, "subsets", category).permutation(len(recs))]
+    rest = [i for i in perm[plan["eval"]:] if recs[i]["id"] not in exclude]
+    n_excluded = len(recs) - plan["eval"] - len(rest)
+    if len(rest) < plan["base"] + plan["added"]:
+        if on_shortfall == "error":
+            raise ValueError(f"subsets: category {category!r} has {len(rest)} records for base + added after "
+                             f"decontam left out {n_excluded}, needs {plan['base'] + plan['added']}; lower "
+                             f"subsets.* or set subsets.on_shortfall: shrink")
+        scale = len(rest) / max(1, plan["base"] + plan["added"])
+        plan["base"] = min(plan["base"], int(plan["base"] * scale))
+        plan["added"] = min(plan["added"], len(rest) - plan["base"])
+    cut = {"eval": perm[:plan["eval"]], "base": rest[:plan["base"]],
+           "added": rest[plan["base"]:plan["base"] + plan["added"]]}
+    out = {part: sorted((recs[i] for i in idx), key=lambda r: r["id"]) for part, idx in cut.items()}
     out["eval"] = assign_splits(out["eval"], category, float(sizes["dev_fraction"]), seed)
-    unused = len(recs) - start
+    unused = len(rest) - plan["base"] - plan["added"]
     counts = {"category": category, "available": len(recs), **{k: len(v) for k, v in out.items()},
               **{k: len(in_split(out["eval"], k)) for k in EVAL_SPLITS},
-              "unused": unused, "requested": {k: int(sizes[k]) for k in ("base", "added", "eval")},
+              "unused": unused, "decontaminated": n_excluded,
+              "requested": {k: int(sizes[k]) for k in ("base", "added", "eval")},
               "shrunk": any(plan[k] < int(sizes[k]) for k in plan)}
     return out, counts

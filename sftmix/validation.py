@@ -63,3 +63,46 @@ def categorization_scores(categorized: Iterable[dict[str, Any]], truth_records: 
         "per_category_recall": {c: v["correct"] / v["n"] for c, v in sorted(per_cat.items())},
         "confusions": dict(confusion.most_common(20)),
     }
+
+
+def decontam_scores(contamination: Iterable[dict[str, Any]], eval_ids: Iterable[str],
+                    candidate_ids: Iterable[str], quarantine: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Decontamination against the world's planted contamination (ground truth ``contamination``).
+
+    A planted copy (kind ``contamination``) that reached decontam as a candidate (in
+    ``candidate_ids``, not itself an eval item) is *expected* to be flagged when one of the rows of
+    the item it copies (``copies_ids``) is an eval item, and is *caught* when its quarantine row
+    names one of them; a copy of an item that is not an eval item is not contamination here. A
+    planted near miss that reached decontam must not be flagged. ``recall`` = caught / expected,
+    ``precision`` = caught / planted rows flagged (copies and near misses); ``unplanted_flagged``:
+    flagged records the world did not plant (natural overlaps, reported, not scored).
+    """
+    evals, cands = set(eval_ids), set(candidate_ids) - set(eval_ids)
+    flagged = {q["id"]: q.get("match", {}).get("item_id") for q in quarantine}
+    expected = caught = near = near_flagged = planted_flagged = 0
+    missed: list[str] = []
+    planted_ids = set()
+    for p in contamination:
+        planted_ids.add(p["id"])
+        if p["id"] not in cands:
+            continue
+        if p["id"] in flagged:
+            planted_flagged += 1
+        if p["kind"] == "contamination_near_miss":
+            near += 1
+            near_flagged += p["id"] in flagged
+            continue
+        targets = evals.intersection(p["copies_ids"])
+        if not targets:
+            continue
+        expected += 1
+        if flagged.get(p["id"]) in targets:
+            caught += 1
+        else:
+            missed.append(p["id"])
+    return {"expected": expected, "caught": caught, "missed": sorted(missed),
+            "recall": caught / expected if expected else 1.0,
+            "planted_flagged": planted_flagged,
+            "precision": caught / planted_flagged if planted_flagged else 1.0,
+            "near_misses": near, "near_misses_flagged": near_flagged,
+            "unplanted_flagged": sum(1 for i in flagged if i not in planted_ids)}

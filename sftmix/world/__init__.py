@@ -41,6 +41,7 @@ from typing import Any
 
 from ..records import make_id
 from ..rng import rng
+from .contamination import plant_contamination
 from .corrupt import (
     MALFORMED_KINDS_JSON,
     MALFORMED_KINDS_JSONL,
@@ -135,7 +136,10 @@ def generate_world(cfg: dict[str, Any], seed: int) -> tuple[dict[str, list[RawRo
 
     Ground truth, per record (``records[id]``): ``category``, ``kind`` (original, exact_duplicate,
     near_duplicate), ``item``, ``facts``, ``duplicate_of_item``, ``malformed`` (kind or None),
-    ``cluster``, ``defect`` (a :data:`DEFECT_KINDS` kind or None; a duplicate carries its item's).
+    ``cluster``, ``defect`` (a :data:`DEFECT_KINDS` kind or None; a duplicate carries its item's);
+    a planted contamination row (``world.contamination``, kinds ``contamination`` and
+    ``contamination_near_miss``) also ``copies_item``. ``contamination``: one entry per planted row
+    (id, kind, the copied item and the ids of its rows, ``copies_ids``).
     Summaries: ``defect_rates`` (source -> configured rate), ``defects`` (source -> kind -> number
     of defective *original* rows), ``defective_items`` (item index -> kind, source, the clean and
     the defective last answer, the donor item of ``other_item``).
@@ -213,6 +217,20 @@ def generate_world(cfg: dict[str, Any], seed: int) -> tuple[dict[str, list[RawRo
             item_to_ids.setdefault(truth["item"], []).append(rid)
         rows_by_source[s] = rows
 
+    # planted contamination, appended after every source's own rows from its own stream (the rows
+    # above keep their ids and bytes); not in the duplicate clusters: a copy inside other text
+    planted = plant_contamination(cfg, seed, items, names, {n: d.kind for n, d in defects.items()})
+    rc = rng(seed, "contamination", "format")
+    contamination = []
+    for src, msgs, truth in planted:
+        rid = make_id(src, len(rows_by_source[src]))
+        payload = to_format(sources[src]["format"], msgs, msgs[0]["content"], "", rc,
+                            f"{src}_{len(rows_by_source[src])}")
+        rows_by_source[src].append(RawRow(src, payload, truth))
+        truth_records[rid] = truth
+        contamination.append({"id": rid, "kind": truth["kind"], "copies_item": truth["copies_item"],
+                              "copies_ids": sorted(item_to_ids.get(truth["copies_item"], []))})
+
     # duplicate clusters in canonical ids: cluster = all rows carrying the same item
     clusters = [sorted(ids) for _, ids in sorted(item_to_ids.items()) if len(ids) > 1]
     for t in truth_records.values():
@@ -237,6 +255,7 @@ def generate_world(cfg: dict[str, Any], seed: int) -> tuple[dict[str, list[RawRo
         "defects": {s: {k: sum(1 for n, d in defects.items() if d.kind == k and item_sources[n] == s)
                         for k in DEFECT_KINDS} for s in names},
         "defective_items": {str(n): d.as_truth() for n, d in sorted(defects.items())},
+        "contamination": contamination,
         "records": truth_records,
     }
     return rows_by_source, ground_truth
