@@ -34,34 +34,38 @@ log.info("quality: %d records in, %d tags in the tag map", len(records), len(tag
 dtype = cfg.get("dtype", "float32")
 common = {"batch_size": int(cfg["batch_size"]), "max_length": int(cfg["max_length"]), "device": cfg["device"]}
 
+template = cfg.get("deita_template") or DEFAULT_DEITA_TEMPLATE
+deita, t_deita = None, 0.0
+if scorer_path is not None and cfg["deita_engine"] == "vllm":
+    # first, before this process initializes CUDA: vLLM then forks its engine process (under spawn
+    # it would run this script again), and the engine's GPU memory is gone when it is released
+    from sftmix.quality import deita_scores_vllm
+    from sftmix.vllm_engine import EngineSettings, release_torch_memory
+
+    t0 = time.perf_counter()
+    settings = EngineSettings.from_config(scorer_path, cfg["vllm"], seed=snakemake.params.seed,  # noqa: F821
+                                          trust_remote_code=False)
+    deita = deita_scores_vllm(settings, records, template=template, labels=DEFAULT_SCORE_LABELS,
+                              max_length=int(cfg["max_length"]), chat=bool(cfg["deita_chat"]),
+                              logprobs=int(cfg["deita_logprobs"]))
+    release_torch_memory()
+    t_deita = time.perf_counter() - t0
+
 t0 = time.perf_counter()
 model, tokenizer = load_causal_lm(model_path, device=cfg["device"], dtype=dtype)
 ifd = ifd_scores(model, tokenizer, records, progress=True, **common)
 t_ifd = time.perf_counter() - t0
 
-t0 = time.perf_counter()
-deita = None
 if scorer_path is None:
     log.info("quality: deita skipped (quality.deita_scorer is null); the deita column is NaN")
-elif cfg["deita_engine"] == "vllm":
-    from sftmix.quality import deita_scores_vllm
-    from sftmix.vllm_engine import EngineSettings, release_torch_memory
-
-    del model, tokenizer  # vLLM takes its share of the GPU's memory
-    release_torch_memory()
-    settings = EngineSettings.from_config(scorer_path, cfg["vllm"], seed=snakemake.params.seed,  # noqa: F821
-                                          trust_remote_code=False)
-    deita = deita_scores_vllm(settings, records, template=cfg.get("deita_template") or DEFAULT_DEITA_TEMPLATE,
-                              labels=DEFAULT_SCORE_LABELS, max_length=int(cfg["max_length"]),
-                              chat=bool(cfg["deita_chat"]), logprobs=int(cfg["deita_logprobs"]))
-else:
+elif deita is None:
+    t0 = time.perf_counter()
     if scorer_path != model_path:
         del model, tokenizer
         model, tokenizer = load_causal_lm(scorer_path, device=cfg["device"], dtype=dtype)
-    template = cfg.get("deita_template") or DEFAULT_DEITA_TEMPLATE
     deita = deita_scores(model, tokenizer, records, template=template, progress=True,
                          chat=bool(cfg["deita_chat"]), **common)
-t_deita = time.perf_counter() - t0
+    t_deita = time.perf_counter() - t0
 
 rows = quality_table(records, ifd=ifd, instag=instag_scores(records, tag_map), length=length_scores(records),
                      deita=deita)

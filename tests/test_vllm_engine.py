@@ -19,7 +19,7 @@ import pytest
 
 from sftmix import benchmarks
 from sftmix.benchmarks import lmeval_model_args, run_lmeval
-from sftmix.quality import deita_scores, deita_scores_vllm
+from sftmix.quality import deita_scores, deita_scores_vllm, read_quality
 from sftmix.records import make_record, read_jsonl, text_view, write_jsonl
 from sftmix.scoring import load_causal_lm
 from sftmix.tagging import LLMTagger, VLLMTagger, tag_records, tagger_from_config
@@ -178,6 +178,28 @@ def test_tag_shards_through_the_rule_script_are_independent(fake_vllm, model_dir
     want = tag_records(records, hf, text_fn=text_view(cfg["text"]))
     assert got == sorted(want, key=lambda r: r["id"])
     assert "backend llm on vllm" in (tmp_path / "tag1.log").read_text()
+
+
+def test_quality_script_on_vllm_gives_the_transformers_table(fake_vllm, model_dirs, tmp_path):
+    s = sentences(WORDS, 20, seed=4)
+    recs = [dict(_rec(i, s[i], s[i + 8]), meta={"category": "c", "tags": [["cat", 1.0]]}) for i in range(5)]
+    write_jsonl(tmp_path / "pool.jsonl", recs)
+    (tmp_path / "tag_map.tsv").write_text("tag\tnormalized\tcount\tgroup_count\tgroup_size\n", encoding="utf-8")
+    tables = {}
+    for engine in ("transformers", "vllm"):
+        quality = {**defaults("quality"), "batch_size": 4, "max_length": 128, "deita_scorer": str(model_dirs[True]),
+                   "deita_template": DEITA, "deita_chat": True, "deita_engine": engine, "deita_logprobs": 1000}
+        out = tmp_path / f"{engine}.tsv"
+        smk = SimpleNamespace(input=SimpleNamespace(pool=str(tmp_path / "pool.jsonl"),
+                                                    tag_map=str(tmp_path / "tag_map.tsv")),
+                              params=SimpleNamespace(model=str(model_dirs[True]), quality=quality, seed=1),
+                              output=[str(out)], log=[str(tmp_path / f"{engine}.log")], threads=1)
+        run_rule_script("quality", smk)
+        tables[engine] = read_quality(out)
+    assert len(fake_vllm.calls) == 1 and fake_vllm.calls[0]["n"] == len(recs)
+    for a, b in zip(tables["transformers"], tables["vllm"], strict=True):
+        assert a["id"] == b["id"] and a["ifd"] == b["ifd"] and abs(a["deita"] - b["deita"]) < 1e-4
+    assert "on vllm" in (tmp_path / "vllm.log").read_text()
 
 
 # ---- (c) lm-eval's vllm model --------------------------------------------------------------------
