@@ -31,7 +31,7 @@ results = run_lmeval(model_dir, task_dir, tasks, device=cfg.get("device", "cpu")
                      trust_remote_code=bool(cfg.get("trust_remote_code", False)),
                      model_args=cfg.get("model_args"), num_fewshot=cfg.get("num_fewshot"),
                      confirm_run_unsafe_code=bool(cfg.get("confirm_run_unsafe_code", False)),
-                     model=cfg["model"], vllm=cfg["vllm"])
+                     model=cfg["model"], vllm=cfg.get("vllm"))
 write_json(snakemake.output.json, clean_results(results))  # noqa: F821
 rows = flatten_results(results)
 write_results_tsv(snakemake.output.tsv, rows)  # noqa: F821
