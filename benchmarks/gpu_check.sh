@@ -6,7 +6,11 @@
 #      batch's loss must agree to 1e-5), on an 87M-parameter Llama of the default's shape family;
 #   2. batched scoring tokens/s against a batch-1 loop (benchmarks/bench_scoring.py; target >= 5x);
 #   3. the engine tests on the GPU (packed == padded loss and gradients, labelled-only head, and
-#      that bf16 training moves the weights an lr 2e-5 step would round away in bf16 storage).
+#      that bf16 training moves the weights an lr 2e-5 step would round away in bf16 storage);
+#   4. only where `import vllm` works: vLLM offline inference against the transformers batched
+#      engine on the same tagging prompts (generated tokens/s, output agreement) and the
+#      DEITA-style score read from vLLM's log-probabilities vs transformers' logits
+#      (benchmarks/bench_vllm.py); elsewhere the table says "vllm: not installed".
 # and prints one table. A CPU rehearsal: DEVICE=cpu QUICK=1 benchmarks/gpu_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,9 +22,9 @@ mkdir -p "$OUT"
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 ARCH='{"hidden_size": 768, "intermediate_size": 2048, "num_layers": 12, "num_heads": 12, "max_length": 1024}'
-STEPS=150 REPEATS=3 NREC=4000
+STEPS=150 REPEATS=3 NREC=4000 NPROMPTS=512 NEWTOK=64 VDTYPE=bfloat16
 if [ "$QUICK" = 1 ]; then
-  ARCH='{}' STEPS=4 REPEATS=1 NREC=64
+  ARCH='{}' STEPS=4 REPEATS=1 NREC=64 NPROMPTS=8 NEWTOK=8 VDTYPE=float32
 fi
 
 if command -v nvidia-smi >/dev/null; then
@@ -35,6 +39,11 @@ t0=$SECONDS
   --skip-api-batch1 --out "$OUT/scoring.json" >"$OUT/scoring.log" 2>&1
 tests=ok
 "$PY" -m pytest -q -p no:cacheprovider tests/test_engine.py >"$OUT/tests.log" 2>&1 || tests=FAILED
+rm -f "$OUT/vllm.json" "$OUT/vllm.log"
+if "$PY" -c "import vllm" >/dev/null 2>&1; then
+  "$PY" benchmarks/bench_vllm.py --device "$DEVICE" --arch "$ARCH" --n-prompts "$NPROMPTS" \
+    --max-new-tokens "$NEWTOK" --dtype "$VDTYPE" --out "$OUT/vllm.json" >"$OUT/vllm.log" 2>&1 || true
+fi
 echo "wall seconds: $((SECONDS - t0))" >"$OUT/wall.txt"
 
 "$PY" - "$OUT" "$tests" <<'PY'
@@ -58,6 +67,21 @@ rows.append(("scoring batched, response tokens/s", s["batched"]["response_tokens
              f"x{s['speedup_batched_vs_loop']} vs batch-1 loop (target >= 5)"))
 rows.append(("scoring |nll diff| batched vs loop", f"{s['max_abs_diff_nll_sum']:.2e}", ""))
 rows.append(("engine tests on this device", tests, "tests/test_engine.py"))
+vpath = out / "vllm.json"
+if vpath.exists():
+    v = json.loads(vpath.read_text())
+    rows.append(("vllm generate, tokens/s", v["vllm"]["tokens_per_s"],
+                 f"x{v['speedup_vllm_vs_transformers']} vs transformers batched "
+                 f"({v['transformers']['tokens_per_s']}); engine start {v['vllm']['engine_start_s']} s"))
+    a = v["agreement"]
+    rows.append(("  vllm vs transformers outputs", f"exact {a['exact_match']}",
+                 f"first token {a['first_token']}, common prefix {a['mean_common_prefix_share']} ({v['dtype']})"))
+    d = v["deita"]
+    rows.append(("  deita |score diff| vllm vs transformers", f"{d['max_abs_diff']:.2e}", f"max over {d['n']}"))
+elif (out / "vllm.log").exists():
+    rows.append(("vllm", "FAILED", f"see {out / 'vllm.log'}"))
+else:
+    rows.append(("vllm", "not installed", "pip install vllm to compare it"))
 rows.append(("wall", (out / "wall.txt").read_text().split(":")[1].strip() + " s", ""))
 w = max(len(r[0]) for r in rows)
 print(f"{'check':<{w}} | value | note")

@@ -53,7 +53,7 @@ rule lmeval:
     resources:
         mem_mb=scaled(4000),
         runtime=scaled(60),
-        gpu=gpus_for(config["benchmarks"]["lmeval"]["device"]),
+        gpu=lmeval_gpus(),
     params:
         lmeval=config["benchmarks"]["lmeval"],
     script:

@@ -99,10 +99,11 @@ rule quality:
     resources:
         mem_mb=scaled(4000),
         runtime=scaled(60),
-        gpu=gpus_for(config["quality"]["device"]),
+        gpu=quality_gpus(),
     params:
         model=base_model_path,
         quality=quality_params,
+        seed=config["seed"],
     script:
         "../scripts/quality.py"
 

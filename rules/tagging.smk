@@ -38,11 +38,12 @@ rule tag:
         "../envs/tagging.yaml"
     threads: 1
     resources:
-        mem_mb=scaled(8000),
+        mem_mb=scaled(8000 * max(1, tag_gpus())),
         runtime=scaled(240),
-        gpu=tag_uses_gpu(),
+        gpu=tag_gpus(),
     params:
         tag=config["tag"],
+        seed=config["seed"],
     script:
         "../scripts/tag.py"
 

@@ -23,13 +23,15 @@ from sftmix.benchmarks import (  # noqa: E402
 
 tasks = cfg["tasks"]
 tasks = [tasks] if isinstance(tasks, str) else list(tasks)
-log.info("lmeval: %s on %s (%s)", model_dir, ", ".join(tasks), task_dir or "built-in tasks")
+log.info("lmeval: %s on %s (%s), lm-eval model %s", model_dir, ", ".join(tasks), task_dir or "built-in tasks",
+         cfg["model"])
 results = run_lmeval(model_dir, task_dir, tasks, device=cfg.get("device", "cpu"),
                      batch_size=cfg.get("batch_size", 8), limit=cfg.get("limit"), seed=int(cfg.get("seed", 0)),
                      apply_chat_template=bool(cfg.get("apply_chat_template", True)),
                      trust_remote_code=bool(cfg.get("trust_remote_code", False)),
                      model_args=cfg.get("model_args"), num_fewshot=cfg.get("num_fewshot"),
-                     confirm_run_unsafe_code=bool(cfg.get("confirm_run_unsafe_code", False)))
+                     confirm_run_unsafe_code=bool(cfg.get("confirm_run_unsafe_code", False)),
+                     model=cfg["model"], vllm=cfg.get("vllm"))
 write_json(snakemake.output.json, clean_results(results))  # noqa: F821
 rows = flatten_results(results)
 write_results_tsv(snakemake.output.tsv, rows)  # noqa: F821

@@ -60,7 +60,7 @@ import math
 import os
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -357,15 +357,51 @@ def task_manager(task_dir: str | Path | None, tasks: Iterable[str] = ()) -> Any:
     return TaskManager(include_path=str(task_dir))
 
 
+LMEVAL_MODELS = ("hf", "vllm")
+
+
+def lmeval_model_args(model: str, model_dir: str | Path, *, trust_remote_code: bool = False, seed: int = 0,
+                      vllm: Mapping[str, Any] | None = None,
+                      model_args: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """lm-eval's ``model_args`` for ``model`` (``benchmarks.lmeval.model``), weights from
+    safetensors only either way.
+
+    ``hf``: ``pretrained=model_dir, dtype=float32, use_safetensors, trust_remote_code``. ``vllm``
+    (lm-eval's ``VLLM`` model, which hands unknown arguments to ``vllm.LLM``): ``pretrained``,
+    ``tensor_parallel_size``, ``dtype``, ``gpu_memory_utilization``, ``max_model_len`` (when set),
+    ``seed``, ``trust_remote_code`` and ``load_format=safetensors`` from ``vllm`` (the
+    ``benchmarks.lmeval.vllm`` block), as :class:`sftmix.vllm_engine.EngineSettings` builds them for
+    the workflow's own vLLM stages. ``model_args`` adds or overrides (e.g. ``max_length``)."""
+    if model == "hf":
+        args: dict[str, Any] = {"pretrained": str(model_dir), "dtype": "float32", "use_safetensors": True,
+                                "trust_remote_code": bool(trust_remote_code)}
+    elif model == "vllm":
+        if vllm is None:
+            raise ValueError("benchmarks.lmeval.vllm: the vllm model type needs its engine settings")
+        from .vllm_engine import EngineSettings
+
+        args = EngineSettings.from_config(str(model_dir), vllm, seed=seed,
+                                          trust_remote_code=trust_remote_code).llm_kwargs()
+        args["pretrained"] = args.pop("model")
+    else:
+        raise ValueError(f"benchmarks.lmeval.model: {model!r} is not one of {', '.join(LMEVAL_MODELS)}")
+    args.update(model_args or {})
+    return args
+
+
 def run_lmeval(model_dir: str | Path, task_dir: str | Path | None, tasks: list[str], *, device: str = "cpu",
                batch_size: int | str = 8, limit: int | float | None = None, seed: int = 0,
                apply_chat_template: bool = True, trust_remote_code: bool = False,
                model_args: dict[str, Any] | None = None, num_fewshot: int | None = None,
-               confirm_run_unsafe_code: bool = False, log_samples: bool = True) -> dict[str, Any]:
+               confirm_run_unsafe_code: bool = False, log_samples: bool = True, model: str = "hf",
+               vllm: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate the causal LM in ``model_dir`` on ``tasks`` with ``lm_eval.simple_evaluate``.
 
-    ``model="hf"`` with ``pretrained=model_dir, dtype=float32, trust_remote_code``; ``model_args``
-    adds or overrides HFLM arguments (e.g. ``max_length``). ``task_dir`` is a directory written by
+    ``model`` is lm-eval's model type, ``hf`` or ``vllm``, with :func:`lmeval_model_args`
+    (``model_args`` adds or overrides, e.g. ``max_length``). With ``vllm`` the batch size is
+    ``auto`` (vLLM schedules the requests), ``device`` is not passed (vLLM uses the job's GPUs) and a
+    missing vllm package raises :class:`sftmix.vllm_engine.VLLMUnavailable` naming
+    ``benchmarks.lmeval.model``; the per-item records are kept as with ``hf``. ``task_dir`` is a directory written by
     :func:`write_lmeval_tasks` (tasks resolved there first), or None for the harness's built-in
     tasks by name. Every seed (python, numpy, torch, few-shot sampler) is ``seed``;
     ``log_samples`` keeps the harness's per-item records in ``results["samples"]``
@@ -380,6 +416,10 @@ def run_lmeval(model_dir: str | Path, task_dir: str | Path | None, tasks: list[s
     harness's results dict plus ``results["sftmix_run"] = {tasks, task_dir, apply_chat_template
     (as used), seed}`` (see :func:`clean_results` before writing it).
     """
+    if model == "vllm":
+        from .vllm_engine import import_vllm
+
+        import_vllm("benchmarks.lmeval.model", "hf")
     if task_dir is not None and os.path.isdir(str(model_dir)):
         from .logutil import offline_env
 
@@ -394,11 +434,12 @@ def run_lmeval(model_dir: str | Path, task_dir: str | Path | None, tasks: list[s
                     model_dir)
         apply_chat_template = False
     # weights from safetensors only (a pickle checkpoint can run code on load)
-    args: dict[str, Any] = {"pretrained": str(model_dir), "dtype": "float32", "use_safetensors": True,
-                            "trust_remote_code": bool(trust_remote_code)}
-    args.update(model_args or {})
+    args = lmeval_model_args(model, model_dir, trust_remote_code=trust_remote_code, seed=seed, vllm=vllm,
+                             model_args=model_args)
+    if model == "vllm":
+        batch_size, device = "auto", None
     results = lm_eval.simple_evaluate(
-        model="hf", model_args=args, tasks=tasks, num_fewshot=num_fewshot, batch_size=batch_size,
+        model=model, model_args=args, tasks=tasks, num_fewshot=num_fewshot, batch_size=batch_size,
         device=device, limit=limit, log_samples=log_samples, apply_chat_template=apply_chat_template,
         task_manager=task_manager(task_dir, tasks), random_seed=seed, numpy_random_seed=seed,
         torch_random_seed=seed, fewshot_random_seed=seed, bootstrap_iters=1000,

@@ -50,6 +50,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -407,6 +408,63 @@ def _encode_prompt(tokenizer: Any, prompt: str, max_length: int, n_tail: int) ->
     return ids[:max_length - n_tail] + ids[len(ids) - n_tail:], True
 
 
+@dataclass(frozen=True)
+class DeitaPrompts:
+    """The DEITA scorer's prompts as token ids (:func:`deita_prompt_ids`): ``encoded`` maps a
+    record's position to its prompt ids (records without an assistant turn are left out and
+    named in ``unscorable``), ``label_ids`` are the rating tokens, ``n_truncated`` the prompts
+    that were cut to ``max_length``."""
+
+    encoded: dict[int, list[int]]
+    label_ids: list[int]
+    unscorable: list[str]
+    n_truncated: int
+
+
+def deita_prompt_ids(tokenizer: Any, records: Sequence[Mapping[str, Any]], *,
+                     template: str = DEFAULT_DEITA_TEMPLATE, labels: Sequence[str] = DEFAULT_SCORE_LABELS,
+                     max_length: int = 512, chat: bool = False) -> DeitaPrompts:
+    """The token ids every DEITA engine feeds the scorer (the one home of its prompt).
+
+    Plain (``chat`` False): bos + :func:`deita_prompt` on :func:`deita_question_response`, an
+    over-long prompt losing tokens from its middle (the end of the response) so that the
+    template's closing cue survives. ``chat``: the user turn of :func:`deita_conversation` under
+    the tokenizer's chat template, up to where the scorer learned to write the rating; an over-long
+    prompt loses the end of its response. See :func:`deita_scores`."""
+    label_ids = score_token_ids(tokenizer, labels)
+    tail = template.split("{response}")[-1] if "{response}" in template else ""
+    n_tail = len(tokenizer(tail, add_special_tokens=False)["input_ids"]) if tail else 0
+    if max_length < n_tail + 2:
+        raise ValueError(f"max_length={max_length} cannot hold the template's closing cue ({n_tail} tokens)")
+    encoded: dict[int, list[int]] = {}
+    unscorable: list[str] = []
+    n_truncated = 0
+    for i, rec in enumerate(records):
+        qr = deita_question_response(rec)
+        if qr is None:
+            unscorable.append(str(rec["id"]))
+            continue
+        if chat:
+            enc, cut = _encode_chat_prompt(tokenizer, *qr, template, labels[0], label_ids[0], max_length)
+        else:
+            enc, cut = _encode_prompt(tokenizer, deita_prompt(*qr, template=template), max_length, n_tail)
+        encoded[i] = enc
+        n_truncated += cut
+    return DeitaPrompts(encoded, label_ids, unscorable, n_truncated)
+
+
+def expected_ratings(label_scores: Any) -> list[float]:
+    """DEITA's score of each row of ``label_scores`` (a torch tensor, rows x rating tokens, in
+    label order): ``sum_k k * softmax(row)_k`` in float64. The rows may be logits or
+    log-probabilities (they differ by a constant per row, which the softmax removes); ``-inf``
+    (a token whose value is unknown) counts as probability 0."""
+    import torch
+
+    probs = torch.softmax(label_scores.to(torch.float64), dim=-1).cpu()
+    values = torch.arange(1, probs.shape[-1] + 1, dtype=torch.float64)
+    return [float(row @ values) for row in probs]
+
+
 def deita_scores(model: Any, tokenizer: Any, records: list[dict[str, Any]], *,
                  template: str = DEFAULT_DEITA_TEMPLATE, labels: Sequence[str] = DEFAULT_SCORE_LABELS,
                  batch_size: int = 16, max_length: int = 512, device: str = "cpu", progress: bool = True,
@@ -440,34 +498,17 @@ def deita_scores(model: Any, tokenizer: Any, records: list[dict[str, Any]], *,
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if padding_side not in ("right", "left"):
         raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
-    label_ids = score_token_ids(tokenizer, labels)
-    tail = template.split("{response}")[-1] if "{response}" in template else ""
-    n_tail = len(tokenizer(tail, add_special_tokens=False)["input_ids"]) if tail else 0
-    if max_length < n_tail + 2:
-        raise ValueError(f"max_length={max_length} cannot hold the template's closing cue ({n_tail} tokens)")
+    prompts = deita_prompt_ids(tokenizer, records, template=template, labels=labels, max_length=max_length,
+                               chat=chat)
+    label_ids, encoded, unscorable, n_truncated = (prompts.label_ids, prompts.encoded, prompts.unscorable,
+                                                   prompts.n_truncated)
     if head_only is None:
         head_only = getattr(model.config, "model_type", "") in HEAD_ONLY_MODEL_TYPES
 
     ids_by_row: list[str] = [str(r["id"]) for r in records]
-    encoded: dict[int, list[int]] = {}
-    unscorable: list[str] = []
-    n_truncated = 0
-    for i, rec in enumerate(records):
-        qr = deita_question_response(rec)
-        if qr is None:
-            unscorable.append(ids_by_row[i])
-            continue
-        if chat:
-            enc, cut = _encode_chat_prompt(tokenizer, *qr, template, labels[0], label_ids[0], max_length)
-        else:
-            enc, cut = _encode_prompt(tokenizer, deita_prompt(*qr, template=template), max_length, n_tail)
-        encoded[i] = enc
-        n_truncated += cut
-
     lengths = [len(encoded.get(i, ())) for i in range(len(records))]
     order = sorted(encoded, key=lambda i: (-lengths[i], i))
     pad_id = _pad_id(tokenizer)
-    values = torch.arange(1, len(label_ids) + 1, dtype=torch.float64)
     index = torch.tensor(label_ids, dtype=torch.long)
     scores = [float("nan")] * len(records)
 
@@ -499,9 +540,8 @@ def deita_scores(model: Any, tokenizer: Any, records: list[dict[str, Any]], *,
                     logits = model.get_output_embeddings()(hidden[rows, last])
                 else:
                     logits = model(**kwargs).logits[rows, last]
-                probs = torch.softmax(logits[:, index.to(logits.device)].to(torch.float64), dim=-1).cpu()
-                for j, i in enumerate(batch):
-                    scores[i] = float(probs[j] @ values)
+                for i, value in zip(batch, expected_ratings(logits[:, index.to(logits.device)]), strict=True):
+                    scores[i] = value
                 if bar is not None:
                     bar.update(len(batch))
     finally:
@@ -513,6 +553,57 @@ def deita_scores(model: Any, tokenizer: Any, records: list[dict[str, Any]], *,
     if n_truncated:
         log.info("deita: %d prompt(s) longer than max_length=%d were cut in the middle", n_truncated, max_length)
     return dict(zip(ids_by_row, scores, strict=True))
+
+
+def deita_scores_vllm(settings: Any, records: list[dict[str, Any]], *, template: str = DEFAULT_DEITA_TEMPLATE,
+                      labels: Sequence[str] = DEFAULT_SCORE_LABELS, max_length: int = 512, chat: bool = False,
+                      logprobs: int = 20, progress: bool = True, llm: Any = None) -> dict[str, float]:
+    """:func:`deita_scores` on vLLM offline inference (``quality.deita_engine: vllm``;
+    :mod:`sftmix.vllm_engine`).
+
+    The same prompt token ids (:func:`deita_prompt_ids`, the same cut of an over-long prompt) and
+    the same expectation (:func:`expected_ratings`) over the rating tokens, read from the
+    log-probabilities of one generated token (greedy, restricted to the rating tokens, vLLM's top
+    ``logprobs`` of the full vocabulary plus the chosen one): a log-probability differs from its
+    logit by a constant per prompt, which the softmax over the rating tokens removes, so the score
+    equals the transformers reading whenever every rating token is among the returned ones. One
+    outside them counts as probability 0, and the records where that happened are counted in the
+    log (raise ``quality.deita_logprobs``). Records without an assistant turn get NaN (logged).
+    ``settings``: a :class:`sftmix.vllm_engine.EngineSettings`; ``llm``: an engine already built
+    (else loaded, allowing ``logprobs`` per token). Raises
+    :class:`sftmix.vllm_engine.VLLMUnavailable` naming ``quality.deita_engine`` without vllm."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from .vllm_engine import first_token_logprobs, import_vllm, load_llm
+
+    import_vllm("quality.deita_engine", "transformers")
+    tokenizer = AutoTokenizer.from_pretrained(settings.model, trust_remote_code=settings.trust_remote_code)
+    prompts = deita_prompt_ids(tokenizer, records, template=template, labels=labels, max_length=max_length,
+                               chat=chat)
+    if llm is None:
+        llm = load_llm(settings, config_key="quality.deita_engine", fallback="transformers",
+                       max_logprobs=max(20, int(logprobs)))
+    rows = sorted(prompts.encoded)
+    top = first_token_logprobs(llm, [prompts.encoded[i] for i in rows], prompts.label_ids, logprobs=logprobs,
+                               seed=settings.seed, progress=progress, config_key="quality.deita_engine",
+                               fallback="transformers")
+    table = [[lp.get(t, -math.inf) for t in prompts.label_ids] for lp in top]
+    scores = [math.nan] * len(records)
+    if rows:
+        for i, value in zip(rows, expected_ratings(torch.tensor(table, dtype=torch.float64)), strict=True):
+            scores[i] = value
+    missing = sum(1 for row in table if any(math.isinf(v) for v in row))
+    if prompts.unscorable:
+        log.warning("deita (vllm): %d record(s) without an assistant turn get NaN: %s%s", len(prompts.unscorable),
+                    ", ".join(prompts.unscorable[:10]), " ..." if len(prompts.unscorable) > 10 else "")
+    if prompts.n_truncated:
+        log.info("deita (vllm): %d prompt(s) longer than max_length=%d were cut", prompts.n_truncated, max_length)
+    if missing:
+        log.warning("deita (vllm): %d of %d record(s) had a rating token outside the top %d log-probabilities "
+                    "(counted as probability 0); raise quality.deita_logprobs for the exact score",
+                    missing, len(rows), logprobs)
+    return {str(r["id"]): v for r, v in zip(records, scores, strict=True)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ knowledge needed to complete it (InsTag-style); the tags are normalized afterwar
 (:mod:`sftmix.normalize`). This module provides the taggers and the tolerant parser of LLM answers:
 
 * :class:`LLMTagger` -- a local causal LM through ``transformers`` (batched greedy decoding);
+* :class:`VLLMTagger` -- the same prompts on vLLM offline inference (``tag.engine: vllm``);
 * :class:`OpenAITagger` -- any OpenAI-compatible ``/chat/completions`` server (e.g. vLLM);
 * :class:`EmbeddingTagger` -- offline zero-shot stand-in: the nearest tags of a fixed vocabulary
   in a sentence-embedding space.
@@ -286,6 +287,29 @@ class EmbeddingTagger:
         return out
 
 
+def build_tag_prompt(tokenizer: Any, template: str, text: str, max_instruction_chars: int = 4000) -> str:
+    """The tagging prompt of one instruction as text (the one home of the llm backend's prompt):
+    ``template`` filled with ``text`` cut to ``max_instruction_chars``, sent as one user turn with
+    the generation prompt when the tokenizer has a chat template, else as plain text."""
+    prompt = fill_prompt(template, text[:max_instruction_chars])
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                             add_generation_prompt=True)
+    return prompt
+
+
+def prompt_special_tokens(tokenizer: Any) -> bool:
+    """Whether tokenizing a tagging prompt adds the tokenizer's special tokens: a chat template
+    writes its own (bos), a plain prompt gets them from the tokenizer."""
+    return not getattr(tokenizer, "chat_template", None)
+
+
+def tag_prompt_ids(tokenizer: Any, template: str, text: str, max_instruction_chars: int = 4000) -> list[int]:
+    """The token ids of :func:`build_tag_prompt`: what every llm engine feeds the model."""
+    prompt = build_tag_prompt(tokenizer, template, text, max_instruction_chars)
+    return list(tokenizer(prompt, add_special_tokens=prompt_special_tokens(tokenizer))["input_ids"])
+
+
 def _resolve_dtype(dtype: Any) -> Any:
     if dtype is None or dtype == "auto" or not isinstance(dtype, str):
         return dtype
@@ -338,19 +362,14 @@ class LLMTagger:
         self.uses_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
 
     def build_prompt(self, text: str) -> str:
-        prompt = fill_prompt(self.prompt_template, text[: self.max_instruction_chars])
-        if self.uses_chat_template:
-            return self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-            )
-        return prompt
+        return build_tag_prompt(self.tokenizer, self.prompt_template, text, self.max_instruction_chars)
 
     def _generate(self, prompts: list[str]) -> list[str]:
         """Greedy continuation of each prompt (one batch); only the new tokens are decoded."""
         import torch
 
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True,
-                             add_special_tokens=not self.uses_chat_template)
+                             add_special_tokens=prompt_special_tokens(self.tokenizer))
         enc = {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
         with torch.inference_mode():
             out = self.model.generate(
@@ -374,6 +393,54 @@ class LLMTagger:
     def tag(self, texts: list[str]) -> list[TagList]:
         return [[(t, 1.0) for t in parse_tags(ans, self.max_tags)]
                 for ans in self.generate_raw(list(texts))]
+
+
+class VLLMTagger:
+    """The llm backend on vLLM offline inference (``tag.engine: vllm``; :mod:`sftmix.vllm_engine`).
+
+    The prompts are :func:`tag_prompt_ids` with the model's own tokenizer: exactly the token ids
+    :class:`LLMTagger` feeds its model. A shard's texts go to vLLM in one call
+    (``whole_batch``: :func:`tag_records` does not chunk them; vLLM schedules its own batches),
+    greedy, at most ``max_new_tokens`` tokens, then :func:`parse_tags`. ``settings``: a
+    :class:`sftmix.vllm_engine.EngineSettings` (model, tensor parallelism, ...); ``llm``: an engine
+    already built (else loaded from ``settings``). Raises
+    :class:`sftmix.vllm_engine.VLLMUnavailable` naming ``tag.engine`` without vllm.
+    """
+
+    whole_batch = True
+
+    def __init__(self, settings: Any, prompt_template: str = DEFAULT_TAG_PROMPT, *, max_new_tokens: int = 64,
+                 max_tags: int = 10, max_instruction_chars: int = 4000, progress: bool = True, llm: Any = None):
+        from transformers import AutoTokenizer
+
+        from .vllm_engine import import_vllm, load_llm
+
+        fill_prompt(prompt_template, "")  # validate the placeholder before loading anything
+        import_vllm("tag.engine", "transformers")
+        self.settings = settings
+        self.prompt_template = prompt_template
+        self.max_new_tokens = int(max_new_tokens)
+        self.max_tags = max_tags
+        self.max_instruction_chars = max_instruction_chars
+        self.progress = progress
+        self.tokenizer = AutoTokenizer.from_pretrained(settings.model,
+                                                       trust_remote_code=settings.trust_remote_code)
+        self.llm = llm if llm is not None else load_llm(settings, config_key="tag.engine", fallback="transformers")
+
+    def prompt_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return [tag_prompt_ids(self.tokenizer, self.prompt_template, t if isinstance(t, str) else "",
+                               self.max_instruction_chars) for t in texts]
+
+    def generate_raw(self, texts: list[str]) -> list[str]:
+        """The raw answers for ``texts`` (input order), one ``generate`` call."""
+        from .vllm_engine import generate_texts
+
+        return generate_texts(self.llm, self.prompt_ids(texts), max_tokens=self.max_new_tokens,
+                              seed=self.settings.seed, progress=self.progress, config_key="tag.engine",
+                              fallback="transformers")
+
+    def tag(self, texts: list[str]) -> list[TagList]:
+        return [[(t, 1.0) for t in parse_tags(ans, self.max_tags)] for ans in self.generate_raw(list(texts))]
 
 
 class OpenAITagger:
@@ -425,11 +492,14 @@ class OpenAITagger:
         return [[(t, 1.0) for t in parse_tags(a, self.max_tags)] for a in answers]
 
 
-def tagger_from_config(cfg: dict[str, Any]) -> Tagger:
-    """The tagger the ``tag`` config section asks for (``backend``: embedding, llm or openai).
+def tagger_from_config(cfg: dict[str, Any], seed: int = 0) -> Tagger:
+    """The tagger the ``tag`` config section asks for (``backend``: embedding, llm or openai; the
+    llm backend on ``engine`` transformers or vllm, :class:`VLLMTagger`, seeded with ``seed``).
 
-    Raises ``ValueError`` when a setting the backend needs is missing. The openai backend warns
-    (without failing) when the key's environment variable is unset: then no key is sent."""
+    Raises ``ValueError`` when a setting the backend needs is missing, and
+    :class:`sftmix.vllm_engine.VLLMUnavailable` (naming ``tag.engine``) when vllm is selected but
+    not installed. The openai backend warns (without failing) when the key's environment variable
+    is unset: then no key is sent."""
     prompt = cfg.get("prompt") or DEFAULT_TAG_PROMPT
     if cfg["backend"] == "embedding":
         from .embedding import load_embedding_model
@@ -442,6 +512,12 @@ def tagger_from_config(cfg: dict[str, Any]) -> Tagger:
     if cfg["backend"] == "llm":
         if not cfg.get("llm_model"):
             raise ValueError("tag.llm_model: the llm backend needs a model (local dir or hub id)")
+        if cfg["engine"] == "vllm":
+            from .vllm_engine import EngineSettings
+
+            settings = EngineSettings.from_config(cfg["llm_model"], cfg["vllm"], seed=seed,
+                                                  trust_remote_code=cfg["trust_remote_code"])
+            return VLLMTagger(settings, prompt, max_new_tokens=cfg["max_new_tokens"])
         return LLMTagger(cfg["llm_model"], prompt, max_new_tokens=cfg["max_new_tokens"],
                          batch_size=cfg["batch_size"], device=cfg["device"],
                          trust_remote_code=cfg["trust_remote_code"])
@@ -489,10 +565,13 @@ def tag_records(records: Iterable[Record], tagger: Tagger, *,
     """Tag records: rows ``{"id": ..., "tags": [[tag, score], ...]}`` in input order.
 
     ``text_fn`` defaults to :func:`default_tag_text`. The tagger is called on chunks of
-    ``chunk_size`` texts (for the progress bar)."""
+    ``chunk_size`` texts (for the progress bar), or once on all of them when it schedules its own
+    batches (a ``whole_batch`` attribute that is true: vLLM)."""
     text_fn = text_fn or default_tag_text
     records = list(records)
     texts = [text_fn(r) for r in records]
+    if getattr(tagger, "whole_batch", False):
+        chunk_size = max(1, len(texts))
     chunks: Sequence[int] = range(0, len(texts), max(1, chunk_size))
     if progress:
         from tqdm import tqdm

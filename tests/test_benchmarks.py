@@ -296,7 +296,7 @@ def test_run_lmeval_offline(model_dir, records, tmp_path, monkeypatch):
     assert "1 of them left out" in (tmp_path / "lmeval_tasks.log").read_text()
     assert {t["n_items"] for t in manifest["tasks"].values()} == {3}
     params = {"tasks": [GROUP_MC, GEN_PREFIX + "math"], "device": "cpu", "batch_size": 4, "limit": 2,
-              "apply_chat_template": True, "seed": 0}
+              "apply_chat_template": True, "seed": 0, "model": "hf"}
     outs = []
     for k in range(2):
         out = Files(json=str(tmp_path / f"r{k}.json"), tsv=str(tmp_path / f"r{k}.tsv"),

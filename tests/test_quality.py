@@ -329,7 +329,8 @@ def test_script_writes_the_table(model_dir, records, tmp_path):
         input=SimpleNamespace(pool=str(pool), tag_map=str(tag_map)),
         params=SimpleNamespace(model=str(model_dir),
                                quality={"batch_size": 4, "max_length": 256, "device": "cpu",
-                                        "deita_scorer": str(model_dir), "deita_template": None, "deita_chat": False}),
+                                        "deita_scorer": str(model_dir), "deita_template": None, "deita_chat": False,
+                                        "deita_engine": "transformers"}, seed=1),
         output=[str(out)], log=[str(logf)], threads=1)
     run_rule_script("quality", smk)
     rows = read_quality(out)

@@ -509,7 +509,7 @@ def test_tag_script_is_glue(tmp_path):
     write_jsonl(tmp_path / "in.jsonl", records)
     out, log = tmp_path / "out.jsonl", tmp_path / "tag.log"
     smk = SimpleNamespace(input=[str(tmp_path / "in.jsonl")], output=[str(out)], log=[str(log)], threads=1,
-                          params=SimpleNamespace(tag=TAG_CFG))
+                          params=SimpleNamespace(tag=TAG_CFG, seed=1))
     run_rule_script("tag", smk)
     expected = tag_records(records, tagger_from_config(TAG_CFG), text_fn=text_view("instruction"))
     got = list(read_jsonl(out))
