@@ -26,6 +26,7 @@ from sftmix.experiments import slugify as slug
 from sftmix.rng import derive_seed
 from sftmix.basemodel import sized_config
 from sftmix.sft import budget_config
+from sftmix.vllm_engine import stage_gpus
 from sftmix.world import FORMAT_EXT
 
 CATEGORIES = list(config["categories"])
@@ -104,7 +105,7 @@ def tag_shards():
 def engine_gpus(engine, vllm, device):
     """GPUs of an LLM stage: vLLM splits the model over tensor_parallel_size GPUs; transformers
     takes one when its device is cuda."""
-    return vllm["tensor_parallel_size"] if engine == "vllm" else gpus_for(device)
+    return stage_gpus(engine, vllm, device)
 
 
 def tag_gpus():

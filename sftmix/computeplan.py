@@ -38,6 +38,7 @@ from typing import Any
 from . import experiments as registry
 from .memplan import inference_gib, memory_plan, resolve_shape, shape_of_config
 from .records import read_typed_tsv, write_typed_tsv
+from .vllm_engine import stage_gpus
 
 Config = Mapping[str, Any]
 
@@ -200,6 +201,12 @@ def _row(stage: str, model: str, device: str, jobs: int, records: int, tokens: f
             "gpu_hours": 0.0, "note": note}
 
 
+def _per_gpu(gib: float, gpus: int) -> float:
+    """A model's inference memory split over its tensor-parallel GPUs (the weights are sharded; the
+    per-GPU context is small beside a sharded 72B model's weights)."""
+    return round(gib / max(1, gpus), 2)
+
+
 def _device(device: str) -> str:
     return "gpu" if str(device).startswith("cuda") else "cpu"
 
@@ -304,9 +311,10 @@ def inference_rows(config: Config, shapes: Mapping[str, Mapping[str, Any]]) -> l
         if mine:
             jobs = len(registry.experiment_seeds(config, mine))
             dev = _device(lm["device"])
+            gpus = stage_gpus(lm["model"], lm["vllm"], lm["device"])
             rows.append(_row("lmeval", model, dev, jobs, 0, jobs * lm_tokens, inference_flops(n, jobs * lm_tokens),
-                             int(dev == "gpu"), inference_gib(n, _dtype(lm["device"]), dev == "gpu"),
-                             f"{int(lm_tokens):,} tokens per run (plan.lmeval_tokens)"))
+                             gpus, _per_gpu(inference_gib(n, _dtype(lm["device"]), dev == "gpu"), gpus),
+                             f"{int(lm_tokens):,} tokens per run (plan.lmeval_tokens), model type {lm['model']}"))
             if judge["base_url"]:
                 answers = jobs * (judge["max_items"] or eval_items(config))
                 tokens = answers * (tpr + int(judge["max_new_tokens"]))
@@ -336,10 +344,11 @@ def data_rows(config: Config, shapes: Mapping[str, Mapping[str, Any]]) -> list[d
         shape = resolve_shape(tag["llm_model"], "tag.llm_model", trust)
         tokens = pool * (tpr + int(tag["max_new_tokens"]))
         dev = _device(tag["device"])
+        gpus = stage_gpus(tag["engine"], tag["vllm"], tag["device"])
         rows.append(_row("tag (LLM)", "tag.llm_model", dev, int(tag["shards"]), pool, tokens,
-                         inference_flops(shape["n_params"], tokens), int(dev == "gpu"),
-                         inference_gib(shape["n_params"], _dtype(tag["device"]), dev == "gpu"),
-                         f"{tag['llm_model']}: prompt + tag.max_new_tokens per record"))
+                         inference_flops(shape["n_params"], tokens), gpus,
+                         _per_gpu(inference_gib(shape["n_params"], _dtype(tag["device"]), dev == "gpu"), gpus),
+                         f"{tag['llm_model']}: prompt + tag.max_new_tokens per record, {tag['engine']} engine"))
     elif tag["backend"] == "openai":
         rows.append(_row("tag (endpoint)", "tag.openai_model", "api", int(tag["shards"]), pool, 0, 0.0, 0, None,
                          "served by the endpoint, not counted"))
@@ -360,8 +369,10 @@ def data_rows(config: Config, shapes: Mapping[str, Mapping[str, Any]]) -> list[d
                                      "quality.deita_train: seed_size x epochs"))
             else:
                 scorer = resolve_shape(q["deita_scorer"], "quality.deita_scorer", trust)["n_params"]
+            gpus = stage_gpus(q["deita_engine"], q["vllm"], q["device"])
             rows.append(_row("quality: DEITA", model, dev, 0, pool, pool * tpr, inference_flops(scorer, pool * tpr),
-                             int(dev == "gpu"), inference_gib(scorer, dtype, dev == "gpu"), "inside the quality job"))
+                             gpus, _per_gpu(inference_gib(scorer, dtype, dev == "gpu"), gpus),
+                             f"inside the quality job, {q['deita_engine']} engine"))
     if registry.declared_experiments(config, ["imsel"]):
         im = config["instructmining"]
         raters = []

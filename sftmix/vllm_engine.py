@@ -39,6 +39,15 @@ class VLLMUnavailable(ImportError):
     """The vllm engine was selected where the ``vllm`` package cannot be imported."""
 
 
+def stage_gpus(engine: str, vllm_settings: Mapping[str, Any], device: str) -> int:
+    """GPUs one job of an LLM stage holds: vLLM splits the model over ``tensor_parallel_size``
+    GPUs; the transformers engine takes one when its device is cuda and none on the CPU. The one
+    answer the rules' GPU requests and the compute plan (:mod:`sftmix.computeplan`) share."""
+    if engine == "vllm":
+        return int(vllm_settings["tensor_parallel_size"])
+    return 1 if str(device).startswith("cuda") else 0
+
+
 def import_vllm(config_key: str, fallback: str) -> ModuleType:
     """``import vllm``, or :class:`VLLMUnavailable` naming ``config_key`` (the key that selected
     vLLM) and ``fallback`` (the value that switches back), and how to install vLLM."""
