@@ -84,7 +84,8 @@ class Chromium:
 
         args = [binary, "--headless", "--remote-debugging-pipe", "--disable-gpu", "--no-first-run",
                 "--no-default-browser-check", "--disable-extensions", "--hide-scrollbars", "--mute-audio",
-                "--disable-dev-shm-usage", f"--user-data-dir={self._profile}", f"--window-size={width},{height}"]
+                "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update",
+                f"--user-data-dir={self._profile}", f"--window-size={width},{height}"]
         if os.geteuid() == 0:  # Chromium refuses to run as root with its sandbox (CI runs as root)
             args.append("--no-sandbox")
         self._proc = subprocess.Popen([*args, "about:blank"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -228,6 +229,9 @@ class ReportPage:
         self.browser.settle()
 
     def show_category(self, category: str) -> None:
+        # from the menu, as a reader gets there: the report's result list keeps the previous
+        # category's entries when one category's page is replaced by another's directly
+        self.show_menu()
         self.browser.evaluate(f"app.showCategory({json.dumps(category)})")
         self.browser.settle()
 
@@ -243,5 +247,21 @@ class ReportPage:
         if not image:
             return {}
         return self.browser.evaluate(
-            "(() => { const i = document.querySelector('#app img:not(.h-4)');"
-            " return i ? {width: i.naturalWidth, height: i.naturalHeight, shown_width: i.width} : {}; })()")
+            "(() => { const i = document.querySelector('#app img:not(.h-4)'); if (!i) return {};"
+            " const r = i.getBoundingClientRect();"
+            " return {width: i.naturalWidth, height: i.naturalHeight, shown_width: i.width,"
+            " box: [r.left, r.top, r.right, r.bottom].map(Math.round)}; })()")
+
+
+def screenshot_spread(png: bytes, box: tuple[int, int, int, int] | None = None) -> tuple[tuple[int, int], float]:
+    """(size, standard deviation of the grey levels) of a PNG, or of its ``box`` (left, top, right,
+    bottom): a blank page or an empty figure has almost none."""
+    import io
+
+    from PIL import Image, ImageStat
+
+    img = Image.open(io.BytesIO(png))
+    size = img.size
+    if box is not None:
+        img = img.crop(tuple(box))
+    return size, ImageStat.Stat(img.convert("L")).stddev[0]
