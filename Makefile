@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 CORES ?= 2
 CONFIG ?= config/config.yaml
 STAMP := $(VENV)/.installed
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE ?= sftmix:$(VERSION)
 
-.PHONY: install run test lint fmt dryrun-paper bench clean
+.PHONY: install run test lint fmt dryrun-paper bench container clean
 
 install: $(STAMP)
 
@@ -44,6 +46,22 @@ bench: install
 	$(BIN)/python benchmarks/bench_dedup.py --n-records 200000 --workers $(CORES) --out benchmarks/out/dedup.json
 	$(BIN)/python benchmarks/bench_scoring.py --n-records 2000 --batch-size 32 --threads 1 --out benchmarks/out/scoring.json
 	$(BIN)/python benchmarks/bench_engine.py --steps 40 --repeats 3 --threads 1 --out benchmarks/out/engine.json
+
+# The image jobs run in with `snakemake --sdm apptainer` (config key `container`): with Apptainer
+# container/sftmix.sif (the key's default), else with a running Docker the image $(IMAGE) (then
+# `--config container=docker-daemon://$(IMAGE)`). Neither: says so and fails.
+container:
+	@if command -v apptainer >/dev/null 2>&1; then \
+	  apptainer build container/sftmix.sif container/sftmix.def; \
+	elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+	  docker build -f container/Dockerfile -t $(IMAGE) . && \
+	  echo "built $(IMAGE): run with --sdm apptainer --config container=docker-daemon://$(IMAGE)"; \
+	else \
+	  echo "make container: no apptainer and no running Docker daemon here; build the image where" \
+	       "one is: apptainer build container/sftmix.sif container/sftmix.def, or" \
+	       "docker build -f container/Dockerfile -t $(IMAGE) ." >&2; \
+	  exit 1; \
+	fi
 
 clean:
 	rm -rf results/smoke results/default .snakemake

@@ -1,8 +1,9 @@
 # sftmix: from raw instruction datasets to per-category subsets (and, in later stages, to the
 # paper's tables and figures). See README.md for the two commands and the Slurm invocation.
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import min_version, validate
 
-from sftmix.config import resolve_extends
+from sftmix.config import container_image, resolve_extends
 
 min_version("9.0")
 
@@ -17,6 +18,18 @@ _resolved = resolve_extends(config, workflow.basedir)
 config.clear()
 config.update(_resolved)
 validate(config, "config/schemas/config.schema.yaml")
+
+
+# With `--sdm apptainer` every job runs in this image (config key `container`; container/ builds
+# it). Rules keep their `conda:` environments for `--sdm conda`.
+_image = container_image(
+    config["container"],
+    workflow.basedir,
+    DeploymentMethod.APPTAINER in workflow.deployment_settings.deployment_method,
+)
+
+
+container: _image
 
 
 # Quick bookkeeping and analysis rules (seconds of CPU, no model) run in the main Snakemake

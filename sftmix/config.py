@@ -120,3 +120,18 @@ def section_defaults(schema: Mapping[str, Any], section: str) -> dict[str, Any]:
     sub = schema["properties"][section]
     value = copy.deepcopy(sub.get("default", {}))
     return with_defaults({section: value}, {"type": "object", "properties": {section: sub}})[section]
+
+
+def container_image(value: str, basedir: str | Path, apptainer: bool) -> str:
+    """Config key ``container`` as Snakemake's ``container:`` directive takes it: a URI that
+    Apptainer pulls or reads (``docker://``, ``oras://``, ``library://``, ``docker-daemon://``) as
+    it is, a local image file resolved against the workflow folder. With ``--sdm apptainer``
+    (``apptainer``) a local image that is not there is an error naming the key: Snakemake itself
+    would only fail in the first job."""
+    if "://" in value:
+        return value
+    path = Path(value) if Path(value).is_absolute() else Path(basedir) / value
+    if apptainer and not path.is_file():
+        raise ValueError(f"config key 'container': no image at {path} (build it with `make container`, "
+                         f"or set container to a URI such as docker://<registry>/sftmix:<version>)")
+    return str(path)

@@ -418,14 +418,17 @@ def plot_comparison(rows: Sequence[Mapping[str, Any]], path: str | Path, *, labe
     ax.bar(x, means, yerr=sds, color=colors, alpha=0.7, capsize=3)
     for k, r in enumerate(rows):
         ax.scatter([k] * len(r["nll_seeds"]), r["nll_seeds"], color="k", s=10, zorder=3)
-    finite = [m for m in means if math.isfinite(m)]
-    if finite:
-        lo, hi = min(finite), max(finite)
-        pad = max(0.05, (hi - lo) * 0.5)
+    # the range holds every bar's whisker and every seed's dot, not only the means
+    ends = [v for m, sd, r in zip(means, sds, rows, strict=True)
+            for v in (m - sd, m + sd, *r["nll_seeds"]) if math.isfinite(v)]
+    if ends:
+        lo, hi = min(ends), max(ends)
+        pad = max(0.05, (hi - lo) * 0.25)
         ax.set_ylim(max(0.0, lo - pad), hi + pad)
     ax.set_xticks(x)
     ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel("held-out NLL (macro over categories; lower is better)")
+    # two lines: on one, the label is longer than the 4-inch figure is tall and is cut off
+    ax.set_ylabel("held-out NLL, macro over categories\n(lower is better)")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120, metadata={"Software": None})

@@ -616,17 +616,108 @@ def test_instructmining_study_end_to_end(smoke_run, smoke_config):
     assert (smoke_run / "report/tiny/instructmining/curve.png").stat().st_size > 1000
 
 
-def test_snakemake_report_gathers_tables_and_figures(smoke_run):
+@pytest.fixture(scope="module")
+def smoke_report(smoke_run):
+    """`snakemake --report report.zip` of the smoke run (built once, shared by the tests below)."""
     out = smoke_run.parents[1] / "report.zip"
     snakemake(smoke_run.parents[1], "--report", str(out), "--configfile", str(ROOT / "config/smoke.yaml"))
+    return out
+
+
+def test_snakemake_report_gathers_tables_and_figures(smoke_report):
     import zipfile
 
-    names = zipfile.ZipFile(out).namelist()
+    names = zipfile.ZipFile(smoke_report).namelist()
     for f in ("gamma.png", "dependency.png", "eecpo_weights.png", "mixtures.png", "curriculum.png", "tables.md",
               "paper_tables.md", "quality.md", "iterit.md", "lengths.png", "sensitivity.png", "instructmining.md", "mixing.md",
               "curves.png",
               "curve.png"):
         assert any(n.endswith(f) for n in names), f
+
+
+# The report's main results, by the end of their path and the category they are filed under
+# (rules/*.smk): Beyond IID's figures and tables and each study's report, as the issue names them.
+REPORT_FIGURES = {"/gamma.png": "Interaction", "/dependency.png": "Dependency",
+                  "/eecpo_weights.png": "Optimization", "/mixtures.png": "Optimization",
+                  "/curriculum.png": "Curriculum", "/iterit/lengths.png": "IterIT",
+                  "/iterit/sensitivity.png": "IterIT", "/instructmining/curve.png": "InstructMining",
+                  "/mixing/curves.png": "Instruction mixing", "/doit/curves.png": "DoIT"}
+REPORT_TABLES = {"/tables.md": "Tables", "/paper_tables.md": "Tables", "/quality.md": "Validation",
+                 "/iterit.md": "IterIT", "/instructmining.md": "InstructMining", "/mixing.md": "Instruction mixing",
+                 "/doit.md": "DoIT"}
+WINDOW = (1600, 1000)
+MIN_FIGURE_WIDTH = 600  # px: a figure narrower than this is not readable at a glance
+
+
+def test_the_report_in_a_headless_browser(smoke_report, tmp_path):
+    """Issue 18: the report opened in headless Chromium as a reader would. The landing page lists
+    every category; each category's page lists its results; each figure, opened as a click opens
+    it, shows its caption and decodes into an image at least MIN_FIGURE_WIDTH wide, shown at that
+    width, with content (pixel spread) where it is drawn; each table shows its caption. Every
+    screenshot has the window's size and is not blank. (Tables are Markdown files: the report
+    offers them as downloads, so their pages show the name and caption, not the table.)"""
+    import html
+    import zipfile
+
+    from .browser import Chromium, ReportPage, chromium_or_skip, screenshot_spread
+
+    binary = chromium_or_skip()
+    zipfile.ZipFile(smoke_report).extractall(tmp_path / "unzipped")
+    (html_file,) = (tmp_path / "unzipped").glob("*/report.html")  # <zip name>/report.html
+    shots = tmp_path / "screenshots"  # kept in pytest's tmp folder for a look after a failure
+    shots.mkdir()
+
+    def shot(browser, name, box=None):
+        png = browser.screenshot()
+        (shots / f"{name}.png").write_bytes(png)
+        size, spread = screenshot_spread(png)
+        assert size == WINDOW, (name, size)
+        assert spread > 10, f"{name}: the page looks blank (pixel sd {spread:.1f})"
+        if box is not None:
+            _, inner = screenshot_spread(png, box)
+            assert inner > 10, f"{name}: the figure's area looks blank (pixel sd {inner:.1f})"
+
+    def plain(text):
+        return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split()).lower()
+
+    with Chromium(binary, *WINDOW) as browser:
+        report = ReportPage(browser, html_file)
+        categories, results = report.categories(), report.results()
+        filed = {path: cat for cat, subs in categories.items() for paths in subs.values() for path in paths}
+        main = {}
+        for end, category in {**REPORT_FIGURES, **REPORT_TABLES}.items():
+            (path,) = [p for p in filed if p.endswith(end)] or [None]
+            assert path and filed[path] == category, (end, category, path and filed[path])
+            main[end] = path
+        menu = plain(browser.text())
+        assert all(c.lower() in menu for c in categories), (menu, list(categories))
+        shot(browser, "menu")
+        images = [p for p, r in results.items() if r["mime_type"].startswith("image/")]
+        assert {main[end] for end in REPORT_FIGURES} <= set(images)
+        opened = set(images) | {main[end] for end in REPORT_TABLES}
+        for category, subs in categories.items():
+            report.show_category(category)
+            page = plain(browser.text())
+            if len(subs) == 1:  # one subcategory: its results are listed on the category's page,
+                # by file name, or by their label values where they have labels
+                missing = [p for p in next(iter(subs.values()))
+                           if not all(str(v).lower() in page for v in (results[p]["labels"] or {}).values())
+                           or (not results[p]["labels"] and p.rsplit("/", 1)[-1].lower() not in page)]
+                assert not missing, (category, missing)
+            else:
+                assert all(s.lower() in page for s in subs), (category, list(subs))
+            shot(browser, f"category_{category}")
+            for path in sorted(p for p in opened if filed[p] == category):  # a click on each
+                shown = report.show_result(path)
+                page = re.sub(r"\s+", "", plain(browser.text()))  # compared without spaces: the
+                caption = re.sub(r"\s+", "", plain(results[path]["caption"]))  # markup's spacing differs
+                assert caption[:80] in page, (path, caption[:80], page[:500])
+                if path in images:
+                    assert shown["width"] >= MIN_FIGURE_WIDTH, (path, shown)
+                    assert shown["shown_width"] >= min(shown["width"], MIN_FIGURE_WIDTH), (path, shown)
+                    shot(browser, f"result_{path.replace('/', '_')}", shown["box"])
+                else:
+                    shot(browser, f"result_{path.replace('/', '_')}")
 
 
 def test_the_smoke_run_made_no_network_call(smoke_workdir):

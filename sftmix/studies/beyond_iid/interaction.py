@@ -298,8 +298,9 @@ def plot_gamma_heatmap(result: Mapping[str, Any], path: str | Path, *, vmax: flo
             if u[a, b]:
                 ax.add_patch(Rectangle((b - 0.5, a - 0.5), 1, 1, facecolor="#bbbbbb",
                                        edgecolor="#555555", hatch="xx", linewidth=0.0))
-            elif n <= 15 and np.isfinite(g[a, b]):
-                ax.text(b, a, f"{g[a, b]:.2f}", ha="center", va="center", fontsize=7)
+            elif n <= 15 and np.isfinite(g[a, b]):  # white on the dark ends of the scale
+                ax.text(b, a, f"{g[a, b]:.2f}", ha="center", va="center", fontsize=8,
+                        color="white" if abs(g[a, b]) > 0.6 * vmax else "black")
     labels = [cats[i] for i in order]
     ax.set_xticks(range(n))
     ax.set_xticklabels(labels, rotation=90, fontsize=8)

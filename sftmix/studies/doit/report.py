@@ -267,7 +267,8 @@ def plot_curves(rows: Sequence[Mapping[str, Any]], path: str) -> None:
     abilities = sorted({r["ability"] for r in rows})
     cols = min(4, max(1, len(abilities)))
     nrows = math.ceil(len(abilities) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols, 2.6 * nrows), squeeze=False)
+    # the height leaves room for the two-line y label even with one row of panels
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols + 0.4, 2.6 * nrows + 0.9), squeeze=False)
     for ax, a in zip(axes.flat, abilities, strict=False):
         for model in sorted({r["model"] for r in rows}, key=lambda m: next(r["n_params"] for r in rows if r["model"] == m)):
             pts = sorted((r["n"], r["acc"], r["sd"]) for r in rows if r["ability"] == a and r["model"] == model)
@@ -280,7 +281,7 @@ def plot_curves(rows: Sequence[Mapping[str, Any]], path: str) -> None:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.supxlabel("records per ability (n)")
-    fig.supylabel("test accuracy (checkpoint chosen on dev)")
+    fig.supylabel("test accuracy\n(checkpoint chosen on dev)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
