@@ -13,7 +13,7 @@ one worker each: what one Slurm job per shard does):
 * ``single``: ``dedup_records`` on the whole input in one process (the ``dedup`` rule with one
   shard).
 
-Per job: wall time, peak RSS (``os.wait4``'s ``ru_maxrss`` of that child) and CPU time. The
+Per job: wall time, CPU time (``os.wait4``) and peak RSS (the job's own VmHWM). The
 gather's and the single job's outputs are compared byte for byte.
 
 Usage::
@@ -61,7 +61,14 @@ def run_job(args: argparse.Namespace) -> None:
         records = list(read_jsonl(args.records))
         sig = dedup_signatures(records, seed=seed, **{k: PARAMS[k] for k in SIG_KEYS})
         write_signatures(args.out, sig)
-        return
+    else:
+        run_gather_or_single(args)
+    if args.report:
+        Path(args.report).write_text(json.dumps({"peak_rss_mb": round(peak_rss_mb(), 1)}))
+
+
+def run_gather_or_single(args: argparse.Namespace) -> None:
+    seed = args.seed
     records = list(read_jsonl(args.records))
     if args.kind == "gather":
         sig = read_signatures(args.signatures)
@@ -73,17 +80,27 @@ def run_job(args: argparse.Namespace) -> None:
     write_jsonl(out / "duplicates.jsonl", dups)
 
 
-def measured(cmd: list[str], label: str) -> dict[str, Any]:
-    """Run ``cmd`` as a child; its wall time, peak RSS and CPU seconds."""
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM of its address space). Not ``ru_maxrss``: a child
+    started by vfork/exec inherits its parent's peak there (the bench's parent holds GBs)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measured(cmd: list[str], label: str, report: Path) -> dict[str, Any]:
+    """Run ``cmd`` (a job, reporting its peak RSS to ``report``) as a child; its wall time, peak
+    RSS and CPU seconds."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd)
+    proc = subprocess.Popen([*cmd, "--report", str(report)])
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{label}: exit code {proc.returncode}")
     row = {"job": label, "wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-           "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+           **json.loads(report.read_text())}
     print(json.dumps(row), file=sys.stderr, flush=True)
     return row
 
@@ -97,6 +114,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         jp.add_argument("--signatures", nargs="*", default=[])
         jp.add_argument("--out", required=True)
         jp.add_argument("--seed", type=int, default=1)
+        jp.add_argument("--report", default=None, help="write this job's peak RSS here (JSON)")
         run_job(jp.parse_args(argv[1:]))
         return {}
 
@@ -141,21 +159,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for s, path in enumerate(shard_paths):
         sig_path = work / f"signatures_{s:03d}.npz"
         row = measured([*me, "signatures", "--records", str(path), "--out", str(sig_path), *seed],
-                       f"signatures_{s:03d}")
+                       f"signatures_{s:03d}", work / f"signatures_{s:03d}.rss.json")
         row["input_mb"] = round(path.stat().st_size / 2**20, 1)
         row["output_mb"] = round(sig_path.stat().st_size / 2**20, 1)
         jobs.append(row)
         sig_paths.append(sig_path)
     (work / "gather").mkdir()
     row = measured([*me, "gather", "--records", str(work / "input.jsonl"), "--signatures",
-                    *map(str, sig_paths), "--out", str(work / "gather"), *seed], "gather")
+                    *map(str, sig_paths), "--out", str(work / "gather"), *seed], "gather",
+                   work / "gather.rss.json")
     row["input_mb"] = round(input_mb + sum(p.stat().st_size for p in sig_paths) / 2**20, 1)
     jobs.append(row)
     single = None
     if not args.skip_single:
         (work / "single").mkdir()
         single = measured([*me, "single", "--records", str(work / "input.jsonl"),
-                           "--out", str(work / "single"), *seed], "single")
+                           "--out", str(work / "single"), *seed], "single",
+                          work / "single.rss.json")
         single["input_mb"] = round(input_mb, 1)
 
     dups = list(read_jsonl(work / "gather" / "duplicates.jsonl"))
