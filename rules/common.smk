@@ -28,6 +28,7 @@ from sftmix.basemodel import sized_config
 from sftmix.sft import budget_config
 from sftmix.vllm_engine import stage_gpus
 from sftmix.world import FORMAT_EXT
+from sftmix.dedup import SIGNATURE_KEYS as DEDUP_SIGNATURE_KEYS
 
 CATEGORIES = list(config["categories"])
 CATEGORY_SLUGS = {slug(c): c for c in CATEGORIES}
@@ -47,9 +48,15 @@ def code(script):
     )
 
 
-def scaled(amount):
+def scaled(amount, per_input_mb=0):
     """A resource (mem_mb, runtime) that grows with each attempt, so a retry after a timeout or
-    an out-of-memory kill gets more; a profile's set-resources can still override it."""
+    an out-of-memory kill gets more; a profile's set-resources can still override it. With
+    `per_input_mb` it also grows with the job's input: amount + per_input_mb x input MB (known
+    when the job is scheduled, so a shard's job is sized from its shard)."""
+    if per_input_mb:
+        return lambda wildcards, input, attempt: (
+            int(amount + per_input_mb * input.size_mb) * attempt
+        )
     return lambda wildcards, attempt: amount * attempt
 
 
@@ -157,6 +164,26 @@ def decontam_benchmarks():
     from sftmix.decontam import benchmark_task_names
 
     return benchmark_task_names(config["decontam"], config["benchmarks"]["lmeval"])
+
+
+def dedup_shards():
+    return [f"{i:03d}" for i in range(config["dedup"]["shards"])]
+
+
+def filtered_records():
+    return expand(f"{RESULTS}/filter/{{source}}.jsonl", source=SOURCES)
+
+
+def dedup_signature_files():
+    """The dedup job's signature shards; none with one shard (the job computes them itself)."""
+    if config["dedup"]["shards"] == 1:
+        return []
+    return expand(f"{RESULTS}/dedup/signatures/{{shard}}.npz", shard=dedup_shards())
+
+
+def dedup_signature_params():
+    """The dedup keys a signature depends on (changing the threshold reruns only the gather)."""
+    return {k: v for k, v in config["dedup"].items() if k in DEDUP_SIGNATURE_KEYS}
 
 
 def subset_files(kind):

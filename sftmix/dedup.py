@@ -22,24 +22,35 @@ bytes of every shingle, for the permutation scheme of the installed datasketch (
 default ``"affine32"`` of datasketch >= 2.0, or ``"legacy"`` / ``"affine64"`` when asked
 for). :func:`near_dedup_reference` is the plain per-record datasketch loop with the same
 semantics; the test suite checks that both give identical results.
+
+**Scatter / gather** (the workflow's ``dedup_signatures`` jobs and its ``dedup`` job, as
+datatrove splits its MinHash pipeline): :func:`dedup_signatures` computes, per shard of the
+input (:func:`dedup_input`, every n-th record), the exact keys and the signatures
+(:class:`Signatures`, one file per shard: :func:`write_signatures` / :func:`read_signatures`);
+:func:`dedup_gather` runs the exact pass, LSH banding, verification and the duplicate map over
+all shards in input order. :func:`dedup_records` is the two steps over one shard; any number of
+shards gives the same bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing as mp
 import sys
 import unicodedata
-from collections.abc import Iterator, Sequence
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 from tqdm import tqdm
 
-from .records import Record, StageCounts
+from .records import Record, StageCounts, read_jsonl
 
 __all__ = [
     "normalize_text",
@@ -48,6 +59,13 @@ __all__ = [
     "minhash_signatures",
     "dedup_records",
     "near_dedup_reference",
+    "Signatures",
+    "dedup_input",
+    "dedup_signatures",
+    "dedup_gather",
+    "write_signatures",
+    "read_signatures",
+    "SIGNATURE_KEYS",
 ]
 
 SHINGLE_UNITS = ("char", "word")
@@ -445,55 +463,51 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
-def _near_greedy(texts: Sequence[str], *, threshold: float, num_perm: int, shingle_unit: str,
-                 shingle_size: int, seed: int, workers: int, chunk_size: int,
-                 scheme: str | None, progress: bool, verify: str = "minhash",
-                 lsh_threshold: float | None = None) -> dict[int, tuple[int, float]]:
-    """Greedy LSH near-dedup over normalized ``texts`` (fast signatures).
+def _near_greedy(sigs: np.ndarray, rows: np.ndarray, text_of: Callable[[int], str], *,
+                 params: _SigParams, threshold: float, verify: str, lsh_threshold: float | None,
+                 progress: bool, step: int = 10000) -> dict[int, tuple[int, float]]:
+    """Greedy LSH near dedup over ``len(rows)`` texts in order (the exact-pass survivors).
 
-    ``verify="minhash"`` accepts a candidate whose estimated Jaccard reaches ``threshold``;
-    ``verify="exact"`` recomputes the true Jaccard of the candidate's shingle sets (only for
-    the few LSH candidates), which removes the estimator's noise (sd ~0.035 at J=0.8 with
-    128 permutations) right at the decision boundary. ``lsh_threshold`` (default: ``threshold``)
-    tunes the LSH banding: lower finds more candidates for the verifier.
-    Returns ``{position: (kept_position, similarity)}`` for every near duplicate.
+    Text ``i``'s signature is ``sigs[rows[i]]`` and its normalized text ``text_of(i)`` (read only
+    with ``verify="exact"``, for a query that has LSH candidates and for those candidates).
+    Each text queries an LSH index of the texts kept so far; ``verify="minhash"`` accepts a
+    candidate whose estimated Jaccard reaches ``threshold``, ``verify="exact"`` recomputes the
+    true Jaccard of the shingle sets (only for the few LSH candidates), which removes the
+    estimator's noise (sd ~0.035 at J=0.8 with 128 permutations) right at the decision boundary.
+    ``lsh_threshold`` (default: ``threshold``) tunes the LSH banding: lower finds more candidates
+    for the verifier. Returns ``{i: (kept_i, similarity)}`` for every near duplicate.
     """
     if verify not in ("minhash", "exact"):
         raise ValueError(f"dedup.verify: expected 'minhash' or 'exact', got {verify!r}")
-    params = _make_params(num_perm, seed, scheme, shingle_unit, shingle_size, normalized=True)
-    n = len(texts)
-    sigs = np.empty((n, num_perm), dtype=params.dtype)
+    n = len(rows)
     lsh = MinHashLSH(threshold=lsh_threshold if lsh_threshold is not None else threshold,
-                     num_perm=num_perm)
+                     num_perm=params.num_perm)
+    unit, size, seed, scheme = params.unit, params.size, params.seed, params.scheme
     dups: dict[int, tuple[int, float]] = {}
-    pos = 0
-    bar = tqdm(total=n, desc="dedup near", unit="rec", disable=not progress)
-    try:
-        for chunk in _iter_signature_chunks(texts, params, workers, chunk_size):
-            sigs[pos:pos + len(chunk)] = chunk
-            for i in range(pos, pos + len(chunk)):
-                row = sigs[i]
-                lean = LeanMinHash(seed=seed, hashvalues=row, scheme=params.scheme)
-                candidates = lsh.query(lean)
-                if candidates:
-                    cands = sorted(candidates)
-                    if verify == "exact":
-                        mine = shingle_set(texts[i], shingle_unit, shingle_size)
-                        sims = [jaccard(mine, shingle_set(texts[c], shingle_unit, shingle_size))
-                                for c in cands]
-                    else:
-                        # identical to LeanMinHash.jaccard: fraction of equal hash values
-                        equal = np.count_nonzero(sigs[cands] == row, axis=1)
-                        sims = [float(c) / float(num_perm) for c in equal]
-                    best = _pick_best(cands, sims, threshold)
-                    if best is not None:
-                        dups[i] = best
-                        continue
+    with tqdm(total=n, desc="dedup near", unit="rec", disable=not progress,
+              mininterval=5.0) as bar:
+        for i in range(n):
+            row = sigs[rows[i]]
+            lean = LeanMinHash(seed=seed, hashvalues=row, scheme=scheme)
+            candidates = lsh.query(lean)
+            if candidates:
+                cands = sorted(candidates)
+                if verify == "exact":
+                    mine = shingle_set(text_of(i), unit, size)
+                    sims = [jaccard(mine, shingle_set(text_of(c), unit, size)) for c in cands]
+                else:
+                    # identical to LeanMinHash.jaccard: fraction of equal hash values
+                    equal = np.count_nonzero(sigs[rows[cands]] == row, axis=1)
+                    sims = [float(c) / float(params.num_perm) for c in equal]
+                best = _pick_best(cands, sims, threshold)
+                if best is not None:
+                    dups[i] = best
+                else:
+                    lsh.insert(i, lean, check_duplication=False)
+            else:
                 lsh.insert(i, lean, check_duplication=False)
-            pos += len(chunk)
-            bar.update(len(chunk))
-    finally:
-        bar.close()
+            if (i + 1) % step == 0 or i + 1 == n:
+                bar.update(i + 1 - bar.n)
     return dups
 
 
@@ -528,14 +542,256 @@ def near_dedup_reference(records: list[Record], *, threshold: float, num_perm: i
     return kept, dup_rows
 
 
+
+
+# ------------------------------------------------------------------ scatter / gather
+
+# Bumped whenever the layout of a signatures file changes; a file of another version is refused.
+SIGNATURES_VERSION = 1
+# The parameters a signatures file must have been computed with to be usable by a gather (the
+# config's dedup keys among them are the signatures jobs' params).
+SIGNATURE_KEYS = ("exact", "near", "num_perm", "seed", "scheme", "shingle_unit", "shingle_size")
+
+
+@dataclass
+class Signatures:
+    """The scatter step's output for one shard of the dedup input (or several, concatenated).
+
+    ``ids[k]`` is the id of the shard's record ``k`` (the shard's order), ``keys[k]`` the SHA-1
+    digest of its normalized text (the exact pass's key, ``(n, 20)`` uint8), ``rows[k]`` the row
+    of ``signatures`` that holds its MinHash signature, or -1 when it has none: with the exact
+    pass on, a record whose normalized text already occurred earlier in the shard is an exact
+    repeat and can never be kept, so it gets no signature; with the near pass off none has one.
+    ``signatures`` is ``(m, num_perm)`` in the scheme's dtype (uint32 for "affine32").
+    ``meta`` holds the parameters they were computed with (``SIGNATURE_KEYS``).
+    """
+
+    ids: np.ndarray
+    keys: np.ndarray
+    rows: np.ndarray
+    signatures: np.ndarray
+    meta: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def dedup_input(paths: Sequence[str | Path]) -> list[Record]:
+    """The dedup input: the records of ``paths`` (JSONL, in order) sorted by id (stable).
+
+    Input order decides which copy of a duplicate group is kept, so it is made explicit here,
+    for the single job, the shard split and the gather alike.
+    """
+    records = [r for path in paths for r in read_jsonl(path)]
+    records.sort(key=lambda r: r["id"])
+    return records
+
+
+def _digest(text: str) -> bytes:
+    """The exact pass's key of a normalized text."""
+    return hashlib.sha1(_encode(text)).digest()
+
+
+def dedup_signatures(records: Sequence[Record], *, exact: bool, near: bool, num_perm: int,
+                     shingle_unit: str, shingle_size: int, seed: int, workers: int = 1,
+                     chunk_size: int = 10000, scheme: str | None = None, progress: bool = False,
+                     ) -> Signatures:
+    """Scatter step: exact keys and MinHash signatures of one shard of the dedup input.
+
+    ``records`` must be in dedup input order (a shard of :func:`dedup_input` taken in order,
+    e.g. every n-th record): the gather relies on "first in the shard" implying "first of the
+    shard's records in the whole input" to skip the shard's exact repeats. Signatures are the
+    fast path's (:func:`minhash_signatures`), by ``workers`` processes in chunks of
+    ``chunk_size``; the result does not depend on either.
+    """
+    params = _make_params(num_perm, seed, scheme, shingle_unit, shingle_size, normalized=True)
+    texts = [normalize_text(record_text(r)) for r in
+             tqdm(records, desc="dedup normalize", unit="rec", disable=not progress, mininterval=5.0)]
+    n = len(texts)
+    keys = np.empty((n, 20), dtype=np.uint8)
+    rows = np.full(n, -1, dtype=np.int64)
+    signed: list[int] = []
+    seen: set[bytes] = set()
+    for k, text in enumerate(texts):
+        key = _digest(text)
+        keys[k] = np.frombuffer(key, dtype=np.uint8)
+        if near and not (exact and key in seen):
+            rows[k] = len(signed)
+            signed.append(k)
+        seen.add(key)
+    sigs = np.empty((len(signed), num_perm), dtype=params.dtype)
+    pos = 0
+    with tqdm(total=len(signed), desc="dedup signatures", unit="rec", disable=not progress,
+              mininterval=5.0) as bar:
+        for chunk in _iter_signature_chunks([texts[k] for k in signed], params, workers, chunk_size):
+            sigs[pos:pos + len(chunk)] = chunk
+            pos += len(chunk)
+            bar.update(len(chunk))
+    meta = {"version": SIGNATURES_VERSION, "exact": exact, "near": near, "num_perm": num_perm,
+            "seed": seed, "scheme": params.scheme, "shingle_unit": shingle_unit,
+            "shingle_size": shingle_size}
+    ids = np.array([str(r["id"]) for r in records], dtype=str)
+    return Signatures(ids=ids, keys=keys, rows=rows, signatures=sigs, meta=meta)
+
+
+def write_signatures(path: str | Path, sig: Signatures) -> None:
+    """Write one shard's :class:`Signatures` (the one writer of the format).
+
+    An uncompressed ``.npz`` (a zip of ``.npy`` arrays, read back with ``allow_pickle=False``):
+    ``ids`` (unicode), ``keys``, ``rows``, ``signatures`` and ``meta`` (a JSON string). The zip
+    entries carry a fixed timestamp, so the same shard gives the same bytes.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"ids": sig.ids, "keys": sig.keys, "rows": sig.rows, "signatures": sig.signatures,
+              "meta": np.array(json.dumps(sig.meta, sort_keys=True))}
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with zf.open(info, "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(array), allow_pickle=False)
+    tmp.replace(path)
+
+
+def _signature_meta(npz: Any, path: str | Path) -> dict[str, Any]:
+    meta = json.loads(str(npz["meta"]))
+    if meta.get("version") != SIGNATURES_VERSION:
+        raise ValueError(f"{path}: signatures format version {meta.get('version')!r}, "
+                         f"expected {SIGNATURES_VERSION}: rerun the dedup_signatures jobs")
+    return meta
+
+
+def read_signatures(paths: Sequence[str | Path]) -> Signatures:
+    """Read shard files written by :func:`write_signatures` and concatenate them in order.
+
+    Every file must have been computed with the same parameters. The signature rows of each file
+    are copied straight into one preallocated array (no second copy of all signatures).
+    """
+    ids, keys, rows = [], [], []
+    meta: dict[str, Any] | None = None
+    n_rows = 0
+    for path in paths:
+        with np.load(path, allow_pickle=False) as npz:
+            m = _signature_meta(npz, path)
+            if meta is not None and m != meta:
+                raise ValueError(f"{path}: computed with {m}, an earlier shard with {meta}")
+            meta = m
+            r = npz["rows"]
+            ids.append(npz["ids"])
+            keys.append(npz["keys"])
+            rows.append(np.where(r >= 0, r + n_rows, -1))
+            n_rows += int(np.count_nonzero(r >= 0))
+    if meta is None:
+        raise ValueError("read_signatures: no files given")
+    dtype = np.uint32 if meta["scheme"] == "affine32" else np.uint64
+    sigs = np.empty((n_rows, meta["num_perm"]), dtype=dtype)
+    pos = 0
+    for path in paths:
+        with np.load(path, allow_pickle=False) as npz:
+            part = npz["signatures"]
+            sigs[pos:pos + len(part)] = part
+            pos += len(part)
+    return Signatures(ids=np.concatenate(ids), keys=np.concatenate(keys),
+                      rows=np.concatenate(rows), signatures=sigs, meta=meta)
+
+
+def dedup_gather(records: Sequence[Record], sig: Signatures, *, exact: bool, near: bool,
+                 threshold: float, num_perm: int, shingle_unit: str, shingle_size: int, seed: int,
+                 verify: str, lsh_threshold: float | None, scheme: str | None = None,
+                 progress: bool = False) -> tuple[list[Record], list[dict[str, Any]]]:
+    """Gather step: exact then near dedup of ``records`` (in dedup input order) from their
+    shards' :class:`Signatures` (concatenated, any shard order).
+
+    Exact pass over the stored keys, LSH banding over the stored signatures of its survivors,
+    verification, the duplicate map and the kept records: see :func:`dedup_records`, which is
+    this step over one shard holding every record. Every record must appear in ``sig`` exactly
+    once (matched by id, so ids must be unique) and the signatures must have been computed with
+    this call's parameters; otherwise a ``ValueError`` says what is wrong.
+    """
+    import pandas as pd
+
+    params = _make_params(num_perm, seed, scheme, shingle_unit, shingle_size, normalized=True)
+    wanted = {"exact": exact, "near": near, "num_perm": num_perm, "seed": seed,
+              "scheme": params.scheme, "shingle_unit": shingle_unit, "shingle_size": shingle_size}
+    for key in SIGNATURE_KEYS:
+        if sig.meta.get(key) != wanted[key]:
+            raise ValueError(f"dedup.{key}: the signatures were computed with "
+                             f"{sig.meta.get(key)!r}, the gather runs with {wanted[key]!r}: "
+                             "rerun the dedup_signatures jobs")
+    n = len(records)
+    index = pd.Index(sig.ids)
+    if not index.is_unique:
+        raise ValueError(f"dedup: record ids must be unique, {index[index.duplicated()][0]!r} "
+                         "appears more than once")
+    where = index.get_indexer([str(r["id"]) for r in records]) if n else np.empty(0, np.int64)
+    if len(sig) != n or (where < 0).any():
+        missing = [records[k]["id"] for k in np.flatnonzero(where < 0)[:3]]
+        raise ValueError(f"dedup: {n} records but {len(sig)} signature rows; records without "
+                         f"one: {missing}")
+
+    # exact pass: exact_of[pos] = first position with the same normalized text
+    exact_of: dict[int, int] = {}
+    survivors: list[int] = []
+    if exact:
+        first: dict[bytes, int] = {}
+        for pos, key in enumerate(map(bytes, sig.keys[where])):
+            prev = first.setdefault(key, pos)
+            if prev != pos:
+                exact_of[pos] = prev
+            else:
+                survivors.append(pos)
+    else:
+        survivors = list(range(n))
+
+    # near pass over the survivors: near_of[pos] = (kept position, similarity)
+    near_of: dict[int, tuple[int, float]] = {}
+    if near and survivors:
+        rows = sig.rows[where[survivors]]
+        if (rows < 0).any():
+            raise ValueError("dedup: a record that is first of its text in the input has no "
+                             "signature: the shards were not taken from the dedup input in order")
+        texts: dict[int, str] = {}
+
+        def text_of(i: int) -> str:
+            if i not in texts:
+                texts[i] = normalize_text(record_text(records[survivors[i]]))
+            return texts[i]
+
+        local = _near_greedy(sig.signatures, rows, text_of, params=params, threshold=threshold,
+                             verify=verify, lsh_threshold=lsh_threshold, progress=progress)
+        near_of = {survivors[i]: (survivors[j], s) for i, (j, s) in local.items()}
+
+    kept: list[Record] = []
+    dup_rows: list[dict[str, Any]] = []
+    for pos, record in enumerate(records):
+        if pos in exact_of:
+            twin = exact_of[pos]
+            target, s = near_of.get(twin, (twin, 1.0))
+            dup_rows.append({"id": record["id"], "duplicate_of": records[target]["id"],
+                             "kind": "exact", "similarity": s})
+        elif pos in near_of:
+            target, s = near_of[pos]
+            dup_rows.append({"id": record["id"], "duplicate_of": records[target]["id"],
+                             "kind": "near", "similarity": s})
+        else:
+            kept.append(record)
+
+    counts = StageCounts("dedup", n_in=n, kept=len(kept), duplicates=len(dup_rows))
+    counts.check()
+    return kept, dup_rows
+
+
 def dedup_records(records: list[Record], *, exact: bool, near: bool, threshold: float, num_perm: int,
                   shingle_unit: str, shingle_size: int, seed: int, verify: str, lsh_threshold: float | None,
                   workers: int = 1, progress: bool = False, chunk_size: int = 10000, scheme: str | None = None,
                   ) -> tuple[list[Record], list[dict[str, Any]]]:
-    """Exact then near deduplication of canonical records.
+    """Exact then near deduplication of canonical records, in one process.
 
-    The algorithm's parameters are the config's ``dedup`` section (plus the run's ``seed``); their
-    defaults live in the config schema only.
+    The scatter step (:func:`dedup_signatures`) over all ``records`` as one shard, then the
+    gather step (:func:`dedup_gather`); the workflow runs the same two steps as separate jobs
+    over any number of shards, with the same result. The algorithm's parameters are the config's
+    ``dedup`` section (plus the run's ``seed``); their defaults live in the config schema only.
 
     Returns ``(kept_records_in_input_order, duplicate_map)``; ``duplicate_map`` has one row
     per removed record, in input order::
@@ -553,8 +809,8 @@ def dedup_records(records: list[Record], *, exact: bool, near: bool, threshold: 
     ``normalize_text(record_text(r))``; the first occurrence is kept. The near pass
     (``near=True``) runs over the survivors: see the module docstring and
     :func:`minhash_signatures` (``workers`` processes compute the signatures in chunks of
-    ``chunk_size`` while this process runs the greedy LSH loop). Results do not depend on
-    ``workers`` or ``chunk_size``.
+    ``chunk_size``). Results do not depend on ``workers`` or ``chunk_size``. Record ids must be
+    unique.
 
     Defaults: character 5-grams of the normalized text, 128 permutations, threshold 0.8
     (the usual instruction-data settings, kept because they work on this kind of data).
@@ -567,49 +823,9 @@ def dedup_records(records: list[Record], *, exact: bool, near: bool, threshold: 
     ``shingle_size`` of only 30-80 word shingles (word 3-grams reached about 0.6-0.9
     recall on the same kind of corpus), so they would need a lower threshold.
     """
-    n = len(records)
-    texts = [normalize_text(record_text(r)) for r in
-             tqdm(records, desc="dedup normalize", unit="rec", disable=not progress)]
-
-    # exact pass: exact_of[pos] = first position with the same normalized text
-    exact_of: dict[int, int] = {}
-    survivors: list[int] = []
-    if exact:
-        first: dict[bytes, int] = {}
-        for pos, text in enumerate(texts):
-            key = hashlib.sha1(_encode(text)).digest()
-            prev = first.setdefault(key, pos)
-            if prev != pos:
-                exact_of[pos] = prev
-            else:
-                survivors.append(pos)
-    else:
-        survivors = list(range(n))
-
-    # near pass over the survivors: near_of[pos] = (kept position, similarity)
-    near_of: dict[int, tuple[int, float]] = {}
-    if near and survivors:
-        local = _near_greedy([texts[p] for p in survivors], threshold=threshold, num_perm=num_perm,
-                             shingle_unit=shingle_unit, shingle_size=shingle_size, seed=seed,
-                             workers=workers, chunk_size=chunk_size, scheme=scheme,
-                             progress=progress, verify=verify, lsh_threshold=lsh_threshold)
-        near_of = {survivors[i]: (survivors[j], sim) for i, (j, sim) in local.items()}
-
-    kept: list[Record] = []
-    dup_rows: list[dict[str, Any]] = []
-    for pos, record in enumerate(records):
-        if pos in exact_of:
-            twin = exact_of[pos]
-            target, sim = near_of.get(twin, (twin, 1.0))
-            dup_rows.append({"id": record["id"], "duplicate_of": records[target]["id"],
-                             "kind": "exact", "similarity": sim})
-        elif pos in near_of:
-            target, sim = near_of[pos]
-            dup_rows.append({"id": record["id"], "duplicate_of": records[target]["id"],
-                             "kind": "near", "similarity": sim})
-        else:
-            kept.append(record)
-
-    counts = StageCounts("dedup", n_in=n, kept=len(kept), duplicates=len(dup_rows))
-    counts.check()
-    return kept, dup_rows
+    sig = dedup_signatures(records, exact=exact, near=near, num_perm=num_perm,
+                           shingle_unit=shingle_unit, shingle_size=shingle_size, seed=seed,
+                           workers=workers, chunk_size=chunk_size, scheme=scheme, progress=progress)
+    return dedup_gather(records, sig, exact=exact, near=near, threshold=threshold, num_perm=num_perm,
+                        shingle_unit=shingle_unit, shingle_size=shingle_size, seed=seed, verify=verify,
+                        lsh_threshold=lsh_threshold, scheme=scheme, progress=progress)

@@ -25,7 +25,8 @@ from .defaults import defaults
 
 # The schema's dedup defaults, verified by MinHash estimate (the reference these tests compare
 # against estimates too); the library itself has no defaults of its own.
-DEDUP = defaults("dedup", verify="minhash", seed=1)
+# (`shards` is how many jobs the workflow scatters over: the scatter/gather tests below)
+DEDUP = {k: v for k, v in defaults("dedup", verify="minhash", seed=1).items() if k != "shards"}
 
 
 def dedup_records(records, **kw):
@@ -329,3 +330,110 @@ def test_switches_and_empty_input():
     assert dedup_records([]) == ([], [])
     with pytest.raises(ValueError):
         dedup_records(records, shingle_unit="token")
+
+
+# ---- scatter (dedup_signatures per shard) / gather (dedup_gather) ------------------------------
+
+SIGNATURE_ARGS = ("exact", "near", "num_perm", "shingle_unit", "shingle_size", "seed")
+
+
+def scattered(records, shards, tmp_path, *, reverse=False, **kw):
+    """What the workflow does with dedup.shards = ``shards``: record k -> shard k mod n, one
+    signatures file per shard (written and read back), one gather over all of them."""
+    p = {**DEDUP, **kw}
+    paths = []
+    for s in range(shards):
+        sig = dd.dedup_signatures(records[s::shards], **{k: p[k] for k in SIGNATURE_ARGS})
+        path = tmp_path / f"{shards}-{s:03d}.npz"
+        dd.write_signatures(path, sig)
+        paths.append(path)
+    return dd.dedup_gather(records, dd.read_signatures(paths[::-1] if reverse else paths), **p)
+
+
+def corpus_with_exact_copies(seed, n_originals, n_near, n_exact):
+    """make_corpus plus case/space/punctuation variants of earlier records (originals and near
+    copies) spread through the corpus; ids stay in input order."""
+    records, _ = make_corpus(seed, n_originals, n_near)
+    rng = random.Random(seed)
+    out = []
+    for r in records:
+        out.append(r)
+        if rng.random() < n_exact / len(records):
+            src = rng.choice(out)
+            out.append({**src, "messages": [{**m, "content": "  " + m["content"].upper() + "!"}
+                                            for m in src["messages"]]})
+    for i, r in enumerate(out):
+        out[i] = {**r, "id": f"x-{i:05d}"}
+    return out
+
+
+@pytest.mark.parametrize("verify", ["minhash", "exact"])
+def test_scatter_gather_equals_single_job(tmp_path, verify):
+    """Same kept ids in the same order, same duplicate map (targets, kinds, similarities), for 1, 2
+    and 3 shards, more shards than records, and shard files read in another order."""
+    records = corpus_with_exact_copies(seed=31, n_originals=70, n_near=35, n_exact=25)
+    single = dedup_records(records, verify=verify)
+    kinds = [d["kind"] for d in single[1]]
+    assert kinds.count("exact") > 15 and kinds.count("near") > 15  # not vacuous
+    for shards in (1, 2, 3, len(records) + 5):
+        assert scattered(records, shards, tmp_path, verify=verify) == single, shards
+    assert scattered(records, 3, tmp_path, reverse=True, verify=verify) == single
+    assert scattered(records, 2, tmp_path, exact=False, verify=verify) == dedup_records(
+        records, exact=False, verify=verify)
+
+
+def test_shard_boundaries_do_not_change_which_record_is_kept(tmp_path):
+    """The first record of a duplicate group in input order is kept whichever shard each copy
+    lands in: with 2-4 shards its copies fall in shards before and after the original's, and
+    some in the original's own shard."""
+    text = ("Describe a sunny walk through the old market square, mentioning the fruit "
+            "stalls, the fountain, the pigeons and the clock tower that rings at noon.")
+    near = text.replace("pigeons", "pigeon")
+    filler = [rec(f"f{i}", f"unrelated filler number {i} " * 3) for i in range(2)]
+    records = [*filler, rec("k0", text), rec("k1", near), rec("k2", text.upper()),
+               rec("k3", near.lower()), rec("k4", text + "!")]
+    for shards in (1, 2, 3, 4):
+        kept, dups = scattered(records, shards, tmp_path)
+        assert [r["id"] for r in kept] == ["f0", "f1", "k0"], shards
+        table = dup_table(dups)
+        assert table["k1"][:2] == ("k0", "near")
+        assert table["k2"] == table["k4"] == ("k0", "exact", 1.0)
+        assert table["k3"] == ("k0", "exact", table["k1"][2])  # twin of a near duplicate
+    # 4 shards: shard 2 holds k0 and k4, an exact repeat inside the shard, which gets no signature
+    sig = dd.dedup_signatures(records[2::4], **{k: DEDUP[k] for k in SIGNATURE_ARGS})
+    assert list(sig.ids) == ["k0", "k4"] and sig.rows.tolist() == [0, -1]
+
+
+def test_signatures_file_is_deterministic_and_checked(tmp_path):
+    records = corpus_with_exact_copies(seed=5, n_originals=30, n_near=10, n_exact=5)
+    sig = dd.dedup_signatures(records, **{k: DEDUP[k] for k in SIGNATURE_ARGS})
+    assert sig.signatures.dtype == np.uint32 and sig.signatures.shape[1] == DEDUP["num_perm"]
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    dd.write_signatures(a, sig)
+    dd.write_signatures(b, dd.dedup_signatures(records, **{k: DEDUP[k] for k in SIGNATURE_ARGS}))
+    assert a.read_bytes() == b.read_bytes()
+    back = dd.read_signatures([a])
+    assert (back.signatures == sig.signatures).all() and list(back.ids) == [r["id"] for r in records]
+    # the gather refuses signatures of other parameters, naming the key, and missing records
+    gather = dict(DEDUP)
+    with pytest.raises(ValueError, match="dedup.num_perm"):
+        dd.dedup_gather(records, back, **{**gather, "num_perm": 64})
+    with pytest.raises(ValueError, match="dedup.shingle_size"):
+        dd.dedup_gather(records, back, **{**gather, "shingle_size": 4})
+    with pytest.raises(ValueError, match="records without one"):
+        dd.dedup_gather([*records, rec("zz", "a record no shard has seen")], back, **gather)
+
+
+def test_dry_run_schedules_one_signatures_job_per_shard(tmp_path):
+    """dedup.shards: 2 on the smoke config: a split, 2 signature jobs and the gather."""
+    import re
+
+    from . import smk
+
+    override = tmp_path / "shards.yaml"
+    override.write_text("dedup: {shards: 2}\n")
+    # the dedup output as the target: only the data half's DAG is built (~3.5 CPU-s)
+    out = smk.snakemake(tmp_path, "results/smoke/dedup/records.jsonl", "-n", "--quiet", "rules",
+                        "--configfile", str(smk.SMOKE_CONFIG), str(override)).stdout
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, re.M))
+    assert (counts["split_for_dedup"], counts["dedup_signatures"], counts["dedup"]) == ("1", "2", "1")

@@ -115,6 +115,7 @@ def test_paper_dag_builds(tmp_path):
     assert stats["ingest"] == "7" and stats["filter"] == "7"
     assert stats["subsets"] == "29"
     assert stats["tag"] == "256"
+    assert (stats["split_for_dedup"], stats["dedup_signatures"], stats["dedup"]) == ("1", "64", "1")
     n_models, n_seeds = 2, 2
     interaction = re.findall(r"rule finetune:.*?wildcards: model=\S+, experiment=(base|add_\w+|drop_\w+), seed",
                              out, flags=re.S)
