@@ -378,9 +378,11 @@ def _encode_chat_prompt(tokenizer: Any, question: str, response: str, template: 
                         label_id: int, max_length: int) -> tuple[list[int], bool]:
     """The chat-form prompt's ids up to (not including) the rating token, as the scorer saw them in
     training. Over ``max_length``, the response is cut from its end (by tokens, then decoded)
-    until the prompt fits, so the template's closing cue and the chat template survive."""
+    until the prompt fits, so the template's closing cue and the chat template survive; when the
+    question alone is too long (one token of the response left), the question is cut from its end
+    too."""
     cut = False
-    for _ in range(8):
+    for _ in range(12):
         enc = encode_conversation(tokenizer, deita_conversation(question, response, label, template), None)
         first = next(k for k, lab in enumerate(enc["labels"]) if lab != IGNORE_INDEX)
         if enc["input_ids"][first] != label_id:
@@ -388,12 +390,18 @@ def _encode_chat_prompt(tokenizer: Any, question: str, response: str, template: 
                              "token; choose other labels or another scorer template")
         if first <= max_length:
             return enc["input_ids"][:first], cut
+        over = first - max_length
         r_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
-        keep = len(r_ids) - (first - max_length) - 1
-        if keep < 1:
-            raise ValueError(f"max_length={max_length} cannot hold the scorer's prompt without its response")
-        response, cut = tokenizer.decode(r_ids[:keep]), True
-    raise ValueError("the scorer's prompt does not fit max_length after cutting its response")
+        keep = len(r_ids) - over - 1
+        if keep >= 1:
+            response, cut = tokenizer.decode(r_ids[:keep]), True
+            continue
+        q_ids = tokenizer(question, add_special_tokens=False)["input_ids"]
+        q_keep = len(q_ids) - (over - (len(r_ids) - 1)) - 1
+        if q_keep < 1:
+            raise ValueError(f"max_length={max_length} cannot hold the scorer's template without the question")
+        response, question, cut = tokenizer.decode(r_ids[:1]), tokenizer.decode(q_ids[:q_keep]), True
+    raise ValueError("the scorer's prompt does not fit max_length after cutting its response and question")
 
 
 def _encode_prompt(tokenizer: Any, prompt: str, max_length: int, n_tail: int) -> tuple[list[int], bool]:
@@ -430,7 +438,8 @@ def deita_prompt_ids(tokenizer: Any, records: Sequence[Mapping[str, Any]], *,
     over-long prompt losing tokens from its middle (the end of the response) so that the
     template's closing cue survives. ``chat``: the user turn of :func:`deita_conversation` under
     the tokenizer's chat template, up to where the scorer learned to write the rating; an over-long
-    prompt loses the end of its response. See :func:`deita_scores`."""
+    prompt loses the end of its response (then of its question, when the question alone is too
+    long). See :func:`deita_scores`."""
     label_ids = score_token_ids(tokenizer, labels)
     tail = template.split("{response}")[-1] if "{response}" in template else ""
     n_tail = len(tokenizer(tail, add_special_tokens=False)["input_ids"]) if tail else 0

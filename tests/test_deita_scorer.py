@@ -131,8 +131,25 @@ def test_chat_reading_cuts_a_long_response_not_the_cue(tiny, caplog):
     with caplog.at_level("INFO", logger="sftmix.quality"):
         got = deita_scores(model, tok, [long, short], chat=True, max_length=240, progress=False)
     assert 1.0 <= got["r-000"] <= 6.0 and "1 prompt(s) longer than max_length=240" in caplog.text
-    with pytest.raises(ValueError, match="without its response"):
-        deita_scores(model, tok, [long], chat=True, max_length=100, progress=False)
+    with pytest.raises(ValueError, match="without the question"):
+        deita_scores(model, tok, [long], chat=True, max_length=60, progress=False)
+
+
+def test_chat_reading_cuts_a_long_question_when_the_response_cannot_make_room(tiny):
+    """A question longer than max_length (a planted contamination's preamble, real web text) is cut
+    from its end once the response is down to one token: the rating cue and chat template stay."""
+    from sftmix.quality import deita_prompt_ids
+
+    _, model, tok = tiny
+    rec = _rec(0, "the dog ran")
+    rec["messages"][0]["content"] = " ".join(["a cat sat on the mat"] * 120)
+    got = deita_scores(model, tok, [rec], chat=True, max_length=200, progress=False)
+    assert 1.0 <= got["r-000"] <= 6.0
+    prompts = deita_prompt_ids(tok, [rec], max_length=200, chat=True)
+    short = deita_prompt_ids(tok, [_rec(1, "the dog ran")], max_length=200, chat=True)
+    ids, ref = prompts.encoded[0], short.encoded[0]
+    assert len(ids) <= 200 and prompts.n_truncated == 1
+    assert ids[-8:] == ref[-8:]  # the template's closing cue survives the cut
 
 
 def test_fine_tuned_scorer_learns_a_planted_signal(tiny, tmp_path):

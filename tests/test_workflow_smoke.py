@@ -41,19 +41,27 @@ def test_every_stage_accounts_for_its_input(smoke_run):
     assert int(rows["decontam"][1]) == int(rows["decontam"][2]) + int(rows["decontam"][3])
 
 
-def test_decontam_catches_the_planted_contamination(smoke_run):
-    """Every planted copy of an item that became an eval item is quarantined naming that item; no
-    planted near miss (< 13 shared consecutive words) is; no training set holds a quarantined record."""
-    v = json.loads((smoke_run / "validation/data.json").read_text())["decontam"]
-    print(f"\ndecontam vs planted contamination: {v}")
-    assert v["expected"] > 0 and v["recall"] == 1.0 and v["precision"] == 1.0
-    assert v["near_misses"] > 0 and v["near_misses_flagged"] == 0
-    flagged = {q["id"] for q in read_jsonl(smoke_run / "decontam/quarantine.jsonl")}
-    assert flagged
+def test_decontam_quarantines_eval_overlaps_out_of_every_training_set(smoke_run, smoke_config):
+    """The stage on the smoke run: in = kept + quarantined; every quarantined row names an eval item
+    it shares at least decontam.min_overlap of the item's 13-grams with; no training set holds a
+    quarantined record; and where the world plants copies (not in the smoke world: see its config)
+    every copy of an item that became an eval item is caught and no near miss is."""
+    counts = json.loads((smoke_run / "decontam/counts.json").read_text())
+    assert counts["in"] == counts["kept"] + counts["quarantined"] and counts["eval_items"] > 0
+    eval_ids = {r["id"] for r in read_jsonl(smoke_run / "eval/all.jsonl")}
+    rows = list(read_jsonl(smoke_run / "decontam/quarantine.jsonl"))
+    assert len(rows) == counts["quarantined"]
+    for q in rows:
+        assert q["match"]["item_id"] in eval_ids and q["match"]["ratio"] >= smoke_config["decontam"]["min_overlap"]
+    flagged = {q["id"] for q in rows}
     trained = {r.get("id") for p in [*smoke_run.glob("subsets/*/base.jsonl"), *smoke_run.glob("subsets/*/added.jsonl"),
                                  smoke_run / "pool/records.jsonl", smoke_run / "mixing/records.jsonl",
                                  *smoke_run.glob("trainsets/**/*.jsonl")] for r in read_jsonl(p) if isinstance(r, dict)}
     assert not flagged & trained
+    v = json.loads((smoke_run / "validation/data.json").read_text())["decontam"]
+    print(f"\ndecontam: {counts['quarantined']} of {counts['in']} quarantined; vs planted contamination: {v}")
+    if v["expected"]:
+        assert v["recall"] == 1.0 and v["precision"] == 1.0 and v["near_misses_flagged"] == 0
 
 
 def test_dedup_finds_planted_duplicates(smoke_run):
@@ -117,18 +125,19 @@ def test_paper_dag_builds(tmp_path):
     assert stats["tag"] == "256"
     assert (stats["split_for_dedup"], stats["dedup_signatures"], stats["dedup"]) == ("1", "64", "1")
     n_models, n_seeds = 2, 2
-    interaction = re.findall(r"rule finetune:.*?wildcards: model=\S+, experiment=(base|add_\w+|drop_\w+), seed",
-                             out, flags=re.S)
+    blocks = job_blocks(out)  # one (rule, text) per job: a pattern cannot run on into the next job
+    interaction = [m[1] for rule, block in blocks if rule == "finetune"
+                   and (m := re.search(r"wildcards: model=\S+, experiment=(base|add_\w+|drop_\w+), seed", block))]
     assert len(interaction) == n_models * n_seeds * (1 + 2 * 29)
     # plus 9 mixture methods (5 baselines, 4 EE-CPO variants) x 3 sizes (10k/20k/50k) and 3
     # schedules, each with 3 seeds (beyond_iid.seeds) and its own draw per seed
     assert int(stats["finetune"]) == n_models * (n_seeds * (1 + 2 * 29) + 3 * (9 * 3 + 3))
     assert int(stats["score"]) == int(stats["finetune"]) == int(stats["lmeval"])
     assert stats["quality"] == "2" and stats["eecpo"] == "2" and stats["mixture"] == str(2 * 9 * 3 * 3)
-    finetunes = re.findall(r"rule finetune:.*?resources: ([^\n]*)", out, flags=re.S)
+    finetunes = [m[1] for rule, block in blocks if rule == "finetune" and (m := re.search(r"resources: ([^\n]*)", block))]
     assert finetunes and all("gpu=4" in r and "slurm_partition=gpu" in r for r in finetunes)
     # every job that asks for a GPU lands on the profile's GPU partition, with CPUs per GPU
-    jobs = [(rule, res.group(1)) for rule, block in job_blocks(out)
+    jobs = [(rule, res.group(1)) for rule, block in blocks
             if (res := re.search(r"^\s*resources: (.*)$", block, re.M))]
     on_gpu = {rule for rule, r in jobs if int((re.search(r"\bgpu=(\d+)", r) or [0, "0"])[1]) > 0}
     assert on_gpu >= {"finetune", "score", "lmeval", "quality"}, on_gpu
@@ -149,7 +158,7 @@ def test_paper_iterit_dag_builds(tmp_path):
     assert stats["iterit_epoch"] == str((5 + 3) * 3 * 3) and stats["iterit_model"] == str((5 + 3) * 3)
     assert stats["finetune"] == str((7 + 3) * 3) and stats["score"] == stats["lmeval"] == str((8 + 10) * 3)
     assert "iterit_proxy" not in stats and stats["iterit_proxy_ifd"] == "1"  # the proxy is a hub model
-    jobs = [(rule, res.group(1)) for rule, block in job_blocks(out)
+    jobs = [(rule, res.group(1)) for rule, block in blocks
             if (res := re.search(r"^\s*resources: (.*)$", block, re.M))]
     for rule in ("iterit_epoch", "finetune", "iterit_proxy_ifd"):
         assert all("slurm_partition=gpu" in r and "cpus_per_gpu=" in r for name, r in jobs if name == rule), rule
@@ -167,7 +176,7 @@ def test_paper_instructmining_dag_builds(tmp_path):
     assert stats["im_fuse"] == "129" and stats["im_search"] == "20" and stats["im_select"] == str((3 * 5 + 4) * 3)
     assert stats["finetune"] == stats["score"] == str(129 + 57 + 20) and stats["lmeval"] == "57"
     assert "unieval_scorer" not in stats and "deita_scorer" not in stats and stats["raters"] == "1"
-    jobs = [(rule, res.group(1)) for rule, block in job_blocks(out)
+    jobs = [(rule, res.group(1)) for rule, block in blocks
             if (res := re.search(r"^\s*resources: (.*)$", block, re.M))]
     assert all("slurm_partition=gpu" in r for name, r in jobs if name in ("finetune", "raters"))
 
@@ -183,7 +192,7 @@ def test_paper_mixing_dag_builds(tmp_path):
     assert stats["finetune"] == stats["score"] == stats["lmeval"] == str(7 * 3 * 2 + (4 + 4) * 3)
     assert stats["mixing_set"] == str((7 + 8) * 3) and stats["mixing_report"] == "2" and stats["mixing_scale"] == "1"
     assert "base_model" not in stats and "gamma" not in stats  # hub models; Beyond IID is off
-    jobs = [(rule, res.group(1)) for rule, block in job_blocks(out)
+    jobs = [(rule, res.group(1)) for rule, block in blocks
             if (res := re.search(r"^\s*resources: (.*)$", block, re.M))]
     assert all("slurm_partition=gpu" in r for name, r in jobs if name == "finetune")
 
@@ -199,7 +208,7 @@ def test_paper_doit_dag_builds(tmp_path):
     assert stats["doit_finetune"] == str((6 * 3 + 10 + 2) * 3)
     assert stats["doit_set"] == str((6 + 10 + 2) * 3) and stats["doit_fit"] == stats["doit_report"] == "1"
     assert "score" not in stats and "lmeval" not in stats and "finetune" not in stats and "base_model" not in stats
-    jobs = [(rule, res.group(1)) for rule, block in job_blocks(out)
+    jobs = [(rule, res.group(1)) for rule, block in blocks
             if (res := re.search(r"^\s*resources: (.*)$", block, re.M))]
     assert all("slurm_partition=gpu" in r for name, r in jobs if name == "doit_finetune")
 
