@@ -137,7 +137,7 @@ def test_paper_dag_builds(tmp_path):
     finetunes = [m[1] for rule, block in blocks if rule == "finetune" and (m := re.search(r"resources: ([^\n]*)", block))]
     assert finetunes and all("gpu=4" in r and "slurm_partition=gpu" in r for r in finetunes)
     # every job that asks for a GPU lands on the profile's GPU partition, with CPUs per GPU
-    jobs = [(rule, res.group(1)) for rule, block in blocks
+    jobs = [(rule, res.group(1)) for rule, block in job_blocks(out)
             if (res := re.search(r"^\s*resources: (.*)$", block, re.M))]
     on_gpu = {rule for rule, r in jobs if int((re.search(r"\bgpu=(\d+)", r) or [0, "0"])[1]) > 0}
     assert on_gpu >= {"finetune", "score", "lmeval", "quality"}, on_gpu
@@ -158,7 +158,7 @@ def test_paper_iterit_dag_builds(tmp_path):
     assert stats["iterit_epoch"] == str((5 + 3) * 3 * 3) and stats["iterit_model"] == str((5 + 3) * 3)
     assert stats["finetune"] == str((7 + 3) * 3) and stats["score"] == stats["lmeval"] == str((8 + 10) * 3)
     assert "iterit_proxy" not in stats and stats["iterit_proxy_ifd"] == "1"  # the proxy is a hub model
-    jobs = [(rule, res.group(1)) for rule, block in blocks
+    jobs = [(rule, res.group(1)) for rule, block in job_blocks(out)
             if (res := re.search(r"^\s*resources: (.*)$", block, re.M))]
     for rule in ("iterit_epoch", "finetune", "iterit_proxy_ifd"):
         assert all("slurm_partition=gpu" in r and "cpus_per_gpu=" in r for name, r in jobs if name == rule), rule
@@ -176,7 +176,7 @@ def test_paper_instructmining_dag_builds(tmp_path):
     assert stats["im_fuse"] == "129" and stats["im_search"] == "20" and stats["im_select"] == str((3 * 5 + 4) * 3)
     assert stats["finetune"] == stats["score"] == str(129 + 57 + 20) and stats["lmeval"] == "57"
     assert "unieval_scorer" not in stats and "deita_scorer" not in stats and stats["raters"] == "1"
-    jobs = [(rule, res.group(1)) for rule, block in blocks
+    jobs = [(rule, res.group(1)) for rule, block in job_blocks(out)
             if (res := re.search(r"^\s*resources: (.*)$", block, re.M))]
     assert all("slurm_partition=gpu" in r for name, r in jobs if name in ("finetune", "raters"))
 
@@ -192,7 +192,7 @@ def test_paper_mixing_dag_builds(tmp_path):
     assert stats["finetune"] == stats["score"] == stats["lmeval"] == str(7 * 3 * 2 + (4 + 4) * 3)
     assert stats["mixing_set"] == str((7 + 8) * 3) and stats["mixing_report"] == "2" and stats["mixing_scale"] == "1"
     assert "base_model" not in stats and "gamma" not in stats  # hub models; Beyond IID is off
-    jobs = [(rule, res.group(1)) for rule, block in blocks
+    jobs = [(rule, res.group(1)) for rule, block in job_blocks(out)
             if (res := re.search(r"^\s*resources: (.*)$", block, re.M))]
     assert all("slurm_partition=gpu" in r for name, r in jobs if name == "finetune")
 
@@ -208,7 +208,7 @@ def test_paper_doit_dag_builds(tmp_path):
     assert stats["doit_finetune"] == str((6 * 3 + 10 + 2) * 3)
     assert stats["doit_set"] == str((6 + 10 + 2) * 3) and stats["doit_fit"] == stats["doit_report"] == "1"
     assert "score" not in stats and "lmeval" not in stats and "finetune" not in stats and "base_model" not in stats
-    jobs = [(rule, res.group(1)) for rule, block in blocks
+    jobs = [(rule, res.group(1)) for rule, block in job_blocks(out)
             if (res := re.search(r"^\s*resources: (.*)$", block, re.M))]
     assert all("slurm_partition=gpu" in r for name, r in jobs if name == "doit_finetune")
 
