@@ -109,30 +109,24 @@ def tag_shards():
     return [f"{i:03d}" for i in range(config["tag"]["shards"])]
 
 
-def engine_gpus(engine, vllm, device):
-    """GPUs of an LLM stage: vLLM splits the model over tensor_parallel_size GPUs; transformers
-    takes one when its device is cuda."""
-    return stage_gpus(engine, vllm, device)
-
-
 def tag_gpus():
     tag = config["tag"]
     if tag["backend"] != "llm":
         return 0
-    return engine_gpus(tag["engine"], tag["vllm"], tag["device"])
+    return stage_gpus(tag["engine"], tag["vllm"], tag["device"])
 
 
 def quality_gpus():
     """IFD runs on quality.device; the DEITA scorer on its engine (the job holds the larger)."""
     q = config["quality"]
     return max(
-        gpus_for(q["device"]), engine_gpus(q["deita_engine"], q["vllm"], q["device"])
+        gpus_for(q["device"]), stage_gpus(q["deita_engine"], q["vllm"], q["device"])
     )
 
 
 def lmeval_gpus():
     lm = config["benchmarks"]["lmeval"]
-    return engine_gpus(lm["model"], lm["vllm"], lm["device"])
+    return stage_gpus(lm["model"], lm["vllm"], lm["device"])
 
 
 CATEGORIZED = f"{RESULTS}/categorize/records.jsonl"
