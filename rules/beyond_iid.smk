@@ -133,8 +133,9 @@ rule validate_quality:
     output:
         json=f"{RESULTS}/validation/{{model}}/quality.json",
         tsv=f"{RESULTS}/validation/{{model}}/quality.tsv",
-        markdown=report(
-            f"{RESULTS}/report/{{model}}/quality.md",
+        markdown=f"{RESULTS}/report/{{model}}/quality.md",
+        html=report(
+            f"{RESULTS}/report/{{model}}/quality.html",
             category="Validation",
             caption="../report/quality.rst",
         ),
@@ -248,8 +249,9 @@ rule compare:
         mixtures=f"{RESULTS}/report/{{model}}/mixtures.tsv",
         curriculum=f"{RESULTS}/report/{{model}}/curriculum.tsv",
         lmeval=f"{RESULTS}/report/{{model}}/lmeval.tsv",
-        markdown=report(
-            f"{RESULTS}/report/{{model}}/tables.md",
+        markdown=f"{RESULTS}/report/{{model}}/tables.md",
+        html=report(
+            f"{RESULTS}/report/{{model}}/tables.html",
             category="Tables",
             caption="../report/tables.rst",
         ),
@@ -292,8 +294,9 @@ rule paper_tables:
         ),
         code=code("paper_tables"),
     output:
-        report(
-            f"{RESULTS}/report/paper_tables.md",
+        markdown=f"{RESULTS}/report/paper_tables.md",
+        html=report(
+            f"{RESULTS}/report/paper_tables.html",
             category="Tables",
             caption="../report/paper_tables.rst",
         ),

@@ -110,8 +110,9 @@ rule doit_report:
         unpack(doit_report_inputs),
         code=code("doit_report"),
     output:
-        markdown=report(
-            f"{RESULTS}/report/doit.md",
+        markdown=f"{RESULTS}/report/doit.md",
+        html=report(
+            f"{RESULTS}/report/doit.html",
             category="DoIT",
             caption="../report/doit.rst",
         ),

@@ -219,8 +219,9 @@ rule im_report:
         unpack(im_report_inputs),
         code=code("im_report"),
     output:
-        markdown=report(
-            f"{RESULTS}/report/{{model}}/instructmining.md",
+        markdown=f"{RESULTS}/report/{{model}}/instructmining.md",
+        html=report(
+            f"{RESULTS}/report/{{model}}/instructmining.html",
             category="InstructMining",
             caption="../report/instructmining.rst",
         ),

@@ -186,8 +186,9 @@ rule iterit_report:
         unpack(iterit_report_inputs),
         code=code("iterit_report"),
     output:
-        markdown=report(
-            f"{RESULTS}/report/{{model}}/iterit.md",
+        markdown=f"{RESULTS}/report/{{model}}/iterit.md",
+        html=report(
+            f"{RESULTS}/report/{{model}}/iterit.html",
             category="IterIT",
             caption="../report/iterit.rst",
         ),

@@ -58,8 +58,9 @@ rule mixing_report:
         unpack(mixing_report_inputs),
         code=code("mixing_report"),
     output:
-        markdown=report(
-            f"{RESULTS}/report/{{model}}/mixing.md",
+        markdown=f"{RESULTS}/report/{{model}}/mixing.md",
+        html=report(
+            f"{RESULTS}/report/{{model}}/mixing.html",
             category="Instruction mixing",
             caption="../report/mixing.rst",
         ),
@@ -93,8 +94,9 @@ rule mixing_scale:
         ),
         code=code("mixing_scale"),
     output:
-        markdown=report(
-            f"{RESULTS}/report/mixing_scale.md",
+        markdown=f"{RESULTS}/report/mixing_scale.md",
+        html=report(
+            f"{RESULTS}/report/mixing_scale.html",
             category="Instruction mixing",
             caption="../report/mixing_scale.rst",
         ),

@@ -114,8 +114,9 @@ rule compute_plan:
         code=code("compute_plan"),
     output:
         tsv=f"{RESULTS}/plan/compute.tsv",
-        markdown=report(
-            f"{RESULTS}/plan/compute.md",
+        markdown=f"{RESULTS}/plan/compute.md",
+        html=report(
+            f"{RESULTS}/plan/compute.html",
             category="Plan",
             caption="../report/compute_plan.rst",
         ),

@@ -2,13 +2,14 @@
 
 from sftmix.computeplan import compute_plan, plan_markdown, write_plan_tsv
 from sftmix.logutil import finish, setup_logging
+from sftmix.report import write_markdown_report
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 plan = compute_plan(snakemake.params.config)  # noqa: F821
 write_plan_tsv(snakemake.output.tsv, plan)  # noqa: F821
 table = plan_markdown(plan)
-with open(snakemake.output.markdown, "w", encoding="utf-8") as fh:  # noqa: F821
-    fh.write(f"# Compute plan of run {snakemake.params.config['run']}\n\n{table}\n")  # noqa: F821
+write_markdown_report(f"# Compute plan of run {snakemake.params.config['run']}\n\n{table}\n",  # noqa: F821
+                      snakemake.output.markdown, snakemake.output.html)  # noqa: F821
 log.info("compute plan (estimate):\n%s", table)
 log.info("total: %d jobs, %.3g FLOPs, %.1f GPU-hours", plan["total"]["jobs"], plan["total"]["flops"],
          plan["total"]["gpu_hours"])

@@ -2,10 +2,10 @@
 and Transference against sensitivity, the mixes against the baseline, the claims)."""
 
 from collections import defaultdict
-from pathlib import Path
 
 from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_json, write_typed_tsv
+from sftmix.report import write_markdown_report
 from sftmix.studies.doit import experiments as study
 from sftmix.studies.doit.items import read_epoch_scores, run_of_path
 from sftmix.studies.doit.report import (
@@ -64,7 +64,7 @@ for model, by_exp in selections(inp.mix).items():
 mix_cols = ("model", "experiment", "runs", "macro_acc", "delta", "welch_p", "verdict")
 write_typed_tsv(out.mixes, [{"model": m, **r} for m, rows in mix_tables.items() for r in rows], mix_cols,
                 ints=frozenset({"runs"}), floats=frozenset({"macro_acc", "delta", "welch_p"}), quoted=True)
-Path(out.markdown).write_text(markdown(sweep, sens, feats, corr, plan, mix_tables, level=level), encoding="utf-8")
+write_markdown_report(markdown(sweep, sens, feats, corr, plan, mix_tables, level=level), out.markdown, out.html)
 log.info("doit_report: %d sweep cells, %d sensitivities, %d features, %d mix comparisons", len(sweep), len(sens),
          len(feats), sum(len(r) for r in mix_tables.values()))
 finish(__name__)

@@ -1,11 +1,9 @@
 """Rule im_report: the InstructMining study's tables and figure for one base model."""
 
-from pathlib import Path
-
 from sftmix.exclusions import read_excluded, without_items
 from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_json, read_jsonl
-from sftmix.report import load_benchmarks, write_table
+from sftmix.report import load_benchmarks, write_markdown_report, write_table
 from sftmix.scores import load_score_tables, seed_path_key
 from sftmix.studies.instructmining import estimation, report, rule
 from sftmix.studies.instructmining.indicators import read_record_indicators
@@ -49,8 +47,8 @@ if "truth" in inp.keys():
     planted = report.planted_rows(predicted, defect, draws, source)
 write_table(out.planted, planted, report.PLANTED_COLUMNS)
 paper = read_json(inp.paper_fit) if "paper_fit" in inp.keys() else None
-Path(out.markdown).write_text(report.instructmining_markdown(snakemake.wildcards.model, fit_json, paper,  # noqa: F821
-                                                             methods, curve, search, planted), encoding="utf-8")
+write_markdown_report(report.instructmining_markdown(snakemake.wildcards.model, fit_json, paper,  # noqa: F821
+                                                     methods, curve, search, planted), out.markdown, out.html)
 log.info("im_report: %d methods, %d sizes, %d search trials, %d planted rows", len(methods), len(curve),
          len(search), len(planted))
 finish(__name__)

@@ -6,7 +6,7 @@ from sftmix.exclusions import read_excluded, without_items
 from sftmix.logutil import finish, setup_logging
 from sftmix.quality import length_scores
 from sftmix.records import read_json, read_jsonl
-from sftmix.report import load_benchmarks, write_table
+from sftmix.report import load_benchmarks, write_markdown_report, write_table
 from sftmix.scores import load_score_tables, seed_path_key
 from sftmix.studies.iterit import report
 from sftmix.subsets import TEST
@@ -53,7 +53,7 @@ report.plot_lengths(rows, selections, lengths, [r["id"] for r in pool], out.leng
 sensitivity = report.sensitivity_rows(methods)
 write_table(out.sensitivity, sensitivity, report.SENSITIVITY_COLUMNS)
 report.plot_sensitivity(sensitivity, out.sensitivity_plot)
-Path(out.markdown).write_text(report.iterit_markdown(snakemake.wildcards.model, methods, columns, overlap,  # noqa: F821
-                                                     summary, bench["columns"], sensitivity), encoding="utf-8")
+write_markdown_report(report.iterit_markdown(snakemake.wildcards.model, methods, columns, overlap,  # noqa: F821
+                                             summary, bench["columns"], sensitivity), out.markdown, out.html)
 log.info("iterit_report: %d methods, %d overlap rows, %d selections", len(methods), len(overlap), len(sel_rows))
 finish(__name__)

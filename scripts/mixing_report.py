@@ -3,7 +3,7 @@
 from sftmix.exclusions import read_excluded, without_items
 from sftmix.logutil import finish, setup_logging
 from sftmix.records import read_tsv
-from sftmix.report import write_table
+from sftmix.report import write_markdown_report, write_table
 from sftmix.scores import load_score_tables, load_seed_tables, read_split_scores
 from sftmix.studies.mixing import experiments as mx
 from sftmix.studies.mixing import report
@@ -46,9 +46,9 @@ write_table(out.combinations, combos, report.COMBINATION_COLUMNS)
 write_table(out.claims, claims, report.CLAIM_COLUMNS)
 write_table(out.curves, curve, report.CURVE_COLUMNS)
 report.plot_curves(curve, out.figure)
-with open(out.markdown, "w", encoding="utf-8") as fh:
-    listed = {t: sorted(label for label, tt in mapping.items() if tt == t) for t in report.TYPES}
-    fh.write(report.markdown(combos, claims, curve, model=snakemake.wildcards.model, level=level, types=listed))  # noqa: F821
+listed = {t: sorted(label for label, tt in mapping.items() if tt == t) for t in report.TYPES}
+write_markdown_report(report.markdown(combos, claims, curve, model=snakemake.wildcards.model, level=level,  # noqa: F821
+                                      types=listed), out.markdown, out.html)
 for c in claims:
     log.info("mixing claim %r (%s, %s): %s vs %s delta %.4f p %.3g -> %s (reproduces: %s)", c["claim"], c["type"],
              c["metric"], c["experiment"], c["reference"], c["delta"], c["welch_p"], c["verdict"], c["reproduces"])

@@ -1,7 +1,7 @@
 """Rule mixing_scale: the instruction-mixing combinations across base-model sizes."""
 
 from sftmix.logutil import finish, setup_logging
-from sftmix.report import read_table, write_table
+from sftmix.report import read_table, write_markdown_report, write_table
 from sftmix.studies.mixing import report
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -9,8 +9,7 @@ inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
 tables = {m: read_table(path) for m, path in zip(p.models, inp.tables, strict=True)}
 rows = report.scale_rows(tables, level=p.level)
 write_table(out.table, rows, report.SCALE_COLUMNS)
-with open(out.markdown, "w", encoding="utf-8") as fh:
-    fh.write(report.scale_markdown(rows, level=p.level))
+write_markdown_report(report.scale_markdown(rows, level=p.level), out.markdown, out.html)
 for r in rows:
     if r["verdict"] not in ("reference",):
         log.info("mixing scale %s %s %s: %s %.4f vs %s, p %.3g -> %s", r["combo"], r["type"], r["metric"], r["model"],

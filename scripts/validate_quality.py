@@ -1,7 +1,5 @@
 """Rule validate_quality: each quality scorer's top-n vs the world's planted defects."""
 
-from pathlib import Path
-
 from sftmix.logutil import finish, setup_logging
 from sftmix.quality import read_quality
 from sftmix.quality_validation import (
@@ -11,6 +9,7 @@ from sftmix.quality_validation import (
     write_quality_validation,
 )
 from sftmix.records import read_json, read_jsonl, write_json
+from sftmix.report import write_markdown_report
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 p = snakemake.params  # noqa: F821
@@ -33,5 +32,6 @@ for name, s in out["scorers"].items():
                  s["n_eligible"], ", short" if v["short"] else "", v["defects_selected"], v["empty_categories"])
 write_json(snakemake.output.json, out)  # noqa: F821
 write_quality_validation(snakemake.output.tsv, quality_validation_rows(out))  # noqa: F821
-Path(snakemake.output.markdown).write_text(quality_validation_markdown(out), encoding="utf-8")  # noqa: F821
+write_markdown_report(quality_validation_markdown(out), snakemake.output.markdown, snakemake.output.html,  # noqa: F821
+                      title="Quality scorers against the planted defects")
 finish(__name__)

@@ -28,14 +28,19 @@ a result:
 
 from __future__ import annotations
 
+import html
 import logging
 import math
+import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import markdown
 import numpy as np
+from markdown.extensions import Extension
+from markdown.treeprocessors import Treeprocessor
 
 from .records import read_json, read_tsv, write_tsv
 from .rng import np_rng
@@ -241,6 +246,82 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *,
     for r in rows:
         lines.append("| " + " | ".join(_fmt(r.get(c, "")) for c in columns) + " |")
     return "\n".join(lines) + "\n"
+
+
+# The report's pages: a Markdown table file rendered as a self-contained HTML page, which
+# Snakemake's report shows inline (an iframe) where it only offers a .md file as a download.
+TABLE_PAGE_CSS = """\
+body { font: 14px/1.45 "DejaVu Sans", system-ui, sans-serif; color: #1a1a1a; margin: 16px 20px; }
+h1, h2, h3, h4 { line-height: 1.25; margin: 1.1em 0 0.45em; }
+h1 { font-size: 1.45em; } h2 { font-size: 1.25em; } h3 { font-size: 1.1em; } h4 { font-size: 1em; }
+p, ul, ol { max-width: 110ch; }
+table { border-collapse: collapse; margin: 0.4em 0 1.2em; font-size: 13px; display: block; max-width: 100%;
+        overflow-x: auto; }
+th, td { border: 1px solid #c5cad3; padding: 3px 8px; text-align: left; vertical-align: top; }
+th { background: #eaeef4; font-weight: 600; white-space: nowrap; }
+tbody tr:nth-child(even) { background: #f6f7f9; }
+.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+code { font: 12.5px "DejaVu Sans Mono", monospace; background: #f1f2f4; padding: 0 3px; border-radius: 3px; }
+"""
+_NUMBER_CELL = re.compile(r"[-+\u2212]?(?:\d|\.\d|nan\b|inf\b)", re.IGNORECASE)
+
+
+def _number_columns(root: Any) -> None:
+    """Mark each table column whose filled body cells all start with a number (``nan`` counts)
+    ``class="num"`` (right-aligned, tabular figures), header included; a column with an explicit
+    Markdown alignment (``|--:|``) keeps it."""
+    for table in root.iter("table"):
+        rows = [[cell for cell in tr if cell.tag in ("th", "td")] for tr in table.iter("tr")]
+        body = [r for r in rows if r and r[0].tag == "td"]
+        for j in range(max((len(r) for r in rows), default=0)):
+            texts = ["".join(r[j].itertext()).strip() for r in body if j < len(r)]
+            filled = [t for t in texts if t]
+            if not filled or not all(_NUMBER_CELL.match(t) for t in filled):
+                continue
+            for r in rows:
+                if j < len(r) and "style" not in r[j].attrib and "align" not in r[j].attrib:
+                    r[j].set("class", "num")
+
+
+class _NumberColumnsProcessor(Treeprocessor):
+    def run(self, root: Any) -> None:
+        _number_columns(root)
+
+
+class _NumberColumns(Extension):
+    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 (Python-Markdown's name)
+        # after the inline processor (priority 20): cells hold their final text
+        md.treeprocessors.register(_NumberColumnsProcessor(md), "sftmix_number_columns", 5)
+
+
+def table_page(markdown_text: str, title: str) -> str:
+    """A Markdown report file (tables, headings, lists, emphasis, links) as one self-contained HTML
+    page (:data:`TABLE_PAGE_CSS`; number columns right-aligned), rendered by Python-Markdown with its
+    ``tables`` extension. Raw HTML in the text is shown as text, not interpreted: a table's cells
+    are data. The same text and title give the same bytes."""
+    md = markdown.Markdown(extensions=["tables", _NumberColumns()], output_format="html")
+    md.preprocessors.deregister("html_block")  # raw HTML stays text (escaped once, by the renderer)
+    md.inlinePatterns.deregister("html")
+    body = md.convert(markdown_text)
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{html.escape(title)}</title>\n<base target=\"_blank\">\n<style>\n{TABLE_PAGE_CSS}</style>\n</head>\n"
+            f"<body>\n{body}\n</body>\n</html>\n")
+
+
+def markdown_title(markdown_text: str, fallback: str) -> str:
+    """The text of the first Markdown heading (``#`` to ``######``), else ``fallback``."""
+    m = re.search(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", markdown_text, re.MULTILINE)
+    return m.group(1) if m else fallback
+
+
+def write_markdown_report(markdown_text: str, markdown_path: str | Path, html_path: str | Path,
+                          title: str | None = None) -> None:
+    """Write a report's Markdown text to ``markdown_path`` (the file to read and diff) and its
+    :func:`table_page` rendering to ``html_path`` (the page the Snakemake report shows), titled
+    ``title`` or the text's first heading or the Markdown file's name."""
+    Path(markdown_path).write_text(markdown_text, encoding="utf-8")
+    title = title or markdown_title(markdown_text, Path(markdown_path).stem)
+    Path(html_path).write_text(table_page(markdown_text, title), encoding="utf-8")
 
 
 LOWER_IS_BETTER = ("perplexity", "bits_per_byte", "byte_perplexity", "word_perplexity")

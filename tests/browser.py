@@ -11,6 +11,11 @@ and say why), ``require`` (CI, after .ci/run installed it: they fail), ``off`` (
 Snakemake's report (9.x) is a single-page React app without URL routing: a page (a category, a
 result) is the app's state, changed through the global ``app`` (``app.showCategory(name)``,
 ``app.setView({...})``), as its own menu does on a click. ``ReportPage`` does the same.
+
+An HTML result (the report's table pages) is shown in an iframe. Opened from a file, the report and
+the iframe's page have opaque origins, so the report's scripts cannot read the iframe's document;
+the protocol can: ``Page.getFrameTree`` names the frame, ``Page.createIsolatedWorld`` gives a script
+context in it (the frame's DOM, none of its scripts' globals), ``Runtime.evaluate`` runs there.
 """
 
 from __future__ import annotations
@@ -164,6 +169,40 @@ class Chromium:
         self.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))", await_promise=True)
         self.wait_for("Array.from(document.images).every(i => i.complete)", "the page's images to load")
 
+    def frames(self) -> list[dict]:
+        """The page's child frames (iframes), depth first: ``{"id", "url"}`` each."""
+        out, todo = [], list(self.call("Page.getFrameTree")["frameTree"].get("childFrames", []))
+        while todo:
+            node = todo.pop(0)
+            out.append({"id": node["frame"]["id"], "url": node["frame"]["url"]})
+            todo[:0] = node.get("childFrames", [])
+        return out
+
+    def evaluate_in_frame(self, frame_id: str, expression: str):
+        """The value of a JavaScript expression in a child frame's document (a fresh isolated world
+        of that frame: its DOM, whatever origin it has)."""
+        ctx = self.call("Page.createIsolatedWorld", frameId=frame_id, worldName="sftmix-test")["executionContextId"]
+        res = self.call("Runtime.evaluate", expression=expression, contextId=ctx, returnByValue=True)
+        if "exceptionDetails" in res:
+            raise BrowserError(f"{expression[:80]}: {res['exceptionDetails'].get('exception', res['exceptionDetails'])}")
+        return res["result"].get("value")
+
+    def wait_for_frame(self, url_end: str) -> str:
+        """The id of the child frame whose URL ends with ``url_end``, once its document has loaded."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            frame = next((f for f in self.frames() if f["url"].endswith(url_end)), None)
+            if frame is not None:
+                try:
+                    if self.evaluate_in_frame(frame["id"], "document.readyState") == "complete":
+                        return frame["id"]
+                except BrowserError:  # replaced while asked (a new iframe for the next page)
+                    pass
+            if time.monotonic() > deadline:
+                raise BrowserError(f"timed out after {self.timeout:.0f} s waiting for a frame at {url_end}"
+                                   f" (frames: {[f['url'] for f in self.frames()]})")
+            time.sleep(0.05)
+
     def open(self, url: str) -> None:
         self.call("Page.navigate", url=url)
         self.wait_for("document.readyState === 'complete'", f"{url} to load")
@@ -237,13 +276,25 @@ class ReportPage:
 
     def show_result(self, path: str) -> dict:
         """Open a result as a click on it in its category's page does (``show_category`` first):
-        its info in the menu, an image in the main pane. Returns the natural size, the shown width
-        and the on-screen box of the image shown ({} for other results)."""
+        its info in the menu, an image or an HTML page (in an iframe) in the main pane. Returns, for
+        an image, its natural size, shown width and on-screen box; for an HTML page, the iframe's
+        frame id and on-screen box ({} for other results: the report offers them as downloads)."""
         p = json.dumps(path)
         self.browser.evaluate(f"app.showResultInfo({p})")
-        image = self.browser.evaluate(f"results[{p}].mime_type.startsWith('image/')")
-        if image:
-            self.browser.evaluate(f"app.setView({{content: 'img', contentPath: results[{p}].data_uri, resultPath: {p}}})")
+        mime = self.browser.evaluate(f"results[{p}].mime_type")
+        image, page = mime.startswith("image/"), mime == "text/html"
+        if image or page:  # what the result's view button does (result_view_button.js)
+            content = "img" if image else "html"
+            self.browser.evaluate(f"app.setView({{content: '{content}', contentPath: results[{p}].data_uri,"
+                                  f" resultPath: {p}}})")
+        if page:
+            frame = self.browser.wait_for_frame(self.browser.evaluate(f"results[{p}].data_uri"))
+            self.browser.settle()
+            box = self.browser.evaluate(
+                "(() => { const r = document.querySelector('#app iframe').getBoundingClientRect();"
+                " return [r.left, r.top, Math.min(r.right, innerWidth), Math.min(r.bottom, innerHeight)]"
+                ".map(Math.round); })()")
+            return {"frame": frame, "box": box}
         self.browser.settle()
         if not image:
             return {}
@@ -252,6 +303,11 @@ class ReportPage:
             " const r = i.getBoundingClientRect();"
             " return {width: i.naturalWidth, height: i.naturalHeight, shown_width: i.width,"
             " box: [r.left, r.top, r.right, r.bottom].map(Math.round)}; })()")
+
+
+    def page_text(self, shown: dict) -> str:
+        """The rendered text of the HTML page a ``show_result`` opened (inside its iframe)."""
+        return self.browser.evaluate_in_frame(shown["frame"], "document.body.innerText")
 
 
 def screenshot_spread(png: bytes, box: tuple[int, int, int, int] | None = None) -> tuple[tuple[int, int], float]:

@@ -25,6 +25,7 @@ from sftmix.report import (
     paired_delta,
     paper_table,
     read_table,
+    table_page,
     verdict,
 )
 from sftmix.studies.beyond_iid.experiments import (
@@ -455,12 +456,14 @@ def test_compare_report_and_paper_tables(tmp_path) -> None:
         ["experiment", "t/acc", "t/acc_se", "judge", "judge_se"]
     assert rep["markdown"].startswith("## Model tiny\n") and "judge: skipped" in rep["judge_note"]
     outputs = {name: tmp_path / "report" / f"{name}.tsv" for name in ("mixtures", "curriculum", "lmeval")}
-    outputs.update({"markdown": tmp_path / "report" / "tables.md", "mixtures_png": tmp_path / "report" / "m.png",
+    outputs.update({"markdown": tmp_path / "report" / "tables.md", "html": tmp_path / "report" / "tables.html",
+                    "mixtures_png": tmp_path / "report" / "m.png",
                     "curriculum_png": tmp_path / "report" / "c.png"})
     write_compare_report(rep, outputs)
     back = read_table(outputs["mixtures"])
     assert back[1]["verdict"] == "worse" and back[1]["nll_macro"] == pytest.approx(mix["rows"][1]["nll_macro"], abs=1e-4)
     assert outputs["markdown"].read_text(encoding="utf-8") == rep["markdown"]
+    assert outputs["html"].read_text(encoding="utf-8") == table_page(rep["markdown"], "Model tiny")
     assert outputs["mixtures_png"].read_bytes()[:4] == b"\x89PNG"
     md = paper_tables_markdown([outputs["mixtures"]], [outputs["curriculum"]], ["tiny"])
     assert md.startswith("# Paper tables") and "## Mixtures of equal size" in md and "tiny: t/acc" in md

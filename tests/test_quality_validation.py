@@ -18,6 +18,7 @@ from sftmix.quality_validation import (
 )
 from sftmix.ranking import top_n
 from sftmix.records import read_json, write_json, write_jsonl
+from sftmix.report import table_page
 from sftmix.rng import derive_seed
 
 SEED = 7
@@ -170,7 +171,8 @@ def test_the_rule_script(tmp_path):
     write_jsonl(tmp_path / "pool.jsonl", _pool())
     write_quality(tmp_path / "scores.tsv", _rows())
     write_json(tmp_path / "truth.json", {"records": _truth()})
-    out = SimpleNamespace(json=str(tmp_path / "v.json"), tsv=str(tmp_path / "v.tsv"), markdown=str(tmp_path / "q.md"))
+    out = SimpleNamespace(json=str(tmp_path / "v.json"), tsv=str(tmp_path / "v.tsv"), markdown=str(tmp_path / "q.md"),
+                          html=str(tmp_path / "q.html"))
     smk = SimpleNamespace(
         input=SimpleNamespace(pool=str(tmp_path / "pool.jsonl"), quality=str(tmp_path / "scores.tsv"),
                               truth=str(tmp_path / "truth.json")),
@@ -186,3 +188,5 @@ def test_the_rule_script(tmp_path):
     assert "ifd n=4: precision 0.500" in log and "deita n=2: ranks no record" in log
     assert "length: ROC AUC clean over defective 1.000" in log
     assert (tmp_path / "q.md").read_text() == quality_validation_markdown(want)
+    assert (tmp_path / "q.html").read_text() == table_page(quality_validation_markdown(want),
+                                                           "Quality scorers against the planted defects")

@@ -23,6 +23,7 @@ from ...report import (
     paper_table,
     plot_comparison,
     read_table,
+    write_markdown_report,
     write_table,
 )
 from ...scores import Scores
@@ -91,13 +92,14 @@ def compare_report(scores: Scores, categories: Sequence[str], benchmarks: Mappin
 
 def write_compare_report(report: Mapping[str, Any], outputs: Mapping[str, str | Path]) -> None:
     """Write a :func:`compare_report`: each table to ``outputs[name]`` (:func:`write_table`), the
-    figure of each comparison table to ``outputs[f"{name}_png"]`` (:func:`plot_comparison`) and the
-    markdown to ``outputs["markdown"]``."""
+    figure of each comparison table to ``outputs[f"{name}_png"]`` (:func:`plot_comparison`), the
+    markdown to ``outputs["markdown"]`` and its page to ``outputs["html"]``
+    (:func:`write_markdown_report`)."""
     for name, table in report["tables"].items():
         write_table(outputs[name], table["rows"], table["columns"])
         if f"{name}_png" in outputs:
             plot_comparison(table["rows"], outputs[f"{name}_png"], label="experiment", title=table["title"])
-    Path(outputs["markdown"]).write_text(report["markdown"], encoding="utf-8")
+    write_markdown_report(report["markdown"], outputs["markdown"], outputs["html"])
 
 
 _PAPER_INTRO = [
