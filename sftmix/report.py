@@ -256,8 +256,8 @@ h1, h2, h3, h4 { line-height: 1.25; margin: 1.1em 0 0.45em; }
 h1 { font-size: 1.45em; } h2 { font-size: 1.25em; } h3 { font-size: 1.1em; } h4 { font-size: 1em; }
 p, ul, ol { max-width: 110ch; }
 table { border-collapse: collapse; margin: 0.4em 0 1.2em; font-size: 13px; display: block; max-width: 100%;
-        overflow-x: auto; }
-th, td { border: 1px solid #c5cad3; padding: 3px 8px; text-align: left; vertical-align: top; }
+        overflow-x: auto; }  /* a wide table scrolls on its own; the text beside it stays put */
+th, td { border: 1px solid #c5cad3; padding: 2px 7px; text-align: left; vertical-align: top; }
 th { background: #eaeef4; font-weight: 600; white-space: nowrap; }
 tbody tr:nth-child(even) { background: #f6f7f9; }
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }

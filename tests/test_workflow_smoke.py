@@ -638,10 +638,9 @@ def test_snakemake_report_gathers_tables_and_figures(smoke_report):
     import zipfile
 
     names = zipfile.ZipFile(smoke_report).namelist()
-    for f in ("gamma.png", "dependency.png", "eecpo_weights.png", "mixtures.png", "curriculum.png", "tables.md",
-              "paper_tables.md", "quality.md", "iterit.md", "lengths.png", "sensitivity.png", "instructmining.md", "mixing.md",
-              "curves.png",
-              "curve.png"):
+    for f in ("gamma.png", "dependency.png", "eecpo_weights.png", "mixtures.png", "curriculum.png", "tables.html",
+              "paper_tables.html", "quality.html", "iterit.html", "lengths.png", "sensitivity.png", "instructmining.html",
+              "mixing.html", "doit.html", "curves.png", "curve.png"):
         assert any(n.endswith(f) for n in names), f
 
 
@@ -652,20 +651,37 @@ REPORT_FIGURES = {"/gamma.png": "Interaction", "/dependency.png": "Dependency",
                   "/curriculum.png": "Curriculum", "/iterit/lengths.png": "IterIT",
                   "/iterit/sensitivity.png": "IterIT", "/instructmining/curve.png": "InstructMining",
                   "/mixing/curves.png": "Instruction mixing", "/doit/curves.png": "DoIT"}
-REPORT_TABLES = {"/tables.md": "Tables", "/paper_tables.md": "Tables", "/quality.md": "Validation",
-                 "/iterit.md": "IterIT", "/instructmining.md": "InstructMining", "/mixing.md": "Instruction mixing",
-                 "/doit.md": "DoIT"}
+REPORT_TABLES = {"/tables.html": "Tables", "/paper_tables.html": "Tables", "/quality.html": "Validation",
+                 "/iterit.html": "IterIT", "/instructmining.html": "InstructMining", "/mixing.html": "Instruction mixing",
+                 "/doit.html": "DoIT"}
 WINDOW = (1600, 1000)
 MIN_FIGURE_WIDTH = 600  # px: a figure narrower than this is not readable at a glance
 
 
-def test_the_report_in_a_headless_browser(smoke_report, tmp_path):
+def markdown_tables(text: str) -> list[list[list[str]]]:
+    """Every table of a Markdown text: its rows (header first, the ``|---|`` line left out), each
+    cell as a reader sees it (code and emphasis markers dropped)."""
+    tables, rows = [], []
+    for line in [*text.splitlines(), ""]:
+        line = line.strip()
+        if line.startswith("|") and line.endswith("|"):
+            if not re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", line):
+                rows.append([re.sub(r"\*\*|`", "", c).strip() for c in line[1:-1].split("|")])
+        elif rows:
+            tables.append(rows)
+            rows = []
+    return tables
+
+
+def test_the_report_in_a_headless_browser(smoke_report, smoke_run, tmp_path):
     """Issue 18: the report opened in headless Chromium as a reader would. The landing page lists
     every category; each category's page lists its results; each figure, opened as a click opens
     it, shows its caption and decodes into an image at least MIN_FIGURE_WIDTH wide, shown at that
-    width, with content (pixel spread) where it is drawn; each table shows its caption. Every
-    screenshot has the window's size and is not blank. (Tables are Markdown files: the report
-    offers them as downloads, so their pages show the name and caption, not the table.)"""
+    width, with content (pixel spread) where it is drawn; each table, opened as a click on its view
+    button opens it, shows its caption and its page inline (an iframe): the page's rendered text
+    holds the header and the first rows, numbers included, of every table in the Markdown file the
+    workflow wrote beside it, and its area on the screenshot is drawn. Every screenshot has the
+    window's size and is not blank."""
     import html
     import zipfile
 
@@ -725,9 +741,15 @@ def test_the_report_in_a_headless_browser(smoke_report, tmp_path):
                 if path in images:
                     assert shown["width"] >= MIN_FIGURE_WIDTH, (path, shown)
                     assert shown["shown_width"] >= min(shown["width"], MIN_FIGURE_WIDTH), (path, shown)
-                    shot(browser, f"result_{path.replace('/', '_')}", shown["box"])
-                else:
-                    shot(browser, f"result_{path.replace('/', '_')}")
+                else:  # a table page: what the reader sees in the iframe is the workflow's .md
+                    seen = [line.split("\t") for line in report.page_text(shown).splitlines()]
+                    tables = markdown_tables((smoke_run.parents[1] / path).with_suffix(".md").read_text(encoding="utf-8"))
+                    wanted = [row for table in tables for row in table[:4]]  # each header and first rows
+                    assert any(len(t) >= 2 for t in tables), (path, tables)  # rows, not only headers
+                    missing = [row for row in wanted if row not in seen]
+                    assert not missing, (path, missing[:3], seen[:20])
+                    assert any(re.fullmatch(r"-?\d+(\.\d+)?", c) for t in tables for row in t[1:4] for c in row), path
+                shot(browser, f"result_{path.replace('/', '_')}", shown["box"])
 
 
 def test_the_smoke_run_made_no_network_call(smoke_workdir):
