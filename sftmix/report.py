@@ -263,19 +263,20 @@ tbody tr:nth-child(even) { background: #f6f7f9; }
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 code { font: 12.5px "DejaVu Sans Mono", monospace; background: #f1f2f4; padding: 0 3px; border-radius: 3px; }
 """
+_MISSING_CELL = frozenset({"", "-", "\u2013", "\u2014"})  # an empty cell or a dash: no value
 _NUMBER_CELL = re.compile(r"[-+\u2212]?(?:\d|\.\d|nan\b|inf\b)", re.IGNORECASE)
 
 
 def _number_columns(root: Any) -> None:
-    """Mark each table column whose filled body cells all start with a number (``nan`` counts)
-    ``class="num"`` (right-aligned, tabular figures), header included; a column with an explicit
-    Markdown alignment (``|--:|``) keeps it."""
+    """Mark each table column whose filled body cells (not empty, not a dash) all start with a
+    number (``nan`` counts) ``class="num"`` (right-aligned, tabular figures), header included; a
+    column with an explicit Markdown alignment (``|--:|``) keeps it."""
     for table in root.iter("table"):
         rows = [[cell for cell in tr if cell.tag in ("th", "td")] for tr in table.iter("tr")]
         body = [r for r in rows if r and r[0].tag == "td"]
         for j in range(max((len(r) for r in rows), default=0)):
             texts = ["".join(r[j].itertext()).strip() for r in body if j < len(r)]
-            filled = [t for t in texts if t]
+            filled = [t for t in texts if t not in _MISSING_CELL]
             if not filled or not all(_NUMBER_CELL.match(t) for t in filled):
                 continue
             for r in rows:

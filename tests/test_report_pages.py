@@ -54,7 +54,8 @@ TABLE = """\
 | method | size | nll_macro | delta | verdict | acc |
 |---|---|---|---|---|--:|
 | random | 40 | 4.7421 | -0.0667 | worse | 0.1523 ± 0.0467 n.s. |
-| eecpo | 40 | 4.6755 | nan | reference | 0.50 |
+| eecpo | 40 | 4.6755 | – | reference | 0.50 |
+| uniform | 40 | 4.7002 | nan | indistinguishable | 0.25 |
 """
 
 
@@ -64,10 +65,11 @@ def test_a_markdown_table_becomes_an_html_table_with_its_cells_and_number_column
     assert [[c[3] for c in row] for row in table] == [
         ["method", "size", "nll_macro", "delta", "verdict", "acc"],
         ["random", "40", "4.7421", "-0.0667", "worse", "0.1523 ± 0.0467 n.s."],
-        ["eecpo", "40", "4.6755", "nan", "reference", "0.50"]]
-    assert [row[0][0] for row in table] == ["th", "td", "td"]
-    # columns of numbers (nan counts) right-aligned, header included; text columns not; the
-    # column the Markdown aligns itself keeps its alignment
+        ["eecpo", "40", "4.6755", "–", "reference", "0.50"],
+        ["uniform", "40", "4.7002", "nan", "indistinguishable", "0.25"]]
+    assert [row[0][0] for row in table] == ["th", "td", "td", "td"]
+    # columns of numbers (nan counts, a dash is no value) right-aligned, header included; text
+    # columns not; the column the Markdown aligns itself keeps its alignment
     for row in table:
         assert [c[1] for c in row[:5]] == ["", "num", "num", "num", ""], row
         assert row[5][1] == "" and "text-align: right" in row[5][2]

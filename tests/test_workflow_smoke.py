@@ -748,7 +748,7 @@ def test_the_report_in_a_headless_browser(smoke_report, smoke_run, tmp_path):
                     assert any(len(t) >= 2 for t in tables), (path, tables)  # rows, not only headers
                     missing = [row for row in wanted if row not in seen]
                     assert not missing, (path, missing[:3], seen[:20])
-                    assert any(re.fullmatch(r"-?\d+(\.\d+)?", c) for t in tables for row in t[1:4] for c in row), path
+                    assert any(re.match(r"-?\d+\.\d+", c) for t in tables for row in t[1:4] for c in row), path  # numbers
                 shot(browser, f"result_{path.replace('/', '_')}", shown["box"])
 
 
