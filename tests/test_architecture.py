@@ -245,6 +245,41 @@ def test_config_errors_name_the_key():
         with_defaults({**cfg, "train": {**cfg["train"], "lr": "fast"}}, schema)
 
 
+JSON_SCHEMA_KEYWORDS = frozenset({
+    "$schema", "$id", "$ref", "$defs", "definitions", "title", "description", "default", "examples", "type", "enum",
+    "const", "properties", "patternProperties", "additionalProperties", "required", "propertyNames",
+    "minProperties", "maxProperties", "items", "minItems", "maxItems", "uniqueItems", "minimum", "maximum",
+    "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "pattern", "format", "oneOf",
+    "anyOf", "allOf", "not", "if", "then", "else", "dependentRequired"})
+
+
+def test_every_schema_node_holds_only_json_schema_keywords_and_a_whole_description():
+    """A description written unquoted in a YAML flow mapping is cut at its first comma, the rest
+    becoming stray keys with no value (`{description: Records drawn (seeded, uniformly, ...)}`):
+    JSON Schema ignores unknown keys, so only this check sees the cut. Every node keeps to the
+    keywords, and every description is a string ending as a sentence or a closing bracket does."""
+    problems = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            problems.extend(f"{path}: {k!r}" for k in node if k not in JSON_SCHEMA_KEYWORDS)
+            d = node.get("description")
+            if d is not None and not (isinstance(d, str) and d.rstrip().endswith((".", ")", ":", "?"))):
+                problems.append(f"{path}: description {d!r}")
+            for key, value in node.items():
+                if key in ("properties", "patternProperties", "$defs", "definitions"):
+                    for name, sub in value.items():
+                        walk(sub, f"{path}.{name}")
+                elif isinstance(value, (dict, list)) and key not in ("default", "examples", "enum", "const"):
+                    walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for i, sub in enumerate(node):
+                walk(sub, f"{path}[{i}]")
+
+    walk(load_schema(SCHEMA), "schema")
+    assert not problems, problems
+
+
 def test_library_holds_no_copy_of_a_schema_default():
     """The config sections the library reads take their defaults from the schema only: no module
     keeps a dict of defaults for them, and config-backed parameters of the entry points have none."""
