@@ -280,6 +280,34 @@ def test_every_schema_node_holds_only_json_schema_keywords_and_a_whole_descripti
     assert not problems, problems
 
 
+def test_every_config_key_in_the_schema_has_a_description():
+    """The schema is the one place a user reads what a key does: every named property, at any
+    depth (inside mappings keyed by name, `additionalProperties`, and list entries, `items`),
+    carries a description. The value schema of a name-keyed mapping is described by the mapping
+    itself (`sources: Real instruction datasets ...`); `oneOf`/`anyOf` branches only restate
+    constraints on keys described above them, so they are not walked."""
+    missing = []
+
+    def walk(node, path):
+        if isinstance(node, list):
+            for i, sub in enumerate(node):
+                walk(sub, f"{path}[{i}]")
+            return
+        if not isinstance(node, dict):
+            return
+        for name, sub in node.get("properties", {}).items():
+            if not (isinstance(sub, dict) and isinstance(sub.get("description"), str) and sub["description"].strip()):
+                missing.append(f"{path}.{name}")
+            walk(sub, f"{path}.{name}")
+        for name, sub in node.get("patternProperties", {}).items():
+            walk(sub, f"{path}.<{name}>")
+        walk(node.get("additionalProperties"), f"{path}.*")
+        walk(node.get("items"), f"{path}[]")
+
+    walk(load_schema(SCHEMA), "config")
+    assert not missing, f"{len(missing)} config keys without a description: {missing}"
+
+
 def test_library_holds_no_copy_of_a_schema_default():
     """The config sections the library reads take their defaults from the schema only: no module
     keeps a dict of defaults for them, and config-backed parameters of the entry points have none."""
