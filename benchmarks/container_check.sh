@@ -5,9 +5,8 @@
 # network to deb.debian.org and PyPI, no Docker Hub needed (the default definition is
 # container/sftmix-debian.def). Where no apptainer is on PATH it debootstraps Debian sid (the only
 # suite that packages Apptainer, 1.4.x; it needs glibc >= 2.38, newer than bookworm's) into
-# $ROOTFS and runs sid's apptainer there through a wrapper ($WORK/bin/apptainer): a private mount
-# namespace with /proc, /sys, /dev and the working folders bound at the same paths, pivot_root
-# into the rootfs (Apptainer refuses a plain chroot).
+# $ROOTFS and runs sid's apptainer there through benchmarks/apptainer_rootfs.sh, linked as
+# $WORK/bin/apptainer (a private mount namespace, the host's folders bound at the same paths).
 #
 #   usage, from the repository root, as root:  sh benchmarks/container_check.sh
 #   environment (defaults):
@@ -19,7 +18,7 @@
 #     ROOTFS     /opt/apptainer-sid/root        MIRROR  http://deb.debian.org/debian
 #     CA_BUNDLE  $PIP_CERT                      a CA bundle bound over the image's during the build
 #                                               (a TLS-inspecting proxy between the build and PyPI)
-#     BINDS      "/tmp /var/tmp /work /home"    host folders the wrapper shows its apptainer
+#     BINDS      "/tmp /var/tmp /work /home"    host folders the wrapper always shows its apptainer
 set -eu
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -46,24 +45,9 @@ if ! command -v apptainer >/dev/null 2>&1 || [ "$(command -v apptainer)" = "$WOR
         debootstrap --variant=minbase --include=apptainer,debootstrap,squashfs-tools,uidmap,libcap2-bin,ca-certificates \
             sid "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1
     fi
-    cat >"$WORK/bin/apptainer" <<EOF
-#!/bin/sh
-# apptainer from $ROOTFS (written by benchmarks/container_check.sh)
-exec unshare --mount --propagation private /bin/sh -eu -c '
-R=\$1 binds=\$2 cwd=\$3; shift 3
-mount --bind "\$R" "\$R"
-for d in /proc /sys /dev \$binds "\$cwd"; do
-  [ -d "\$d" ] || continue
-  mountpoint -q "\$R\$d" && continue
-  mkdir -p "\$R\$d"; mount --rbind "\$d" "\$R\$d"
-done
-cp /etc/resolv.conf /etc/hosts "\$R/etc/"
-mkdir -p "\$R/.oldroot"; cd "\$R"; pivot_root . .oldroot; umount -l /.oldroot
-cd "\$cwd"
-exec /usr/bin/apptainer "\$@"
-' sh "$ROOTFS" "$BINDS" "\$PWD" "\$@"
-EOF
-    chmod +x "$WORK/bin/apptainer"
+    ln -sf "$repo/benchmarks/apptainer_rootfs.sh" "$WORK/bin/apptainer"
+    APPTAINER_ROOTFS=$ROOTFS APPTAINER_ROOTFS_BINDS=$BINDS
+    export APPTAINER_ROOTFS APPTAINER_ROOTFS_BINDS
     PATH="$WORK/bin:$PATH"
     export PATH
     # A VM whose capability bounding set lacks some (e.g. CAP_SYS_RESOURCE): root's containers get
@@ -86,7 +70,7 @@ version=$(apptainer --version)
 say "$version ($(command -v apptainer))"
 
 # --- 2. the image ----------------------------------------------------------------------------
-build_s="(reused)"
+build_s="(image reused)"
 if [ ! -f "$IMAGE" ]; then
     bind=""
     if [ -n "$CA_BUNDLE" ]; then  # a copy where the wrapper's apptainer sees it (under $WORK)
@@ -98,7 +82,7 @@ if [ ! -f "$IMAGE" ]; then
     # shellcheck disable=SC2086
     apptainer build $build_flags $bind "$IMAGE" "$DEF" >"$WORK/build.log" 2>&1 || {
         tail -20 "$WORK/build.log" >&2; exit 1; }
-    build_s=$(( $(date +%s) - t0 ))
+    build_s="$(( $(date +%s) - t0 )) s"
 fi
 size_mb=$(( $(stat -c %s "$IMAGE") / 1048576 ))
 in_image=$(apptainer exec --cleanenv "$IMAGE" python -c \
@@ -135,7 +119,7 @@ cat <<EOF
 |---|---|
 | apptainer | $version |
 | definition | $DEF |
-| build | ${build_s} s |
+| build | ${build_s} |
 | image size | ${size_mb} MiB |
 | image python, torch, snakemake | $in_image |
 | target | $TARGET ($CONFIG, --cores $CORES) |
