@@ -9,6 +9,11 @@ CONFIG ?= config/config.yaml
 STAMP := $(VENV)/.installed
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 IMAGE ?= sftmix:$(VERSION)
+# container/sftmix.def starts from Docker Hub's python image; container/sftmix-debian.def
+# debootstraps Debian bookworm from its mirror instead (no Docker Hub). APPTAINER_FLAGS: e.g.
+# --fakeroot where root's capability bounding set is not full (README, "Running in a container").
+DEF ?= container/sftmix.def
+APPTAINER_FLAGS ?=
 
 .PHONY: install run test lint fmt dryrun-paper bench container clean
 
@@ -48,11 +53,12 @@ bench: install
 	$(BIN)/python benchmarks/bench_engine.py --steps 40 --repeats 3 --threads 1 --out benchmarks/out/engine.json
 
 # The image jobs run in with `snakemake --sdm apptainer` (config key `container`): with Apptainer
-# container/sftmix.sif (the key's default), else with a running Docker the image $(IMAGE) (then
-# `--config container=docker-daemon://$(IMAGE)`). Neither: says so and fails.
+# container/sftmix.sif (the key's default) from $(DEF), else with a running Docker the image
+# $(IMAGE) (then `--config container=docker-daemon://$(IMAGE)`). Neither: says so and fails.
+# benchmarks/container_check.sh builds and runs it on a machine without either (README).
 container:
 	@if command -v apptainer >/dev/null 2>&1; then \
-	  apptainer build container/sftmix.sif container/sftmix.def; \
+	  apptainer build $(APPTAINER_FLAGS) container/sftmix.sif $(DEF); \
 	elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
 	  docker build -f container/Dockerfile -t $(IMAGE) . && \
 	  echo "built $(IMAGE): run with --sdm apptainer --config container=docker-daemon://$(IMAGE)"; \

@@ -23,9 +23,20 @@ def slurm_context(environ: Mapping[str, str] | None = None) -> str | None:
     return "slurm: " + " ".join(f"{v}={env[v]}" for v in SLURM_VARS if env.get(v))
 
 
+def container_context(environ: Mapping[str, str] | None = None) -> str | None:
+    """One line naming the Apptainer (Singularity) image this process runs in and the Python that
+    runs it (``snakemake --sdm apptainer``), or None outside one (no ``APPTAINER_CONTAINER``)."""
+    env = os.environ if environ is None else environ
+    image = env.get("APPTAINER_CONTAINER") or env.get("SINGULARITY_CONTAINER")
+    if not image:
+        return None
+    return f"container: {image} python {sys.version.split()[0]} ({sys.executable})"
+
+
 def setup_logging(log_path: str | Path | None, name: str = "sftmix") -> logging.Logger:
     """Configure the root logger to write to ``log_path`` (truncated) and stderr. Inside a Slurm
-    job the first line names it (:func:`slurm_context`), so a rule's log says where it ran."""
+    job the first line names it (:func:`slurm_context`), inside a container the next line names the
+    image and its Python (:func:`container_context`), so a rule's log says where it ran."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -35,6 +46,9 @@ def setup_logging(log_path: str | Path | None, name: str = "sftmix") -> logging.
     where = slurm_context()
     if where:
         logging.getLogger("sftmix.slurm").info(where)
+    image = container_context()
+    if image:
+        logging.getLogger("sftmix.container").info(image)
     return logging.getLogger(name)
 
 

@@ -40,9 +40,12 @@ def test_the_image_definitions_pin_what_the_project_pins():
 
     install = (CONTAINER / "install.sh").read_text()
     commands = [line.strip() for line in install.splitlines() if line.strip().startswith("python -m pip install")]
-    assert commands == ["python -m pip install --quiet pip==" + pip, "python -m pip install --quiet torch==" + torch,
+    assert commands == ["python -m pip install --quiet pip==" + pip,
+                        'python -m pip install --quiet --find-links "$src/container/wheels" torch==' + torch,
                         'python -m pip install --quiet -r "$src/requirements.lock"',
                         'python -m pip install --quiet --no-deps "$src"'], commands
+    # into a venv (Debian's python3 refuses a system-wide install, PEP 668), first on every image's PATH
+    assert "python3 -m venv /opt/venv\n. /opt/venv/bin/activate\n" in install
     # the lock pins every line exactly, so "-r requirements.lock" installs exactly those versions
     lock = [ln for ln in (ROOT / "requirements.lock").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     assert lock and all(re.fullmatch(r"[\w.-]+==[\w.]+", ln) for ln in lock)
@@ -51,21 +54,34 @@ def test_the_image_definitions_pin_what_the_project_pins():
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     docker = (CONTAINER / "Dockerfile").read_text()
     apptainer = (CONTAINER / "sftmix.def").read_text()
-    assert re.search(rf"^FROM python:{re.escape(python)}-slim-bookworm$", docker, re.M), docker
+    debian = (CONTAINER / "sftmix-debian.def").read_text()  # the same image without Docker Hub
+    assert re.search(rf"^ARG BASE=python:{re.escape(python)}-slim-bookworm\nFROM \$\{{BASE\}}$", docker, re.M), docker
     assert re.search(rf"^From: python:{re.escape(python)}-slim-bookworm$", apptainer, re.M), apptainer
     assert re.search(r"^Bootstrap: docker$", apptainer, re.M)
+    # Debian's own python3 (bookworm: 3.11.x, not the pinned patch release), the rest as pinned
+    assert re.search(r"^Bootstrap: debootstrap\nOSVersion: bookworm\nMirrorURL: http://deb.debian.org/debian\n"
+                     r"Include: python3 python3-venv ca-certificates$", debian, re.M), debian
+    assert python.startswith("3.11.") and "Debian bookworm's python 3.11" in debian
     assert "RUN sh /opt/sftmix/container/install.sh /opt/sftmix" in docker
-    assert re.search(r"^%post\n\s+sh /opt/sftmix/container/install.sh /opt/sftmix$", apptainer, re.M)
-    for needed in ("requirements.lock", "pyproject.toml", "README.md", "sftmix", "container/install.sh"):
+    assert "PATH=/opt/venv/bin:$PATH" in docker
+    for definition in (apptainer, debian):
+        assert re.search(r"^%post\n(\s+.*\n)*\s+sh /opt/sftmix/container/install.sh /opt/sftmix$", definition, re.M)
+        assert re.search(r"^%environment\n\s+export PATH=/opt/venv/bin:\$PATH$", definition, re.M)
+        assert f"org.opencontainers.image.version {version}" in definition
+    for needed in ("requirements.lock", "pyproject.toml", "README.md", "sftmix", "container/install.sh",
+                   "container/wheels"):
         assert re.search(rf"^COPY .*\b{re.escape(needed)}/? ", docker, re.M), f"Dockerfile does not copy {needed}"
-        assert re.search(rf"^\s+{re.escape(needed)} /opt/sftmix/{re.escape(needed)}$", apptainer, re.M), needed
+        for definition in (apptainer, debian):
+            assert re.search(rf"^\s+{re.escape(needed)} /opt/sftmix/{re.escape(needed)}$", definition, re.M), needed
     assert f'org.opencontainers.image.version="{version}"' in docker
-    assert f"org.opencontainers.image.version {version}" in apptainer
     assert f"python {python}, torch {torch}" in docker and f"python {python}, torch {torch}" in apptainer
+    assert f"python 3.11, torch {torch}" in debian
     # what docker build sends: the same files and nothing else (.dockerignore at the context root)
     ignore = (ROOT / ".dockerignore").read_text().splitlines()
-    assert ignore[ignore.index("*") + 1:][:5] == ["!requirements.lock", "!pyproject.toml", "!README.md",
-                                                  "!sftmix/", "!container/install.sh"]
+    assert ignore[ignore.index("*") + 1:][:6] == ["!requirements.lock", "!pyproject.toml", "!README.md",
+                                                  "!sftmix/", "!container/install.sh", "!container/wheels/"]
+    # container/wheels/ (a CPU-only torch, optional) exists in a clone: the COPY and %files need it
+    assert (CONTAINER / "wheels/README.md").is_file()
 
 
 def test_the_container_directive_resolves_from_the_config(tmp_path, smoke_config):
@@ -81,7 +97,8 @@ def test_the_container_directive_resolves_from_the_config(tmp_path, smoke_config
     image.write_bytes(b"")
     assert container_image(str(image), ROOT, apptainer=True) == str(image)
     makefile = (ROOT / "Makefile").read_text()
-    assert "apptainer build container/sftmix.sif container/sftmix.def" in makefile
+    assert "apptainer build $(APPTAINER_FLAGS) container/sftmix.sif $(DEF)" in makefile
+    assert "DEF ?= container/sftmix.def" in makefile
 
 
 def _stub_apptainer(tmp_path: Path) -> dict[str, str]:
@@ -125,3 +142,27 @@ def test_a_sdm_apptainer_dry_run_with_the_real_apptainer(tmp_path):
     out = smk.snakemake(tmp_path, "-n", "--sdm", "apptainer", "--configfile", str(smk.SMOKE_CONFIG),
                         "--config", f"container={IMAGE_URI}").stdout
     assert f"Singularity image {IMAGE_URI} will be pulled." in out
+
+
+def test_the_built_image_holds_the_locked_versions():
+    """Where an image has been built (container/sftmix.sif) and apptainer runs: the image's Python
+    packages are requirements.lock's versions, torch the Makefile's, and its sftmix is this one."""
+    binary = shutil.which("apptainer") or shutil.which("singularity")
+    image = ROOT / "container/sftmix.sif"
+    if binary is None or not image.is_file():
+        pytest.skip("needs apptainer on PATH and a built container/sftmix.sif (make container; "
+                    "benchmarks/container_check.sh builds one without Docker Hub)")
+    import subprocess
+
+    proc = subprocess.run([binary, "exec", "--cleanenv", str(image), "python", "-m", "pip", "list",
+                           "--format=freeze"], capture_output=True, text=True, timeout=120, check=True)
+    def canonical(pins: dict[str, str]) -> dict[str, str]:  # PEP 503 names: pip's spelling may differ
+        return {re.sub(r"[-_.]+", "-", name): version for name, version in pins.items()}
+
+    installed = canonical(_pins(proc.stdout))
+    lock = canonical(_pins((ROOT / "requirements.lock").read_text()))
+    wrong = {name: (version, installed.get(name)) for name, version in lock.items() if installed.get(name) != version}
+    assert not wrong, wrong
+    assert installed["torch"].split("+")[0] == _pins((ROOT / "Makefile").read_text())["torch"]
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert installed["sftmix"] == version

@@ -1,10 +1,11 @@
 """Rule logs say where a job ran: inside a Slurm job, setup_logging's first line names it."""
 
 import logging
+import sys
 
 import pytest
 
-from sftmix.logutil import setup_logging, slurm_context
+from sftmix.logutil import container_context, setup_logging, slurm_context
 
 
 @pytest.fixture
@@ -41,6 +42,23 @@ def test_setup_logging_writes_the_slurm_line_first_inside_a_job(tmp_path, monkey
     setup_logging(tmp_path / "job.log").info("hello")
     lines = (tmp_path / "job.log").read_text().splitlines()
     assert lines[0].endswith("sftmix.slurm: slurm: SLURM_JOB_ID=123 SLURM_JOB_PARTITION=batch") and "hello" in lines[1]
+
+
+def test_setup_logging_names_the_container_image_and_its_python_inside_one(tmp_path, monkeypatch, root_logger):
+    """Under `snakemake --sdm apptainer` Apptainer sets APPTAINER_CONTAINER in the job: the rule's
+    log names the image and the Python running the job (the image's, not the host's venv)."""
+    for var in ("APPTAINER_CONTAINER", "SINGULARITY_CONTAINER", "SLURM_JOB_ID"):
+        monkeypatch.delenv(var, raising=False)
+    assert container_context() is None
+    setup_logging(tmp_path / "host.log").info("hello")
+    assert "container:" not in (tmp_path / "host.log").read_text()
+    monkeypatch.setenv("APPTAINER_CONTAINER", "/work/container/sftmix.sif")
+    setup_logging(tmp_path / "job.log").info("hello")
+    lines = (tmp_path / "job.log").read_text().splitlines()
+    python = sys.version.split()[0]
+    assert lines[0].endswith(f"sftmix.container: container: /work/container/sftmix.sif python {python} ({sys.executable})")
+    assert "hello" in lines[1]
+    assert container_context({"SINGULARITY_CONTAINER": "old.sif"}).startswith("container: old.sif python ")
 
 
 def test_finish_flushes_runs_atexit_and_exits_with_the_code(tmp_path):
