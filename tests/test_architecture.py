@@ -253,30 +253,39 @@ JSON_SCHEMA_KEYWORDS = frozenset({
     "anyOf", "allOf", "not", "if", "then", "else", "dependentRequired"})
 
 
+SCHEMA_DATA_KEYS = ("default", "examples", "enum", "const")  # values, not subschemas
+SCHEMA_BRANCH_KEYS = ("oneOf", "anyOf", "allOf", "not", "if", "then", "else")
+
+
+def _schema_nodes(node, path="schema", branch=False):
+    """Every subschema of ``node`` as (path, subschema, inside a oneOf/anyOf/... branch), depth
+    first: named properties as ``path.name``, other keywords' subschemas as ``path/keyword``."""
+    if isinstance(node, list):
+        for i, sub in enumerate(node):
+            yield from _schema_nodes(sub, f"{path}[{i}]", branch)
+        return
+    if not isinstance(node, dict):
+        return
+    yield path, node, branch
+    for key, value in node.items():
+        if key in ("properties", "patternProperties", "$defs", "definitions"):
+            for name, sub in value.items():
+                yield from _schema_nodes(sub, f"{path}.{name}", branch)
+        elif isinstance(value, (dict, list)) and key not in SCHEMA_DATA_KEYS:
+            yield from _schema_nodes(value, f"{path}/{key}", branch or key in SCHEMA_BRANCH_KEYS)
+
+
 def test_every_schema_node_holds_only_json_schema_keywords_and_a_whole_description():
     """A description written unquoted in a YAML flow mapping is cut at its first comma, the rest
     becoming stray keys with no value (`{description: Records drawn (seeded, uniformly, ...)}`):
     JSON Schema ignores unknown keys, so only this check sees the cut. Every node keeps to the
     keywords, and every description is a string ending as a sentence or a closing bracket does."""
     problems = []
-
-    def walk(node, path):
-        if isinstance(node, dict):
-            problems.extend(f"{path}: {k!r}" for k in node if k not in JSON_SCHEMA_KEYWORDS)
-            d = node.get("description")
-            if d is not None and not (isinstance(d, str) and d.rstrip().endswith((".", ")", ":", "?"))):
-                problems.append(f"{path}: description {d!r}")
-            for key, value in node.items():
-                if key in ("properties", "patternProperties", "$defs", "definitions"):
-                    for name, sub in value.items():
-                        walk(sub, f"{path}.{name}")
-                elif isinstance(value, (dict, list)) and key not in ("default", "examples", "enum", "const"):
-                    walk(value, f"{path}/{key}")
-        elif isinstance(node, list):
-            for i, sub in enumerate(node):
-                walk(sub, f"{path}[{i}]")
-
-    walk(load_schema(SCHEMA), "schema")
+    for path, node, _ in _schema_nodes(load_schema(SCHEMA)):
+        problems.extend(f"{path}: {k!r}" for k in node if k not in JSON_SCHEMA_KEYWORDS)
+        d = node.get("description")
+        if d is not None and not (isinstance(d, str) and d.rstrip().endswith((".", ")", ":", "?"))):
+            problems.append(f"{path}: description {d!r}")
     assert not problems, problems
 
 
@@ -285,26 +294,10 @@ def test_every_config_key_in_the_schema_has_a_description():
     depth (inside mappings keyed by name, `additionalProperties`, and list entries, `items`),
     carries a description. The value schema of a name-keyed mapping is described by the mapping
     itself (`sources: Real instruction datasets ...`); `oneOf`/`anyOf` branches only restate
-    constraints on keys described above them, so they are not walked."""
-    missing = []
-
-    def walk(node, path):
-        if isinstance(node, list):
-            for i, sub in enumerate(node):
-                walk(sub, f"{path}[{i}]")
-            return
-        if not isinstance(node, dict):
-            return
-        for name, sub in node.get("properties", {}).items():
-            if not (isinstance(sub, dict) and isinstance(sub.get("description"), str) and sub["description"].strip()):
-                missing.append(f"{path}.{name}")
-            walk(sub, f"{path}.{name}")
-        for name, sub in node.get("patternProperties", {}).items():
-            walk(sub, f"{path}.<{name}>")
-        walk(node.get("additionalProperties"), f"{path}.*")
-        walk(node.get("items"), f"{path}[]")
-
-    walk(load_schema(SCHEMA), "config")
+    constraints on keys described above them, so they are not checked."""
+    missing = [f"{path}.{name}" for path, node, branch in _schema_nodes(load_schema(SCHEMA)) if not branch
+               for name, sub in node.get("properties", {}).items()
+               if not (isinstance(sub, dict) and isinstance(sub.get("description"), str) and sub["description"].strip())]
     assert not missing, f"{len(missing)} config keys without a description: {missing}"
 
 
