@@ -8,7 +8,7 @@
 # requirements.lock says, then this package itself (not editable: the image holds the code it was
 # built from; rebuild it when sftmix/ changes).
 # torch: PyPI's Linux wheel of torch==2.13.0 carries CUDA (~0.5 GB, plus nvidia-* wheels, not sized here,
-# wheels: what `--nv` GPU jobs need). A wheel put in container/wheels/ wins over PyPI's when it is
+# what `--nv` GPU jobs need). A wheel put in container/wheels/ wins over PyPI's when it is
 # the same pinned version: `pip download torch==2.13.0 --no-deps -d container/wheels --index-url
 # https://download.pytorch.org/whl/cpu` makes a CPU-only image (2.13.0+cpu, ~0.2 GB, no nvidia-*).
 # The wheels are removed from the image once installed.
