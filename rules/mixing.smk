@@ -1,5 +1,6 @@
 # The instruction-mixing study (Demystifying Instruction Mixing): the eight combinations of
-# general, code and NLP-task instructions, the ratio sweep and the size sweep, evaluated per type.
+# general, code and NLP-task instructions (as published and at equal size), the ratio sweep and the
+# size sweep, evaluated per type.
 # Library: sftmix.studies.mixing; config section: mixing. Its sets go through the engine's
 # finetune, score and lmeval rules like any other experiment's.
 
@@ -66,6 +67,7 @@ rule mixing_report:
         ),
         combinations=f"{RESULTS}/report/{{model}}/mixing/combinations.tsv",
         claims=f"{RESULTS}/report/{{model}}/mixing/claims.tsv",
+        designs=f"{RESULTS}/report/{{model}}/mixing/designs.tsv",
         curves=f"{RESULTS}/report/{{model}}/mixing/curves.tsv",
         figure=report(
             f"{RESULTS}/report/{{model}}/mixing/curves.png",

@@ -22,34 +22,41 @@ present = {r["category"] for runs in scores.values() for rows in runs.values() f
 type_cats = report.type_categories(mapping, present) if key == "category" else {}
 lmeval = load_seed_tables(inp.get("lmeval", []), lambda f: read_tsv(f, quoted=True, what="lm-eval TSV"))
 
-values: dict = {"nll": {}, "acc": {}}
+per_exp: dict = {}
 curves: dict = {"ratio": {"nll": {}, "acc": {}}, "size": {"nll": {}, "acc": {}}}
 for exp in scores:
     spec = mx.parse(exp)
     per_metric = {"nll": report.type_nll(scores, exp, key, mapping)}
     if exp in lmeval and type_cats:
         per_metric["acc"] = report.type_accuracy(lmeval[exp], type_cats)
-    for metric, by_type in per_metric.items():
-        if spec["kind"] == "combo":
-            values[metric][spec["combo"]] = by_type
-        else:
-            x = spec["ratio"] if spec["kind"] == "ratio" else spec["n"]
+    if spec["kind"] in ("ratio", "size"):
+        x = spec["ratio"] if spec["kind"] == "ratio" else spec["n"]
+        for metric, by_type in per_metric.items():
             curves[spec["kind"]][metric][x] = by_type
-values = {m: v for m, v in values.items() if v}
+    else:
+        per_exp[exp] = per_metric
+values, sizes = report.design_values(per_exp, p.section)
 base_values = {"nll": {t: v["1"] for t, v in report.type_nll(base, "none", key, mapping).items()}}
 level = p.level
-combos = report.combination_rows(values, base_values, report.combos_of(values.get("nll", {})), level=level)
-claims = report.claim_rows(values, level=level)
+combos, claims = [], []
+for design, v in values.items():
+    if v:
+        combos += report.combination_rows(v, base_values, report.combos_of(v.get("nll", {})), level=level,
+                                          design=design)
+        claims += report.claim_rows(v, level=level, design=design)
+designs = report.design_rows(values, sizes, level=level)
 curve = [r for sweep, by_metric in curves.items()
          for r in report.curve_rows(sweep, {m: v for m, v in by_metric.items() if v}, level=level)]
 write_table(out.combinations, combos, report.COMBINATION_COLUMNS)
 write_table(out.claims, claims, report.CLAIM_COLUMNS)
+write_table(out.designs, designs, report.DESIGN_COLUMNS)
 write_table(out.curves, curve, report.CURVE_COLUMNS)
 report.plot_curves(curve, out.figure)
 listed = {t: sorted(label for label, tt in mapping.items() if tt == t) for t in report.TYPES}
 write_markdown_report(report.markdown(combos, claims, curve, model=snakemake.wildcards.model, level=level,  # noqa: F821
-                                      types=listed), out.markdown, out.html)
+                                      types=listed, designs=designs,
+                                      sizes=report.design_sizes_in_words(p.section)), out.markdown, out.html)
 for c in claims:
-    log.info("mixing claim %r (%s, %s): %s vs %s delta %.4f p %.3g -> %s (reproduces: %s)", c["claim"], c["type"],
+    log.info("mixing claim [%s] %r (%s, %s): %s vs %s delta %.4f p %.3g -> %s (reproduces: %s)", c["design"], c["claim"], c["type"],
              c["metric"], c["experiment"], c["reference"], c["delta"], c["welch_p"], c["verdict"], c["reproduces"])
 finish(__name__)

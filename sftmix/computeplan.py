@@ -127,13 +127,15 @@ def trainset_records(config: Config, experiment: str) -> int:
         if fam == "imsel":
             return p["k"]
         return (int(im["search"]["low"]) + int(im["search"]["high"])) // 2  # k is searched: the range's middle
-    if fam in ("tmix", "tmixsweep"):
+    if fam in ("tmix", "tmixeq", "tmixsweep"):
         from .studies.mixing.experiments import parse
-        from .studies.mixing.sets import combo_types
+        from .studies.mixing.sets import combo_types, equal_total
 
         p, mix = parse(experiment), config["mixing"]
         if p["kind"] == "combo":
             return int(mix["per_type"]) * len(combo_types(p["combo"]))
+        if p["kind"] == "equal":
+            return equal_total(mix)
         if p["kind"] == "ratio":
             return round(int(mix["ratio"]["general"]) * (1 + p["ratio"]))
         return p["n"]

@@ -16,7 +16,9 @@ from sftmix.studies.mixing import report
 from sftmix.studies.mixing.sets import experiment_set, records_by_type
 
 SECTION = {"per_type": 4, "ratio": {"general": 4, "ratios": [0.5, 1], "split": "halves"},
-           "size": {"sizes": [6], "types": ["general", "code", "nlp"]}, "allow_shortfall": False}
+           "size": {"sizes": [6], "types": ["general", "code", "nlp"]}, "allow_shortfall": False,
+           "equal_size": {"enabled": True, "total": None},
+           "combinations": ["a", "c", "p", "ac", "ap", "cp", "acp"]}
 
 
 def test_names_parse_and_belong_to_one_family(smoke_config):
@@ -24,15 +26,18 @@ def test_names_parse_and_belong_to_one_family(smoke_config):
     assert mx.size_name(600) == "tmixsize_600"
     assert mx.parse("tmixratio_050") == {"kind": "ratio", "ratio": 0.5}
     assert mx.parse("tmixsize_9") == {"kind": "size", "n": 9} and mx.parse("tmix_ap") == {"kind": "combo", "combo": "ap"}
-    assert [registry.family_of(n).name for n in ("tmix_acp", "tmixratio_150", "tmixsize_600")] == \
-        ["tmix", "tmixsweep", "tmixsweep"]
-    for bad in ("tmix_none", "tmix_ca", "tmixratio_15"):
+    assert mx.equal_name("ap") == "tmixeq_ap" and mx.parse("tmixeq_ap") == {"kind": "equal", "combo": "ap"}
+    assert [registry.family_of(n).name for n in ("tmix_acp", "tmixeq_acp", "tmixratio_150", "tmixsize_600")] == \
+        ["tmix", "tmixeq", "tmixsweep", "tmixsweep"]
+    for bad in ("tmix_none", "tmix_ca", "tmixratio_15", "tmixeq_none", "tmixeq_"):
         with pytest.raises(ValueError):
             registry.family_of(bad)
     with pytest.raises(ValueError, match="multiple of 0.01"):
         mx.ratio_key(0.125)
+    # the equal-size A is the published A (equal_size.total = per_type): only ACP is trained again
     assert registry.declared_experiments(smoke_config, list(mx.FAMILIES)) == \
-        ["tmix_a", "tmix_acp", "tmixratio_100", "tmixsize_9"]
+        ["tmix_a", "tmix_acp", "tmixeq_acp", "tmixratio_100", "tmixsize_9"]
+    assert registry.finetune_flags("tmixeq_acp", smoke_config) == registry.finetune_flags("tmix_a", smoke_config)
     assert registry.trainset_file("r", "m", "tmix_a", 1) == "r/trainsets/tmix_a/seed_1.jsonl"
     assert registry.finetune_flags("tmix_a", smoke_config) == f"--budget epochs --epochs {mx.epochs(smoke_config)}"
 
@@ -81,6 +86,45 @@ def test_experiment_sets_follow_the_config_and_nest():
     short, sinfo = experiment_set(by_type, mx.parse("tmix_c"), {**SECTION, "per_type": 11, "allow_shortfall": True},
                                   seed=3)
     assert len(short) == 10 and sinfo["shortfall"] == {"code": 1}
+
+
+def test_equal_size_combinations_hold_the_same_total_in_equal_parts():
+    from sftmix.studies.mixing.sets import combination_set, equal_combination_set, equal_total
+
+    by_type = _by_type()
+    sizes = {}
+    for combo in ("a", "ac", "cp", "acp"):
+        ids, info = experiment_set(by_type, mx.parse(f"tmixeq_{combo}"), SECTION, seed=3)
+        sizes[combo] = len(ids)
+        assert info["kind"] == "equal" and info["combo"] == combo and info["finetune"]
+        assert sum(info["counts"].values()) == len(ids) == equal_total(SECTION) == 4
+        assert max(info["counts"].values()) - min(info["counts"].values()) <= 1, info["counts"]
+    assert set(sizes.values()) == {4}, "every combination the same total: the same steps at fixed epochs"
+    assert experiment_set(by_type, mx.parse("tmixeq_acp"), SECTION, seed=3)[1]["counts"] == \
+        {"general": 2, "code": 1, "nlp": 1}  # the remainder goes to the earlier type
+    # a single type at total = per_type is the published set itself; mixtures take prefixes of it
+    a = combination_set(by_type, "a", 4, seed=3)[0]
+    assert equal_combination_set(by_type, "a", 4, seed=3)[0] == a
+    ac = experiment_set(by_type, mx.parse("tmixeq_ac"), SECTION, seed=3)[0]
+    assert set(ac) & set(by_type["general"]) < set(a)
+    published_ac = experiment_set(by_type, mx.parse("tmix_ac"), SECTION, seed=3)[0]
+    assert len(published_ac) == 2 * len(ac) and set(ac) < set(published_ac)
+    # an explicit total, and its shortfall naming the key
+    assert equal_total({**SECTION, "equal_size": {"enabled": True, "total": 9}}) == 9
+    with pytest.raises(ValueError, match="mixing.equal_size.total"):
+        experiment_set(by_type, mx.parse("tmixeq_c"), {**SECTION, "equal_size": {"enabled": True, "total": 11}}, seed=3)
+    with pytest.raises(ValueError, match="'none'"):
+        equal_combination_set(by_type, "none", 4, seed=3)
+
+
+def test_each_design_names_the_runs_that_answer_for_its_combinations():
+    combos = ["a", "c", "ac", "acp"]
+    runs = mx.design_experiments(SECTION, combos)
+    assert runs["additive"] == {"a": "tmix_a", "c": "tmix_c", "ac": "tmix_ac", "acp": "tmix_acp"}
+    assert runs["equal"] == {"a": "tmix_a", "c": "tmix_c", "ac": "tmixeq_ac", "acp": "tmixeq_acp"}
+    other = mx.design_experiments({**SECTION, "equal_size": {"enabled": True, "total": 6}}, combos)
+    assert other["equal"] == {c: f"tmixeq_{c}" for c in combos}, "another total: single types are new sets"
+    assert mx.design_experiments({**SECTION, "equal_size": {"enabled": False, "total": None}}, combos)["equal"] == {}
 
 
 def _runs(means, sd=0.02, n=4, seed=0):
@@ -144,6 +188,39 @@ def test_report_finds_planted_effects_and_says_when_runs_cannot_tell():
     assert [r["combination"] for r in table] == ["None", "A", "C", "AC", "AP"]
 
 
+def test_a_claim_that_holds_only_with_more_data_is_told_apart_from_one_that_holds_at_equal_size():
+    # planted: AC beats A on general as published (AC has twice A's records), but at equal size
+    # (AC = half A, half C) it is worse: the published "code data helps general" is the extra data;
+    # AC beats A on code in both designs
+    per_exp = {"tmix_a": {"nll": {"general": _runs(1.0), "code": _runs(2.0)}},
+               "tmix_c": {"nll": {"general": _runs(2.0), "code": _runs(1.5)}},
+               "tmix_ac": {"nll": {"general": _runs(0.9), "code": _runs(1.4)}},
+               "tmixeq_ac": {"nll": {"general": _runs(1.1), "code": _runs(1.6)}}}
+    section = {**SECTION, "combinations": ["a", "c", "ac"]}
+    values, sizes = report.design_values(per_exp, section)
+    assert values["equal"]["nll"]["a"] is per_exp["tmix_a"]["nll"], "the equal design's A is the published run"
+    assert sizes == {"additive": {"a": 4, "c": 4, "ac": 8}, "equal": {"a": 4, "c": 4, "ac": 4}}
+    claims = [c for d, v in values.items() for c in report.claim_rows(v, level=0.05, design=d)]
+    got = {(c["design"], c["claim"]): c for c in claims}
+    assert got[("additive", "code data helps general ability")]["reproduces"] == "yes"
+    assert got[("equal", "code data helps general ability")]["reproduces"] == "no"
+    assert got[("equal", "code data helps general ability")]["delta"] == pytest.approx(0.1)
+    both = {r["claim"]: r for r in report.claim_comparison(claims)}
+    assert both["code data helps general ability"]["agree"] == "no"
+    assert both["code data helps code"]["agree"] == "yes" and both["code data helps code"]["equal"] == "yes"
+    assert "NLP-task data helps NLP tasks" not in both  # AP was trained in neither design
+    effect = {(r["combo"], r["type"]): r for r in report.design_rows(values, sizes, level=0.05)}
+    assert set(effect) == {("ac", "general"), ("ac", "code")}, "single types are the same runs in both"
+    assert effect[("ac", "general")]["verdict"] == "better" and effect[("ac", "general")]["additive_records"] == 8
+    assert effect[("ac", "general")]["delta"] == pytest.approx(-0.2)
+    rows = [r for d, v in values.items()
+            for r in report.combination_rows(v, {}, report.combos_of(v["nll"]), level=0.05, design=d)]
+    md = report.markdown(rows, claims, [], model="m", level=0.05, types={}, designs=list(effect.values()),
+                         sizes=report.design_sizes_in_words(section))
+    assert "Table 1 shape (nll; equal size" in md and "4 records in all" in md and "The claims in both designs" in md
+    assert [r["combination"] for r in report.table1(rows, "nll", "equal")] == ["A", "C", "AC"]
+
+
 def test_curves_mark_the_best_point_and_its_plateau():
     nll = {0.5: {"code": _runs(2.0)}, 1.0: {"code": _runs(1.8)}, 1.5: {"code": _runs(1.5)},
            2.0: {"code": _runs(1.51)}}
@@ -179,14 +256,21 @@ def test_mixing_study_end_to_end(smoke_run, smoke_config):
             assert train["n_trained_examples"] == len(recs) * mx.epochs(smoke_config)
             assert (smoke_run / f"scores/tiny/{exp}/seed_{seed}.tsv").exists()
     assert ids["tmix_a"] < ids["tmix_acp"] and ids["tmix_a"] <= ids["tmixratio_100"]
+    # the equal-size ACP: the published ACP's total, a third of its records, the same draw order
+    eq = json.loads((smoke_run / "mixing/sets/tmixeq_acp/seed_1.json").read_text())
+    assert eq["size"] == sec["per_type"] and set(eq["counts"]) == {"general", "code", "nlp"}
+    assert ids["tmixeq_acp"] < ids["tmix_acp"]
     rows = read_table(smoke_run / "report/tiny/mixing/combinations.tsv")
-    assert {r["combo"] for r in rows} == {"none", "a", "acp"}
+    assert {(r["design"], r["combo"]) for r in rows} == {(d, c) for d in ("additive", "equal") for c in ("none", "a", "acp")}
+    effect = read_table(smoke_run / "report/tiny/mixing/designs.tsv")
+    assert {(r["combo"], r["type"], r["metric"]) for r in effect} == {("acp", t, "nll") for t in ("general", "code", "nlp")}
+    assert all(int(r["additive_records"]) == 3 * int(r["equal_records"]) for r in effect)
     assert {r["type"] for r in rows} == {"general", "code", "nlp"}
     assert all(math.isfinite(float(r["mean"])) for r in rows)
     curves = read_table(smoke_run / "report/tiny/mixing/curves.tsv")
     assert {(r["sweep"], float(r["x"])) for r in curves} == {("ratio", 1.0), ("size", 9.0)}
     md = (smoke_run / "report/tiny/mixing.md").read_text()
-    assert "Table 1 shape (nll)" in md and "| ACP |" in md
+    assert "Table 1 shape (nll; as published" in md and "Table 1 shape (nll; equal size" in md and "| ACP |" in md
     assert (smoke_run / "report/tiny/mixing/curves.png").stat().st_size > 1000
 
 
@@ -197,8 +281,8 @@ def test_models_serve_their_studies_and_sizes_override_the_arch(smoke_config):
     cfg = {**smoke_config, "models": {"s": {"build": True, "arch": {}, "studies": None},
                                       "l": {"build": True, "arch": {"hidden_size": 96}, "studies": ["mixing"]}}}
     assert registry.study_models(cfg, "mixing") == ["s", "l"] and registry.study_models(cfg, "beyond_iid") == ["s"]
-    # combinations train on both sizes, the sweeps on the first only, Beyond IID on the first only
-    assert registry.model_experiments(cfg, "l") == ["tmix_a", "tmix_acp"]
+    # combinations (both designs) train on both sizes, the sweeps on the first only, Beyond IID on the first only
+    assert registry.model_experiments(cfg, "l") == ["tmix_a", "tmix_acp", "tmixeq_acp"]
     assert set(registry.model_experiments(cfg, "s")) >= {"tmix_a", "tmixratio_100", "tmixsize_9", "base"}
     assert mx.sweep_models({**cfg, "mixing": {**cfg["mixing"], "sweep_models": ["l"]}}) == ["l"]
     with pytest.raises(ValueError, match="mixing.sweep_models"):
@@ -227,3 +311,7 @@ def test_the_size_effect_compares_every_combination_with_the_first_model():
     assert cell[("large", "a")]["delta"] == pytest.approx(-0.5) and cell[("large", "a")]["welch_p"] < 1e-4
     assert cell[("large", "none")]["verdict"] == "too_few_runs"  # the base model: one run each
     assert "Combinations by size" in report.scale_markdown(got, level=0.05)
+    eq = [{**r, "design": "equal"} for r in rows(1.9, 0.01)]
+    got = report.scale_rows({"small": rows(2.0, 0.01) + eq, "large": rows(1.5, 0.01) + eq}, level=0.05)
+    cell = {(r["design"], r["model"], r["combo"]): r for r in got}
+    assert cell[("equal", "large", "a")]["delta"] == 0.0 and cell[("additive", "large", "a")]["delta"] == -0.5

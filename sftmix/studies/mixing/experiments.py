@@ -1,10 +1,16 @@
-"""Instruction mixing's experiments: two families, three name shapes.
+"""Instruction mixing's experiments: three families, four name shapes.
 
 * ``tmix``       ``tmix_<combo>``: one of the seven fine-tuned combinations of Table 1/2 (``a``,
   ``c``, ``p``, ``ac``, ``ap``, ``cp``, ``acp``; ``none`` is the base model, never trained):
   ``mixing.per_type`` records of each of its types
   (:func:`sftmix.studies.mixing.sets.combination_set`). Trained on every base model of the study
   (the paper's 7B vs 13B: two sizes).
+* ``tmixeq``     ``tmixeq_<combo>``: the same combinations at equal size (the sound variant:
+  :func:`sftmix.studies.mixing.sets.equal_combination_set`), :func:`~.sets.equal_total` records in
+  equal parts of the combination's types, so every combination trains the same steps. A
+  single-type combination at ``equal_size.total = per_type`` is the published set itself and is
+  not declared again: :func:`design_experiments` maps it to its ``tmix_`` run. Trained on the
+  same base models as ``tmix``.
 * ``tmixsweep``  ``tmixratio_<r>``: the ratio sweep (Fig. 2), ``mixing.ratio.general`` general
   records and specialized (code + NLP) ones at ratio ``r / 100`` of them
   (:func:`~.sets.ratio_set`); ``tmixsize_<n>``: the size sweep (Fig. 2), ``n`` records in equal
@@ -13,7 +19,8 @@
 
 Every set is drawn per replicate seed (the draw is part of what a replicate replicates) and shared
 by all base models; every set trains ``mixing.epochs`` passes (the paper's fixed 2 epochs), so a
-larger set also gets proportionally more optimizer steps, as in the paper.
+larger set also gets proportionally more optimizer steps, as in the paper (the ``tmixeq`` sets all
+have the same size, hence the same steps).
 """
 
 from __future__ import annotations
@@ -21,12 +28,16 @@ from __future__ import annotations
 from typing import Any
 
 from ...experiments import REGISTRY, Config, Family, StudySection, register, study_models
-from .sets import COMBINATIONS, combo_types
+from .sets import COMBINATIONS, combo_types, equal_total
 
 SECTION = "mixing"
 FAMILY = "tmix"
+EQUAL = "tmixeq"
 SWEEP = "tmixsweep"
-FAMILIES = (FAMILY, SWEEP)
+FAMILIES = (FAMILY, EQUAL, SWEEP)
+DESIGNS = ("additive", "equal")
+"""The two designs of the combinations: as published (``per_type`` records of each type) and at
+equal size (:data:`EQUAL`)."""
 TRAINED = tuple(c for c in COMBINATIONS if c != "none")
 """The seven fine-tuned combinations (``none`` is the base model as it is)."""
 
@@ -47,6 +58,10 @@ def combo_name(combo: str) -> str:
     return REGISTRY[FAMILY].name_of(0, combo=combo)
 
 
+def equal_name(combo: str) -> str:
+    return REGISTRY[EQUAL].name_of(0, combo=combo)
+
+
 def ratio_name(ratio: float) -> str:
     return REGISTRY[SWEEP].name_of(0, r=ratio_key(ratio))
 
@@ -56,9 +71,11 @@ def size_name(n: int) -> str:
 
 
 def parse(experiment: str) -> dict[str, Any]:
-    """``{"kind": "combo", "combo"}``, ``{"kind": "ratio", "ratio"}`` or ``{"kind": "size", "n"}``."""
-    if REGISTRY[FAMILY].matches(experiment):
-        return {"kind": "combo", "combo": REGISTRY[FAMILY].parse(experiment)[1]["combo"]}
+    """``{"kind": "combo", "combo"}`` (published), ``{"kind": "equal", "combo"}`` (equal size),
+    ``{"kind": "ratio", "ratio"}`` or ``{"kind": "size", "n"}``."""
+    for kind, family in (("combo", FAMILY), ("equal", EQUAL)):
+        if REGISTRY[family].matches(experiment):
+            return {"kind": kind, "combo": REGISTRY[family].parse(experiment)[1]["combo"]}
     _, v = REGISTRY[SWEEP].parse(experiment)
     if "r" in v:
         return {"kind": "ratio", "ratio": int(v["r"]) / 100}
@@ -85,6 +102,26 @@ def _declare_combos(config: Config) -> list[str]:
     return [combo_name(c) for c in combinations(config)] if enabled(config) else []
 
 
+def design_experiments(section: Config, combos: list[str]) -> dict[str, dict[str, str]]:
+    """Which run answers for each combination in each design (``section``: the ``mixing`` config
+    section): ``{"additive": {combo: "tmix_<combo>"}, "equal": {combo: name}}``. The equal design
+    is empty when ``equal_size.enabled`` is off; its single-type combinations are the published
+    ``tmix_`` runs when :func:`~.sets.equal_total` equals ``per_type`` (the same set), else
+    ``tmixeq_<combo>`` like its mixtures."""
+    out: dict[str, dict[str, str]] = {"additive": {c: combo_name(c) for c in combos}, "equal": {}}
+    if section["equal_size"]["enabled"]:
+        shared = equal_total(section) == int(section["per_type"])
+        out["equal"] = {c: combo_name(c) if shared and len(combo_types(c)) == 1 else equal_name(c) for c in combos}
+    return out
+
+
+def _declare_equal(config: Config) -> list[str]:
+    if not enabled(config):
+        return []
+    names = design_experiments(section(config), combinations(config))["equal"].values()
+    return [n for n in names if REGISTRY[EQUAL].matches(n)]
+
+
 def _declare_sweeps(config: Config) -> list[str]:
     if not enabled(config):
         return []
@@ -106,6 +143,9 @@ def sweep_models(config: Config) -> list[str]:
 register(Family(FAMILY, ("tmix_{combo}",), {"combo": "|".join(TRAINED)}, _declare_combos,
                 per_model=False, per_seed=True, budget="epochs", study=SECTION, seeds=_seeds, epochs=epochs,
                 doc="tmix_<combo>: one instruction-type combination (Table 1/2)"))
+register(Family(EQUAL, ("tmixeq_{combo}",), {"combo": "|".join(TRAINED)}, _declare_equal,
+                per_model=False, per_seed=True, budget="epochs", study=SECTION, seeds=_seeds, epochs=epochs,
+                doc="tmixeq_<combo>: one combination at equal size (the sound variant of Table 1/2)"))
 register(Family(SWEEP, ("tmixratio_{r}", "tmixsize_{n}"), {"r": "[0-9]{3}", "n": "[0-9]+"}, _declare_sweeps,
                 per_model=False, per_seed=True, budget="epochs", study=SECTION, seeds=_seeds, epochs=epochs,
                 models=sweep_models,

@@ -9,10 +9,17 @@ test over runs (:func:`sftmix.report.welch`), and a verdict needs its p below th
 * Table 1 shape (:func:`combination_rows`): the eight combinations (None = the base model, one
   deterministic run) by type; each trained combination against its *own-type reference* on every
   type (the single-type combination of that type: does mixing in other types help or hurt it?).
+  Once per design: as published (``per_type`` records of each type, so a mixture of k types has k
+  times the records and steps) and at equal size (every combination the same total in equal
+  parts: :func:`sftmix.studies.mixing.sets.equal_combination_set`).
 * The paper's claims (:func:`claim_rows`, :data:`CLAIMS`): specialized data helps its type (AP vs
   A on NLP, AC vs A on code), general data helps code (AC vs C), code data helps and NLP-task data
   hurts general ability (AC, AP vs A on general; the paper measures it as FLASK alignment, here
-  as the general type's held-out NLL), ACP vs AP on NLP.
+  as the general type's held-out NLL), ACP vs AP on NLP. Evaluated in both designs and set side
+  by side (:func:`claim_comparison`): a claim that holds only in the published design may be the
+  mixture's extra records, not its other type.
+* The design effect (:func:`design_rows`): each mixture as published against the same mixture at
+  equal size, per type: what the published design's extra records do.
 * The ratio and size curves (:func:`curve_rows`): per type, the mean over runs at every x, the best
   x (lowest NLL) and whether each other x is distinguishable from it (the paper: both specialized
   types peak at ratio 1.5; sizes plateau past ~10K per type).
@@ -30,12 +37,14 @@ from ...experiments import slugify
 from ...records import source_of_id
 from ...report import macro_nll, markdown_table, welch
 from ...scores import Scores
-from .sets import COMBINATIONS, LETTERS, TYPES, TypeKey, combo_label, combo_types
+from .sets import COMBINATIONS, LETTERS, TYPES, TypeKey, combo_label, combo_types, equal_total
 
 NONE = "none"
-COMBINATION_COLUMNS = ["combo", "label", "type", "metric", "n_runs", "mean", "sd", "reference", "delta",
+DESIGN_NOTES = {"additive": "as published", "equal": "equal size"}
+"""How the report describes each design of :data:`sftmix.studies.mixing.experiments.DESIGNS`."""
+COMBINATION_COLUMNS = ["design", "combo", "label", "type", "metric", "n_runs", "mean", "sd", "reference", "delta",
                        "welch_p", "verdict"]
-CLAIM_COLUMNS = ["claim", "type", "metric", "experiment", "reference", "mean", "reference_mean", "delta",
+CLAIM_COLUMNS = ["design", "claim", "type", "metric", "experiment", "reference", "mean", "reference_mean", "delta",
                  "welch_p", "verdict", "reproduces"]
 CURVE_COLUMNS = ["sweep", "x", "type", "metric", "n_runs", "mean", "sd", "best_x", "vs_best_p", "verdict"]
 METRICS = {"nll": False, "acc": True}
@@ -116,19 +125,20 @@ def compare(values: Iterable[float], reference: Iterable[float], *, higher_bette
 
 
 def combination_rows(values: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]],
-                     base: Mapping[str, Mapping[str, float]], combos: Sequence[str], *, level: float
-                     ) -> list[dict[str, Any]]:
-    """Table 1 in long form. ``values[metric][combo][type]`` = ``{seed: value}`` of the trained
-    combinations, ``base[metric][type]`` = the base model's value (None: one run, no verdict).
-    Every trained combination is compared, on every type, with that type's single-type
-    combination when it was trained (its own row is the reference)."""
+                     base: Mapping[str, Mapping[str, float]], combos: Sequence[str], *, level: float,
+                     design: str = "additive") -> list[dict[str, Any]]:
+    """Table 1 in long form for one ``design``. ``values[metric][combo][type]`` = ``{seed: value}``
+    of the trained combinations, ``base[metric][type]`` = the base model's value (None: one run,
+    no verdict). Every trained combination is compared, on every type, with that type's
+    single-type combination of the same design when it was trained (its own row is the
+    reference)."""
     out = []
     for metric, higher in METRICS.items():
         if metric not in values:
             continue
         for t in TYPES:
             if t in base.get(metric, {}):
-                out.append({"combo": NONE, "label": combo_label(NONE), "type": t, "metric": metric, "n_runs": 1,
+                out.append({"design": design, "combo": NONE, "label": combo_label(NONE), "type": t, "metric": metric, "n_runs": 1,
                             "mean": base[metric][t], "sd": math.nan, "reference": "", "delta": math.nan,
                             "welch_p": math.nan, "verdict": "base_model"})
             ref = LETTERS[t].lower()
@@ -137,7 +147,7 @@ def combination_rows(values: Mapping[str, Mapping[str, Mapping[str, Mapping[str,
                 if runs is None:
                     continue
                 n, mean, sd = _stats(runs.values())
-                row = {"combo": c, "label": combo_label(c), "type": t, "metric": metric, "n_runs": n, "mean": mean,
+                row = {"design": design, "combo": c, "label": combo_label(c), "type": t, "metric": metric, "n_runs": n, "mean": mean,
                        "sd": sd, "reference": ref if ref in values[metric] else ""}
                 if c == ref:
                     row.update(delta=0.0, welch_p=math.nan, verdict="reference")
@@ -162,11 +172,11 @@ CLAIMS: tuple[tuple[str, str, str, str, str], ...] = (
 """The paper's Sec. 4 findings as run-level comparisons (Table 1 / Table 2)."""
 
 
-def claim_rows(values: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]], *, level: float
-               ) -> list[dict[str, Any]]:
-    """Each claim of :data:`CLAIMS` whose two combinations were trained, per metric: ``reproduces``
-    is ``yes`` when the verdict is the paper's, ``no`` when it is the opposite, ``undecided`` when
-    the runs cannot tell (``indistinguishable`` / ``too_few_runs``)."""
+def claim_rows(values: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]], *, level: float,
+               design: str = "additive") -> list[dict[str, Any]]:
+    """Each claim of :data:`CLAIMS` whose two combinations were trained in ``design``, per metric:
+    ``reproduces`` is ``yes`` when the verdict is the paper's, ``no`` when it is the opposite,
+    ``undecided`` when the runs cannot tell (``indistinguishable`` / ``too_few_runs``)."""
     out = []
     for metric, higher in METRICS.items():
         table = values.get(metric, {})
@@ -177,9 +187,89 @@ def claim_rows(values: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float
             c = compare(a, b, higher_better=higher, level=level)
             verdict = c["verdict"]
             reproduces = "yes" if verdict == expected else ("no" if verdict in ("better", "worse") else "undecided")
-            out.append({"claim": claim, "type": t, "metric": metric, "experiment": exp, "reference": ref,
+            out.append({"design": design, "claim": claim, "type": t, "metric": metric, "experiment": exp, "reference": ref,
                         "mean": _stats(a)[1], "reference_mean": _stats(b)[1], **c, "reproduces": reproduces})
     return out
+
+
+COMPARISON_COLUMNS = ["claim", "type", "metric", "additive_delta", "additive_p", "additive",
+                      "equal_delta", "equal_p", "equal", "agree"]
+
+
+def claim_comparison(claims: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The claims of both designs side by side (``claims``: :func:`claim_rows` of each design), one
+    row per claim and metric evaluated in at least one: each design's delta, p and ``reproduces``
+    (empty where the design did not train the claim's combinations); ``agree`` is ``yes`` when
+    both designs reach the same ``reproduces``, ``no`` when they differ, empty when one is
+    missing."""
+    by_key: dict[tuple[str, str], dict[str, Any]] = {}
+    for c in claims:
+        row = by_key.setdefault((c["claim"], c["metric"]), {
+            "claim": c["claim"], "type": c["type"], "metric": c["metric"], "additive_delta": math.nan,
+            "additive_p": math.nan, "additive": "", "equal_delta": math.nan, "equal_p": math.nan, "equal": ""})
+        row.update({f"{c['design']}_delta": c["delta"], f"{c['design']}_p": c["welch_p"],
+                    c["design"]: c["reproduces"]})
+    for row in by_key.values():
+        row["agree"] = "" if not (row["additive"] and row["equal"]) else \
+            ("yes" if row["additive"] == row["equal"] else "no")
+    order = {(claim, metric): i for i, (claim, metric) in enumerate((c[0], m) for m in METRICS for c in CLAIMS)}
+    return sorted(by_key.values(), key=lambda r: order[(r["claim"], r["metric"])])
+
+
+DESIGN_COLUMNS = ["combo", "label", "type", "metric", "additive_records", "equal_records", "additive_mean",
+                  "equal_mean", "delta", "welch_p", "verdict"]
+
+
+def design_rows(values: Mapping[str, Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]]],
+                sizes: Mapping[str, Mapping[str, int]], *, level: float) -> list[dict[str, Any]]:
+    """The published design's extra records, per mixture, type and metric: the mixture as
+    published against the same mixture at equal size (``values[design][metric][combo][type]`` =
+    ``{seed: value}``; ``sizes[design][combo]`` = its records). ``verdict`` is the published
+    set's against the equal-size one (``better`` = the extra records help this type). Single-type
+    combinations are left out: at ``equal_size.total = per_type`` they are the same runs."""
+    out = []
+    add, eq = values.get("additive", {}), values.get("equal", {})
+    for metric, higher in METRICS.items():
+        for c in COMBINATIONS:
+            if len(combo_types(c)) < 2 or c not in add.get(metric, {}) or c not in eq.get(metric, {}):
+                continue
+            for t in TYPES:
+                if t not in add[metric][c] or t not in eq[metric][c]:
+                    continue
+                a, e = add[metric][c][t].values(), eq[metric][c][t].values()
+                out.append({"combo": c, "label": combo_label(c), "type": t, "metric": metric,
+                            "additive_records": sizes["additive"][c], "equal_records": sizes["equal"][c],
+                            "additive_mean": _stats(a)[1], "equal_mean": _stats(e)[1],
+                            **compare(a, e, higher_better=higher, level=level)})
+    return out
+
+
+def design_values(per_experiment: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]],
+                  section: Mapping[str, Any]) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, int]]]:
+    """Each design's values from the runs (``per_experiment[experiment][metric][type]`` = ``{seed:
+    value}``; ``section``: the ``mixing`` config): ``values[design][metric][combo][type]`` through
+    :func:`sftmix.studies.mixing.experiments.design_experiments` (the equal design's single types
+    may be the published runs), and ``sizes[design][combo]`` = the records of its set. Metrics
+    without a run are left out."""
+    from .experiments import design_experiments
+
+    runs = design_experiments(section, combos_of(section["combinations"]))
+    total = equal_total(section) if runs["equal"] else 0
+    sizes = {"additive": {c: int(section["per_type"]) * len(combo_types(c)) for c in runs["additive"]},
+             "equal": dict.fromkeys(runs["equal"], total)}
+    values: dict[str, dict[str, dict[str, Any]]] = {}
+    for design, by_combo in runs.items():
+        for m in METRICS:
+            got = {c: per_experiment[e][m] for c, e in by_combo.items() if m in per_experiment.get(e, {})}
+            if got:
+                values.setdefault(design, {})[m] = got
+    return values, sizes
+
+
+def design_sizes_in_words(section: Mapping[str, Any]) -> dict[str, str]:
+    """How many records each design's combinations hold, for the report's table titles."""
+    return {"additive": f"{section['per_type']} records of each type",
+            "equal": f"{equal_total(section)} records in all, equal parts of its types"}
 
 
 def curve_rows(sweep: str, values: Mapping[str, Mapping[float, Mapping[str, Mapping[str, float]]]], *,
@@ -244,12 +334,12 @@ def _cell(mean: float, sd: float) -> str:
     return f"{mean:.3f}" + (f" ± {sd:.3f}" if math.isfinite(sd) else "")
 
 
-def table1(rows: Sequence[Mapping[str, Any]], metric: str = "nll") -> list[dict[str, Any]]:
-    """Table 1's shape: one row per combination (None first), one column per type: mean ± sd over
-    runs, with the verdict against the type's own single-type combination."""
+def table1(rows: Sequence[Mapping[str, Any]], metric: str = "nll", design: str = "additive") -> list[dict[str, Any]]:
+    """Table 1's shape for one design: one row per combination (None first), one column per type:
+    mean ± sd over runs, with the verdict against the type's own single-type combination."""
     out: dict[str, dict[str, Any]] = {}
     for r in rows:
-        if r["metric"] != metric:
+        if r["metric"] != metric or r.get("design", "additive") != design:
             continue
         row = out.setdefault(r["combo"], {"combination": r["label"]})
         mark = {"better": " (+)", "worse": " (-)"}.get(r["verdict"], "")
@@ -258,22 +348,31 @@ def table1(rows: Sequence[Mapping[str, Any]], metric: str = "nll") -> list[dict[
 
 
 def markdown(combos: Sequence[Mapping[str, Any]], claims: Sequence[Mapping[str, Any]],
-             curves: Sequence[Mapping[str, Any]], *, model: str, level: float, types: Mapping[str, Sequence[str]]
-             ) -> str:
+             curves: Sequence[Mapping[str, Any]], *, model: str, level: float, types: Mapping[str, Sequence[str]],
+             designs: Sequence[Mapping[str, Any]] = (), sizes: Mapping[str, str] | None = None) -> str:
     """The study's report section for one base model (``types``: type -> the categories or sources
-    mapped to it)."""
+    mapped to it; ``designs``: :func:`design_rows`; ``sizes``: design -> how many records its
+    combinations hold, in words)."""
     parts = [f"# Instruction mixing: {model}", "",
              "Types: " + "; ".join(f"{t} ({LETTERS[t]}) = {', '.join(c) or '(none mapped)'}"
                                    for t, c in types.items()), "",
              f"Run-level Welch tests at level {level}; (+)/(-) = better/worse than the type's own "
              "single-type combination. NLL: lower is better."]
-    for metric in METRICS:
-        t1 = table1(combos, metric)
-        if t1:
-            parts += ["", markdown_table(t1, ["combination", *[t for t in TYPES if any(t in r for r in t1)]],
-                                         title=f"Table 1 shape ({metric})")]
+    for design in DESIGN_NOTES:
+        for metric in METRICS:
+            t1 = table1(combos, metric, design)
+            if t1:
+                what = DESIGN_NOTES[design] + (f", {sizes[design]}" if sizes and design in sizes else "")
+                parts += ["", markdown_table(t1, ["combination", *[t for t in TYPES if any(t in r for r in t1)]],
+                                             title=f"Table 1 shape ({metric}; {what})")]
     if claims:
         parts += ["", markdown_table(claims, CLAIM_COLUMNS, title="The paper's claims, run against run")]
+        if len({c["design"] for c in claims}) > 1:
+            parts += ["", markdown_table(claim_comparison(claims), COMPARISON_COLUMNS,
+                                         title="The claims in both designs (reproduces: yes / no / undecided)")]
+    if designs:
+        parts += ["", markdown_table(designs, DESIGN_COLUMNS,
+                                     title="Design effect: each mixture as published against it at equal size")]
     for sweep in ("ratio", "size"):
         rows = [r for r in curves if r["sweep"] == sweep]
         if rows:
@@ -287,7 +386,7 @@ def combos_of(names: Iterable[str]) -> list[str]:
     return [c for c in COMBINATIONS if c in given and combo_types(c)]
 
 
-SCALE_COLUMNS = ["combo", "label", "type", "metric", "model", "n_runs", "mean", "sd", "reference_model",
+SCALE_COLUMNS = ["design", "combo", "label", "type", "metric", "model", "n_runs", "mean", "sd", "reference_model",
                  "delta", "welch_p", "verdict"]
 
 
@@ -310,16 +409,17 @@ def scale_rows(tables: Mapping[str, Sequence[Mapping[str, Any]]], *, level: floa
     if not models:
         return []
     ref_model = models[0]
-    index = {(m, r["combo"], r["type"], r["metric"]): r for m in models for r in tables[m]}
+    index = {(m, r.get("design", "additive"), r["combo"], r["type"], r["metric"]): r
+             for m in models for r in tables[m]}
     out = []
     for r in tables[ref_model]:
-        key = (r["combo"], r["type"], r["metric"])
+        key = (r.get("design", "additive"), r["combo"], r["type"], r["metric"])
         for m in models:
             row = index.get((m, *key))
             if row is None:
                 continue
             n, mean, sd = int(float(row["n_runs"])), float(row["mean"]), float(row["sd"])
-            rec = {"combo": r["combo"], "label": r["label"], "type": r["type"], "metric": r["metric"], "model": m,
+            rec = {"design": key[0], "combo": r["combo"], "label": r["label"], "type": r["type"], "metric": r["metric"], "model": m,
                    "n_runs": n, "mean": mean, "sd": sd, "reference_model": ref_model}
             if m == ref_model:
                 rec.update(delta=0.0, welch_p=math.nan, verdict="reference")

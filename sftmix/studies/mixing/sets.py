@@ -1,5 +1,6 @@
 """The training sets of *Demystifying Instruction Mixing* (Sec. 3 "Datasets", Sec. 4, Tables 1-2,
-Fig. 2): three instruction types, their eight combinations, and the ratio and size sweeps.
+Fig. 2): three instruction types, their eight combinations (as published and at equal size), and the
+ratio and size sweeps.
 
 Types and combinations (Sec. 1, Sec. 3, Sec. 4)
 ------------------------------------------------
@@ -46,12 +47,23 @@ over the types by largest remainder (ties to the earlier type in :data:`TYPES`).
 "number of instances" may be per type or in total; the function takes the total (per type = total
 / 3 for all three types).
 
+Equal-size combinations (the sound variant of Table 1/2)
+---------------------------------------------------------
+In the published design a combination of k types has k x ``per_type`` records and, at a fixed
+number of epochs, k times the optimizer steps of a single type; "AC beats A on general" may then be
+the doubled training, not the code data. :func:`equal_combination_set` holds the total fixed
+instead: every combination has ``total`` records in equal parts of its types (:func:`equal_parts`),
+trained for the same epochs and so the same steps, and a comparison between two combinations asks
+what replacing part of one type's records with another's does at the same budget. With ``total =
+per_type`` (the default) a single-type combination is the published set itself (the same prefix of
+the same order), so only the mixtures need training of their own.
+
 Draws and nesting
 -----------------
 Every type has one seeded permutation of its (sorted, de-duplicated) ids, from its own named
 stream ``rng(seed, "mixing", "order", type)`` (:func:`draw_order`); every set takes a *prefix* of
 each type's permutation. So a type's records never depend on the other types (the A records of AC
-are the A records of A), a larger ratio or size contains the smaller ones, and the three families
+are the A records of A), a larger ratio or size contains the smaller ones, and the families
 share their records (A at 20K in Table 1 = the general part of the ratio sweep at 20K). Input
 order is irrelevant. When a type holds fewer records than asked, all of them are taken and the
 difference is recorded per type in ``info["shortfall"]`` (the set is then no longer balanced; the
@@ -294,7 +306,7 @@ def equal_parts(total: int, types: Sequence[str]) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------------------------
-# the three families
+# the set families
 # --------------------------------------------------------------------------------------------
 
 def combination_set(by_type: Mapping[str, Sequence[str]], combo: str | Iterable[str], per_type: int,
@@ -357,6 +369,28 @@ def size_set(by_type: Mapping[str, Sequence[str]], total: int, seed: int, *,
     return ids, info
 
 
+def equal_combination_set(by_type: Mapping[str, Sequence[str]], combo: str | Iterable[str], total: int,
+                          seed: int) -> tuple[list[str], dict[str, Any]]:
+    """A combination at a fixed total (the sound variant of Table 1/2, module docstring): ``total``
+    ids in equal parts of the combination's types (:func:`size_set` over them), so every
+    combination has the same records and, at fixed epochs, the same optimizer steps. Returns the
+    ids (sorted) and ``info`` = :func:`size_set`'s dict plus ``{"combo", "label", "finetune"}``.
+    ``none`` has no set to draw (the base model) and raises ValueError."""
+    types = combo_types(combo)
+    if not types:
+        raise ValueError("mixing: the equal-size design has no set for 'none' (the base model is not trained)")
+    ids, info = size_set(by_type, total, seed, types=types)
+    info.update({"combo": combo_name(types), "label": combo_label(types), "finetune": True})
+    return ids, info
+
+
+def equal_total(section: Mapping[str, Any]) -> int:
+    """The equal-size design's total records per combination: ``equal_size.total``, or
+    ``per_type`` (a single type's set in the published design) when null."""
+    total = section["equal_size"]["total"]
+    return _count("equal_size.total", int(section["per_type"] if total is None else total))
+
+
 # --------------------------------------------------------------------------------------------
 # one experiment's set, from the study's config section
 # --------------------------------------------------------------------------------------------
@@ -365,13 +399,17 @@ def experiment_set(by_type: Mapping[str, Sequence[str]], spec: Mapping[str, Any]
                    seed: int) -> tuple[list[str], dict[str, Any]]:
     """The set of one experiment of the study (``spec``: :func:`sftmix.studies.mixing.experiments.parse`
     of its name) under the ``mixing`` config ``section``: a combination of ``per_type`` records per
-    type, a ratio-sweep set or a size-sweep set. A type holding fewer records than the set asks
+    type, a combination of :func:`equal_total` records in equal parts, a ratio-sweep set or a
+    size-sweep set. A type holding fewer records than the set asks
     for raises ValueError naming the config key to lower, unless ``section["allow_shortfall"]``
     (then the set is smaller and ``info["shortfall"]`` says by how much)."""
     kind = spec["kind"]
     if kind == "combo":
         ids, info = combination_set(by_type, spec["combo"], int(section["per_type"]), seed)
         key = "mixing.per_type"
+    elif kind == "equal":
+        ids, info = equal_combination_set(by_type, spec["combo"], equal_total(section), seed)
+        key = "mixing.equal_size.total"
     elif kind == "ratio":
         ids, info = ratio_set(by_type, spec["ratio"], int(section["ratio"]["general"]), seed,
                               split=section["ratio"]["split"])
