@@ -183,6 +183,11 @@ def test_report_finds_planted_effects_and_says_when_runs_cannot_tell():
     one = report.claim_rows({"nll": {"a": {"code": {"1": 2.0}}, "ac": {"code": {"1": 1.0}}}}, level=0.05)
     assert one[0]["verdict"] == "too_few_runs" and one[0]["reproduces"] == "undecided"  # one run a side
     assert "all three types beat general + NLP on NLP tasks" not in claims  # ACP not trained
+    # three runs a side without spread: no test, but not "too few runs"
+    flat = {"nll": {"a": {"code": {"1": 2.0, "2": 2.0, "3": 2.0}}, "ac": {"code": {"1": 1.0, "2": 1.0, "3": 1.0}}}}
+    assert report.claim_rows(flat, level=0.05)[0]["verdict"] == "no_spread"
+    same = {"nll": {"a": {"code": {"1": 2.0, "2": 2.0}}, "ac": {"code": {"1": 2.0, "2": 2.0}}}}
+    assert report.claim_rows(same, level=0.05)[0]["verdict"] == "indistinguishable"
     table = report.table1(rows)
     assert table[0]["combination"] == "None" and table[1]["general"].startswith("1.000 ± 0.026")
     assert [r["combination"] for r in table] == ["None", "A", "C", "AC", "AP"]

@@ -105,11 +105,17 @@ def _stats(values: Iterable[float]) -> tuple[int, float, float]:
     return len(v), (statistics.fmean(v) if v else math.nan), (statistics.stdev(v) if len(v) > 1 else math.nan)
 
 
-def verdict_of(delta: float, p: float, *, higher_better: bool, level: float) -> str:
-    """``better`` / ``worse`` when Welch's p < level, ``indistinguishable`` otherwise,
-    ``too_few_runs`` when there is no p (fewer than two runs on a side, or no spread)."""
+def verdict_of(delta: float, p: float, *, higher_better: bool, level: float, runs: tuple[int, int] = (0, 0)
+               ) -> str:
+    """``better`` / ``worse`` when Welch's p < level, ``indistinguishable`` otherwise. Without a p:
+    ``too_few_runs`` when a side has fewer than two runs (``runs``: the runs of each side); with
+    two or more a side, no spread on either: ``indistinguishable`` when the means are equal (every
+    run gave the same value), ``no_spread`` when they differ (a test needs variance: the runs are
+    deterministic, and more seeds would not change that)."""
     if not math.isfinite(p):
-        return "too_few_runs"
+        if min(runs) < 2:
+            return "too_few_runs"
+        return "indistinguishable" if delta == 0 else "no_spread"
     if p < level:
         return "better" if (delta > 0) == higher_better else "worse"
     return "indistinguishable"
@@ -121,7 +127,8 @@ def compare(values: Iterable[float], reference: Iterable[float], *, higher_bette
     a, b = _finite(values), _finite(reference)
     delta = (statistics.fmean(a) - statistics.fmean(b)) if a and b else math.nan
     p = welch(a, b)["welch_p"]
-    return {"delta": delta, "welch_p": p, "verdict": verdict_of(delta, p, higher_better=higher_better, level=level)}
+    return {"delta": delta, "welch_p": p,
+            "verdict": verdict_of(delta, p, higher_better=higher_better, level=level, runs=(len(a), len(b)))}
 
 
 def combination_rows(values: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]],
@@ -176,7 +183,8 @@ def claim_rows(values: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float
                design: str = "additive") -> list[dict[str, Any]]:
     """Each claim of :data:`CLAIMS` whose two combinations were trained in ``design``, per metric:
     ``reproduces`` is ``yes`` when the verdict is the paper's, ``no`` when it is the opposite,
-    ``undecided`` when the runs cannot tell (``indistinguishable`` / ``too_few_runs``)."""
+    ``undecided`` when the runs cannot tell (``indistinguishable`` / ``too_few_runs`` /
+    ``no_spread``)."""
     out = []
     for metric, higher in METRICS.items():
         table = values.get(metric, {})
@@ -428,7 +436,8 @@ def scale_rows(tables: Mapping[str, Sequence[Mapping[str, Any]]], *, level: floa
                 p = welch_from_stats(mean, sd, n, float(ref["mean"]), float(ref["sd"]), int(float(ref["n_runs"])))
                 delta = mean - float(ref["mean"])
                 rec.update(delta=delta, welch_p=p,
-                           verdict=verdict_of(delta, p, higher_better=METRICS[r["metric"]], level=level))
+                           verdict=verdict_of(delta, p, higher_better=METRICS[r["metric"]], level=level,
+                                              runs=(n, int(float(ref["n_runs"])))))
             out.append(rec)
     return out
 
