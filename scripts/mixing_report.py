@@ -38,12 +38,13 @@ for exp in scores:
 values, sizes = report.design_values(per_exp, p.section)
 base_values = {"nll": {t: v["1"] for t, v in report.type_nll(base, "none", key, mapping).items()}}
 level = p.level
-combos, claims = [], []
+combos = []
 for design, v in values.items():
     if v:
         combos += report.combination_rows(v, base_values, report.combos_of(v.get("nll", {})), level=level,
                                           design=design)
-        claims += report.claim_rows(v, level=level, design=design)
+claims = [r for design, runs in mx.claim_runs(p.section, report.combos_of(p.section["combinations"])).items()
+          for r in report.claim_rows_from_runs(per_exp, runs, level=level, design=design)]
 designs = report.design_rows(values, sizes, level=level)
 curve = [r for sweep, by_metric in curves.items()
          for r in report.curve_rows(sweep, {m: v for m, v in by_metric.items() if v}, level=level)]

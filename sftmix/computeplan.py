@@ -127,12 +127,12 @@ def trainset_records(config: Config, experiment: str) -> int:
         if fam == "imsel":
             return p["k"]
         return (int(im["search"]["low"]) + int(im["search"]["high"])) // 2  # k is searched: the range's middle
-    if fam in ("tmix", "tmixeq", "tmixsweep"):
+    if fam in ("tmix", "tmixeq", "tmixsteps", "tmixsweep"):
         from .studies.mixing.experiments import parse
         from .studies.mixing.sets import combo_types, equal_total
 
         p, mix = parse(experiment), config["mixing"]
-        if p["kind"] == "combo":
+        if p["kind"] in ("combo", "steps"):
             return int(mix["per_type"]) * len(combo_types(p["combo"]))
         if p["kind"] == "equal":
             return equal_total(mix)

@@ -50,13 +50,14 @@ def test_every_family_owns_exactly_its_names(smoke_config):
     it, im, mx, do = cfg["iterit"], cfg["instructmining"], cfg["mixing"], cfg["doit"]
     im_sizes = {im["select"]["size"], *im["curve"]["sizes"]}
     # mixing: the 7 combinations as published, the 4 mixtures again at equal size (the single types
-    # at equal_size.total = per_type are the published runs); DoIT: n = 1, 4, 16, 64 (grid base 4 up to max_n 64), one single-ability run per category, two mixes
+    # at equal_size.total = per_type are the published runs), the claims' 3 steps-matched
+    # references; DoIT: n = 1, 4, 16, 64 (grid base 4 up to max_n 64), one single-ability run per category, two mixes
     assert do["grid"] == {"base": 4, "max_n": 64}
     assert len(names) == len(set(names)) == (1 + 2 * 11 + len(opt["methods"]) * len(opt["sizes"]) + 3
                                              + len(it["variants"]) + len(it["methods"])
                                              + im["estimation"]["datasets"] + 3 * len(im_sizes)
                                              + len(im["ablation"]) + im["search"]["trials"]
-                                             + len(mx["combinations"]) + 4 + len(mx["ratio"]["ratios"])
+                                             + len(mx["combinations"]) + 4 + 3 + len(mx["ratio"]["ratios"])
                                              + len(mx["size"]["sizes"]) + 4 + 11 + len(do["mix"]["mixes"]))
     pattern = re.compile(f"^(?:{registry.name_pattern()})$")
     for name in names:

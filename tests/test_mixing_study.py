@@ -15,9 +15,11 @@ from sftmix.studies.mixing import experiments as mx
 from sftmix.studies.mixing import report
 from sftmix.studies.mixing.sets import experiment_set, records_by_type
 
+from .conftest import load_config
+
 SECTION = {"per_type": 4, "ratio": {"general": 4, "ratios": [0.5, 1], "split": "halves"},
            "size": {"sizes": [6], "types": ["general", "code", "nlp"]}, "allow_shortfall": False,
-           "equal_size": {"enabled": True, "total": None},
+           "designs": ["equal", "steps"], "equal_size": {"total": None},
            "combinations": ["a", "c", "p", "ac", "ap", "cp", "acp"]}
 
 
@@ -110,9 +112,9 @@ def test_equal_size_combinations_hold_the_same_total_in_equal_parts():
     published_ac = experiment_set(by_type, mx.parse("tmix_ac"), SECTION, seed=3)[0]
     assert len(published_ac) == 2 * len(ac) and set(ac) < set(published_ac)
     # an explicit total, and its shortfall naming the key
-    assert equal_total({**SECTION, "equal_size": {"enabled": True, "total": 9}}) == 9
+    assert equal_total({**SECTION, "equal_size": {"total": 9}}) == 9
     with pytest.raises(ValueError, match="mixing.equal_size.total"):
-        experiment_set(by_type, mx.parse("tmixeq_c"), {**SECTION, "equal_size": {"enabled": True, "total": 11}}, seed=3)
+        experiment_set(by_type, mx.parse("tmixeq_c"), {**SECTION, "equal_size": {"total": 11}}, seed=3)
     with pytest.raises(ValueError, match="'none'"):
         equal_combination_set(by_type, "none", 4, seed=3)
 
@@ -122,9 +124,9 @@ def test_each_design_names_the_runs_that_answer_for_its_combinations():
     runs = mx.design_experiments(SECTION, combos)
     assert runs["additive"] == {"a": "tmix_a", "c": "tmix_c", "ac": "tmix_ac", "acp": "tmix_acp"}
     assert runs["equal"] == {"a": "tmix_a", "c": "tmix_c", "ac": "tmixeq_ac", "acp": "tmixeq_acp"}
-    other = mx.design_experiments({**SECTION, "equal_size": {"enabled": True, "total": 6}}, combos)
+    other = mx.design_experiments({**SECTION, "equal_size": {"total": 6}}, combos)
     assert other["equal"] == {c: f"tmixeq_{c}" for c in combos}, "another total: single types are new sets"
-    assert mx.design_experiments({**SECTION, "equal_size": {"enabled": False, "total": None}}, combos)["equal"] == {}
+    assert mx.design_experiments({**SECTION, "designs": ["steps"]}, combos)["equal"] == {}
 
 
 def _runs(means, sd=0.02, n=4, seed=0):
@@ -194,26 +196,38 @@ def test_report_finds_planted_effects_and_says_when_runs_cannot_tell():
 
 
 def test_a_claim_that_holds_only_with_more_data_is_told_apart_from_one_that_holds_at_equal_size():
-    # planted: AC beats A on general as published (AC has twice A's records), but at equal size
-    # (AC = half A, half C) it is worse: the published "code data helps general" is the extra data;
-    # AC beats A on code in both designs
+    # planted: AC beats A on general as published (AC has twice A's records and steps); at equal
+    # size (AC = half A, half C) it is worse; against A trained for AC's steps it is still better
+    # (the code records beat more passes over A's). AC beats A on code in every design.
     per_exp = {"tmix_a": {"nll": {"general": _runs(1.0), "code": _runs(2.0)}},
                "tmix_c": {"nll": {"general": _runs(2.0), "code": _runs(1.5)}},
                "tmix_ac": {"nll": {"general": _runs(0.9), "code": _runs(1.4)}},
-               "tmixeq_ac": {"nll": {"general": _runs(1.1), "code": _runs(1.6)}}}
+               "tmixeq_ac": {"nll": {"general": _runs(1.1), "code": _runs(1.6)}},
+               "tmixsteps_a_as_ac": {"nll": {"general": _runs(0.95), "code": _runs(2.1)}},
+               "tmixsteps_c_as_ac": {"nll": {"general": _runs(2.1), "code": _runs(1.4)}}}
     section = {**SECTION, "combinations": ["a", "c", "ac"]}
+    runs = mx.claim_runs(section, ["a", "c", "ac"])
+    assert runs["steps"]["code data helps general ability"] == ("tmix_ac", "tmixsteps_a_as_ac")
+    assert runs["equal"]["general data helps code"] == ("tmixeq_ac", "tmix_c")
+    assert set(runs["additive"]) == {"code data helps code", "general data helps code", "code data helps general ability"}
     values, sizes = report.design_values(per_exp, section)
     assert values["equal"]["nll"]["a"] is per_exp["tmix_a"]["nll"], "the equal design's A is the published run"
     assert sizes == {"additive": {"a": 4, "c": 4, "ac": 8}, "equal": {"a": 4, "c": 4, "ac": 4}}
-    claims = [c for d, v in values.items() for c in report.claim_rows(v, level=0.05, design=d)]
+    claims = [c for d, r in runs.items() for c in report.claim_rows_from_runs(per_exp, r, level=0.05, design=d)]
     got = {(c["design"], c["claim"]): c for c in claims}
     assert got[("additive", "code data helps general ability")]["reproduces"] == "yes"
     assert got[("equal", "code data helps general ability")]["reproduces"] == "no"
     assert got[("equal", "code data helps general ability")]["delta"] == pytest.approx(0.1)
+    assert got[("steps", "code data helps general ability")]["reproduces"] == "yes"
+    assert got[("steps", "code data helps general ability")]["reference"] == "tmixsteps_a_as_ac"
+    assert got[("steps", "general data helps code")]["reproduces"] == "undecided"  # 1.4 against 1.4
+    assert report.claim_rows(values["additive"], level=0.05) == \
+        [{**c, "experiment": c["experiment"][5:], "reference": c["reference"][5:]}
+         for c in claims if c["design"] == "additive"], "by combination or by run: the same rows"
     both = {r["claim"]: r for r in report.claim_comparison(claims)}
     assert both["code data helps general ability"]["agree"] == "no"
-    assert both["code data helps code"]["agree"] == "yes" and both["code data helps code"]["equal"] == "yes"
-    assert "NLP-task data helps NLP tasks" not in both  # AP was trained in neither design
+    assert both["code data helps code"]["agree"] == "yes" and both["code data helps code"]["steps"] == "yes"
+    assert "NLP-task data helps NLP tasks" not in both  # AP was trained in no design
     effect = {(r["combo"], r["type"]): r for r in report.design_rows(values, sizes, level=0.05)}
     assert set(effect) == {("ac", "general"), ("ac", "code")}, "single types are the same runs in both"
     assert effect[("ac", "general")]["verdict"] == "better" and effect[("ac", "general")]["additive_records"] == 8
@@ -222,8 +236,31 @@ def test_a_claim_that_holds_only_with_more_data_is_told_apart_from_one_that_hold
             for r in report.combination_rows(v, {}, report.combos_of(v["nll"]), level=0.05, design=d)]
     md = report.markdown(rows, claims, [], model="m", level=0.05, types={}, designs=list(effect.values()),
                          sizes=report.design_sizes_in_words(section))
-    assert "Table 1 shape (nll; equal size" in md and "4 records in all" in md and "The claims in both designs" in md
+    assert "Table 1 shape (nll; equal size" in md and "4 records in all" in md and "The claims in every design" in md
     assert [r["combination"] for r in report.table1(rows, "nll", "equal")] == ["A", "C", "AC"]
+
+
+def test_the_steps_design_trains_each_claims_reference_for_the_claims_steps(smoke_config):
+    from sftmix.studies.mixing.claims import steps_partner
+
+    assert steps_partner("a", 2) == "ac" and steps_partner("c", 2) == "ac" and steps_partner("p", 2) == "ap"
+    assert steps_partner("ap", 3) == "acp"
+    with pytest.raises(ValueError):
+        steps_partner("acp", 2)
+    cfg = load_config("config.yaml")
+    # A for AC and AP (the same steps: one run), C for AC, AP for ACP
+    assert registry.declared_experiments(cfg, [mx.STEPS]) == \
+        ["tmixsteps_a_as_ac", "tmixsteps_c_as_ac", "tmixsteps_ap_as_acp"]
+    assert registry.budget("tmixsteps_a_as_ac", cfg) == "matched"
+    assert registry.budget_reference("tmixsteps_ap_as_acp", cfg) == "tmix_acp"
+    assert mx.parse("tmixsteps_ap_as_acp") == {"kind": "steps", "combo": "ap", "partner": "acp"}
+    ids, info = experiment_set(_by_type(), mx.parse("tmixsteps_a_as_ac"), SECTION, seed=3)
+    assert ids == experiment_set(_by_type(), mx.parse("tmix_a"), SECTION, seed=3)[0] and info["partner"] == "ac"
+    from sftmix.computeplan import trained_records
+
+    assert trained_records(cfg, "tmixsteps_a_as_ac") == trained_records(cfg, "tmix_ac") == \
+        2 * trained_records(cfg, "tmix_a")
+    assert registry.declared_experiments({**cfg, "mixing": {**cfg["mixing"], "designs": ["equal"]}}, [mx.STEPS]) == []
 
 
 def test_curves_mark_the_best_point_and_its_plateau():

@@ -15,9 +15,11 @@ test over runs (:func:`sftmix.report.welch`), and a verdict needs its p below th
 * The paper's claims (:func:`claim_rows`, :data:`CLAIMS`): specialized data helps its type (AP vs
   A on NLP, AC vs A on code), general data helps code (AC vs C), code data helps and NLP-task data
   hurts general ability (AC, AP vs A on general; the paper measures it as FLASK alignment, here
-  as the general type's held-out NLL), ACP vs AP on NLP. Evaluated in both designs and set side
-  by side (:func:`claim_comparison`): a claim that holds only in the published design may be the
-  mixture's extra records, not its other type.
+  as the general type's held-out NLL), ACP vs AP on NLP. Evaluated in every design of
+  :mod:`sftmix.studies.mixing.claims` (:func:`claim_rows_from_runs`: as published, at equal
+  size, and with the reference trained for the experiment's steps) and set side by side
+  (:func:`claim_comparison`): a claim that holds only as published may be the mixture's extra
+  records and steps, not its other type.
 * The design effect (:func:`design_rows`): each mixture as published against the same mixture at
   equal size, per type: what the published design's extra records do.
 * The ratio and size curves (:func:`curve_rows`): per type, the mean over runs at every x, the best
@@ -37,6 +39,8 @@ from ...experiments import slugify
 from ...records import source_of_id
 from ...report import macro_nll, markdown_table, welch
 from ...scores import Scores
+from .claims import CLAIMS
+from .experiments import DESIGNS, design_experiments
 from .sets import COMBINATIONS, LETTERS, TYPES, TypeKey, combo_label, combo_types, equal_total
 
 NONE = "none"
@@ -167,59 +171,72 @@ def combination_rows(values: Mapping[str, Mapping[str, Mapping[str, Mapping[str,
     return out
 
 
-CLAIMS: tuple[tuple[str, str, str, str, str], ...] = (
-    # (claim, type, experiment, reference, the verdict that reproduces the paper)
-    ("NLP-task data helps NLP tasks", "nlp", "ap", "a", "better"),  # Sec. 4.1: P, PA, PC, PCA > None, A, C, CA
-    ("code data helps code", "code", "ac", "a", "better"),  # Sec. 4.1: specialized data boosts its benchmark
-    ("general data helps code", "code", "ac", "c", "better"),  # Sec. 4.1: "consistently improves coding"
-    ("code data helps general ability", "general", "ac", "a", "better"),  # Sec. 4.2 (2): AC > A in alignment
-    ("NLP-task data hurts general ability", "general", "ap", "a", "worse"),  # Sec. 4.2 (3): P3 -2.8 / -3.6
-    ("all three types beat general + NLP on NLP tasks", "nlp", "acp", "ap", "better"),  # 13B best with ACP
-)
-"""The paper's Sec. 4 findings as run-level comparisons (Table 1 / Table 2)."""
+def _claim_row(design: str, claim: tuple[str, str, str, str, str], metric: str, runs: Iterable[float],
+               reference: Iterable[float], experiment: str, reference_name: str, level: float) -> dict[str, Any]:
+    name, t, _, _, expected = claim
+    a, b = list(runs), list(reference)
+    c = compare(a, b, higher_better=METRICS[metric], level=level)
+    verdict = c["verdict"]
+    reproduces = "yes" if verdict == expected else ("no" if verdict in ("better", "worse") else "undecided")
+    return {"design": design, "claim": name, "type": t, "metric": metric, "experiment": experiment,
+            "reference": reference_name, "mean": _stats(a)[1], "reference_mean": _stats(b)[1], **c,
+            "reproduces": reproduces}
 
 
 def claim_rows(values: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]], *, level: float,
                design: str = "additive") -> list[dict[str, Any]]:
-    """Each claim of :data:`CLAIMS` whose two combinations were trained in ``design``, per metric:
-    ``reproduces`` is ``yes`` when the verdict is the paper's, ``no`` when it is the opposite,
-    ``undecided`` when the runs cannot tell (``indistinguishable`` / ``too_few_runs`` /
-    ``no_spread``)."""
+    """Each claim of :data:`CLAIMS` whose two combinations were trained in ``design``
+    (``values[metric][combo][type]`` = ``{seed: value}``), per metric: ``reproduces`` is ``yes``
+    when the verdict is the paper's, ``no`` when it is the opposite, ``undecided`` when the runs
+    cannot tell (``indistinguishable`` / ``too_few_runs`` / ``no_spread``)."""
     out = []
-    for metric, higher in METRICS.items():
+    for metric in METRICS:
         table = values.get(metric, {})
-        for claim, t, exp, ref, expected in CLAIMS:
-            if t not in table.get(exp, {}) or t not in table.get(ref, {}):
-                continue
-            a, b = table[exp][t].values(), table[ref][t].values()
-            c = compare(a, b, higher_better=higher, level=level)
-            verdict = c["verdict"]
-            reproduces = "yes" if verdict == expected else ("no" if verdict in ("better", "worse") else "undecided")
-            out.append({"design": design, "claim": claim, "type": t, "metric": metric, "experiment": exp, "reference": ref,
-                        "mean": _stats(a)[1], "reference_mean": _stats(b)[1], **c, "reproduces": reproduces})
+        for claim in CLAIMS:
+            _, t, exp, ref, _ = claim
+            if t in table.get(exp, {}) and t in table.get(ref, {}):
+                out.append(_claim_row(design, claim, metric, table[exp][t].values(), table[ref][t].values(), exp,
+                                      ref, level))
     return out
 
 
-COMPARISON_COLUMNS = ["claim", "type", "metric", "additive_delta", "additive_p", "additive",
-                      "equal_delta", "equal_p", "equal", "agree"]
+def claim_rows_from_runs(per_experiment: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]],
+                         runs: Mapping[str, tuple[str, str]], *, level: float, design: str) -> list[dict[str, Any]]:
+    """:func:`claim_rows` with the runs named per claim (``runs``: claim -> (experiment run,
+    reference run), one design of :func:`sftmix.studies.mixing.experiments.claim_runs`;
+    ``per_experiment[run][metric][type]`` = ``{seed: value}``): the ``steps`` design's reference
+    is a run of its own for each claim. ``experiment`` / ``reference`` are the run names."""
+    out = []
+    for metric in METRICS:
+        for claim in CLAIMS:
+            if claim[0] not in runs:
+                continue
+            exp, ref = runs[claim[0]]
+            a = per_experiment.get(exp, {}).get(metric, {}).get(claim[1])
+            b = per_experiment.get(ref, {}).get(metric, {}).get(claim[1])
+            if a is not None and b is not None:
+                out.append(_claim_row(design, claim, metric, a.values(), b.values(), exp, ref, level))
+    return out
+
+
+COMPARISON_COLUMNS = ["claim", "type", "metric",
+                      *[f"{d}{suffix}" for d in DESIGNS for suffix in ("_delta", "_p", "")], "agree"]
 
 
 def claim_comparison(claims: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The claims of both designs side by side (``claims``: :func:`claim_rows` of each design), one
-    row per claim and metric evaluated in at least one: each design's delta, p and ``reproduces``
-    (empty where the design did not train the claim's combinations); ``agree`` is ``yes`` when
-    both designs reach the same ``reproduces``, ``no`` when they differ, empty when one is
-    missing."""
+    """The claims of every design side by side (``claims``: claim rows of each design), one row per
+    claim and metric evaluated in at least one: each design's delta, p and ``reproduces`` (empty
+    where the design did not evaluate it); ``agree`` is ``yes`` when every design that evaluated
+    it reaches the same ``reproduces``, ``no`` when they differ, empty when fewer than two did."""
     by_key: dict[tuple[str, str], dict[str, Any]] = {}
     for c in claims:
         row = by_key.setdefault((c["claim"], c["metric"]), {
-            "claim": c["claim"], "type": c["type"], "metric": c["metric"], "additive_delta": math.nan,
-            "additive_p": math.nan, "additive": "", "equal_delta": math.nan, "equal_p": math.nan, "equal": ""})
-        row.update({f"{c['design']}_delta": c["delta"], f"{c['design']}_p": c["welch_p"],
-                    c["design"]: c["reproduces"]})
+            "claim": c["claim"], "type": c["type"], "metric": c["metric"],
+            **{k: (math.nan if k.endswith(("_delta", "_p")) else "") for k in COMPARISON_COLUMNS[3:-1]}})
+        row.update({f"{c['design']}_delta": c["delta"], f"{c['design']}_p": c["welch_p"], c["design"]: c["reproduces"]})
     for row in by_key.values():
-        row["agree"] = "" if not (row["additive"] and row["equal"]) else \
-            ("yes" if row["additive"] == row["equal"] else "no")
+        got = {row[d] for d in DESIGNS if row[d]}
+        row["agree"] = "" if sum(bool(row[d]) for d in DESIGNS) < 2 else ("yes" if len(got) == 1 else "no")
     order = {(claim, metric): i for i, (claim, metric) in enumerate((c[0], m) for m in METRICS for c in CLAIMS)}
     return sorted(by_key.values(), key=lambda r: order[(r["claim"], r["metric"])])
 
@@ -259,8 +276,6 @@ def design_values(per_experiment: Mapping[str, Mapping[str, Mapping[str, Mapping
     :func:`sftmix.studies.mixing.experiments.design_experiments` (the equal design's single types
     may be the published runs), and ``sizes[design][combo]`` = the records of its set. Metrics
     without a run are left out."""
-    from .experiments import design_experiments
-
     runs = design_experiments(section, combos_of(section["combinations"]))
     total = equal_total(section) if runs["equal"] else 0
     sizes = {"additive": {c: int(section["per_type"]) * len(combo_types(c)) for c in runs["additive"]},
@@ -377,7 +392,7 @@ def markdown(combos: Sequence[Mapping[str, Any]], claims: Sequence[Mapping[str, 
         parts += ["", markdown_table(claims, CLAIM_COLUMNS, title="The paper's claims, run against run")]
         if len({c["design"] for c in claims}) > 1:
             parts += ["", markdown_table(claim_comparison(claims), COMPARISON_COLUMNS,
-                                         title="The claims in both designs (reproduces: yes / no / undecided)")]
+                                         title="The claims in every design (reproduces: yes / no / undecided)")]
     if designs:
         parts += ["", markdown_table(designs, DESIGN_COLUMNS,
                                      title="Design effect: each mixture as published against it at equal size")]

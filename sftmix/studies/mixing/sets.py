@@ -399,13 +399,17 @@ def experiment_set(by_type: Mapping[str, Sequence[str]], spec: Mapping[str, Any]
                    seed: int) -> tuple[list[str], dict[str, Any]]:
     """The set of one experiment of the study (``spec``: :func:`sftmix.studies.mixing.experiments.parse`
     of its name) under the ``mixing`` config ``section``: a combination of ``per_type`` records per
-    type, a combination of :func:`equal_total` records in equal parts, a ratio-sweep set or a
-    size-sweep set. A type holding fewer records than the set asks
+    type (also for the ``steps`` design's runs), a combination of :func:`equal_total` records in
+    equal parts, a ratio-sweep set or a size-sweep set. A type holding fewer records than the set asks
     for raises ValueError naming the config key to lower, unless ``section["allow_shortfall"]``
     (then the set is smaller and ``info["shortfall"]`` says by how much)."""
     kind = spec["kind"]
     if kind == "combo":
         ids, info = combination_set(by_type, spec["combo"], int(section["per_type"]), seed)
+        key = "mixing.per_type"
+    elif kind == "steps":  # the published set; the matched budget gives it the partner's steps
+        ids, info = combination_set(by_type, spec["combo"], int(section["per_type"]), seed)
+        info["partner"] = spec["partner"]
         key = "mixing.per_type"
     elif kind == "equal":
         ids, info = equal_combination_set(by_type, spec["combo"], equal_total(section), seed)
