@@ -345,7 +345,7 @@ def test_the_default_config_builds_its_dag(tmp_path):
 
     out = smk.snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/config.yaml")).stdout
     total = re.search(r"^total\s+(\d+)$", out, re.M)
-    assert total and int(total.group(1)) == 1224, out[-2000:]
+    assert total and int(total.group(1)) == 1371, out[-2000:]
 
 
 def test_every_script_ends_its_process_with_finish():

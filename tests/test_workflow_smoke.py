@@ -183,14 +183,15 @@ def test_paper_instructmining_dag_builds(tmp_path):
 
 def test_paper_mixing_dag_builds(tmp_path):
     """Instruction mixing at paper scale (config/paper_mixing.yaml): Alpaca, CodeAlpaca and P3 by hub
-    id as the three types, the seven combinations on LLaMA-2 7B and 13B and the ratio and size
-    sweeps on 7B x 3 seeds, the size-effect table, fine-tunes on the GPU partition."""
+    id as the three types, the seven combinations on LLaMA-2 7B and 13B, again at equal size (the 4
+    mixtures) and the claims' 3 steps-matched references, and the ratio and size sweeps on 7B x 3
+    seeds, the size-effect table, fine-tunes on the GPU partition."""
     proc = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config/paper_mixing.yaml"),
                      "--workflow-profile", str(ROOT / "profiles/slurm"))
     out = proc.stdout + proc.stderr
     stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
-    assert stats["finetune"] == stats["score"] == stats["lmeval"] == str(7 * 3 * 2 + (4 + 4) * 3)
-    assert stats["mixing_set"] == str((7 + 8) * 3) and stats["mixing_report"] == "2" and stats["mixing_scale"] == "1"
+    assert stats["finetune"] == stats["score"] == stats["lmeval"] == str((7 + 4 + 3) * 3 * 2 + (4 + 4) * 3)
+    assert stats["mixing_set"] == str((7 + 4 + 3 + 8) * 3) and stats["mixing_report"] == "2" and stats["mixing_scale"] == "1"
     assert "base_model" not in stats and "gamma" not in stats  # hub models; Beyond IID is off
     jobs = [(rule, res.group(1)) for rule, block in job_blocks(out)
             if (res := re.search(r"^\s*resources: (.*)$", block, re.M))]
