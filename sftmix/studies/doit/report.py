@@ -51,6 +51,7 @@ _SENS_TYPES = {"ints": frozenset({"n_points"}), "floats": frozenset({"alpha", "a
 # Sec. 4.3.2: the sensitivity each feature explains in the paper (Fig. 7 (i) and (ii))
 PAPER_PAIRS = {"complexity": "params", "transference": "data"}
 
+
 def write_runs(path: str, rows: Sequence[Mapping[str, Any]]) -> int:
     """runs.tsv: one row per (run, ability) at the run's chosen checkpoint (:data:`RUN_COLUMNS`)."""
     from ...records import write_typed_tsv

@@ -189,15 +189,10 @@ def claim_rows(values: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float
     (``values[metric][combo][type]`` = ``{seed: value}``), per metric: ``reproduces`` is ``yes``
     when the verdict is the paper's, ``no`` when it is the opposite, ``undecided`` when the runs
     cannot tell (``indistinguishable`` / ``too_few_runs`` / ``no_spread``)."""
-    out = []
-    for metric in METRICS:
-        table = values.get(metric, {})
-        for claim in CLAIMS:
-            _, t, exp, ref, _ = claim
-            if t in table.get(exp, {}) and t in table.get(ref, {}):
-                out.append(_claim_row(design, claim, metric, table[exp][t].values(), table[ref][t].values(), exp,
-                                      ref, level))
-    return out
+    combos = {c for table in values.values() for c in table}
+    per_combo = {c: {m: table[c] for m, table in values.items() if c in table} for c in combos}
+    return claim_rows_from_runs(per_combo, {claim[0]: (claim[2], claim[3]) for claim in CLAIMS}, level=level,
+                                design=design)
 
 
 def claim_rows_from_runs(per_experiment: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]],

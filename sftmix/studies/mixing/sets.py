@@ -404,12 +404,10 @@ def experiment_set(by_type: Mapping[str, Sequence[str]], spec: Mapping[str, Any]
     for raises ValueError naming the config key to lower, unless ``section["allow_shortfall"]``
     (then the set is smaller and ``info["shortfall"]`` says by how much)."""
     kind = spec["kind"]
-    if kind == "combo":
+    if kind in ("combo", "steps"):  # steps: the published set; the matched budget gives it the partner's steps
         ids, info = combination_set(by_type, spec["combo"], int(section["per_type"]), seed)
-        key = "mixing.per_type"
-    elif kind == "steps":  # the published set; the matched budget gives it the partner's steps
-        ids, info = combination_set(by_type, spec["combo"], int(section["per_type"]), seed)
-        info["partner"] = spec["partner"]
+        if kind == "steps":
+            info["partner"] = spec["partner"]
         key = "mixing.per_type"
     elif kind == "equal":
         ids, info = equal_combination_set(by_type, spec["combo"], equal_total(section), seed)
